@@ -1,0 +1,126 @@
+//! Hashing files and directories, with a stat cache so that a file whose
+//! path, size, mtime and inode are unchanged is never read again.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+
+use crate::keys::tree_digest;
+use crate::manifest::FileRecord;
+use crate::state::StatRow;
+
+/// Files at least this large are hashed through mmap with rayon.
+const MMAP_THRESHOLD: u64 = 4 << 20;
+
+/// blake3 of a file's contents, hex.
+pub fn hash_file(path: &Path) -> Result<String> {
+    let size = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?.len();
+    let mut h = blake3::Hasher::new();
+    if size >= MMAP_THRESHOLD {
+        h.update_mmap_rayon(path).with_context(|| format!("cannot read {}", path.display()))?;
+    } else {
+        let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        h.update(&bytes);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// Every regular file under `dir` (following symlinks), as sorted relative paths.
+pub fn list_files(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let name = entry.file_name().into_string().map_err(|n| {
+            anyhow::anyhow!("{}: file name {:?} is not UTF-8", dir.display(), n)
+        })?;
+        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let path = entry.path();
+        let meta = fs::metadata(&path).with_context(|| format!("cannot stat {}", path.display()))?;
+        if meta.is_dir() {
+            walk(&path, &rel, out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Hashes every file under `dir` without a stat cache (for fresh outputs).
+pub fn hash_tree(dir: &Path) -> Result<Vec<FileRecord>> {
+    list_files(dir)?
+        .into_iter()
+        .map(|rel| {
+            let path = dir.join(&rel);
+            let size = fs::metadata(&path).with_context(|| format!("cannot stat {}", path.display()))?.len();
+            Ok(FileRecord { blake3: hash_file(&path)?, path: rel, size })
+        })
+        .collect()
+}
+
+/// Hashes external inputs through the stat cache. Shared by worker threads.
+pub struct Digester {
+    known: HashMap<String, StatRow>,
+    fresh: Mutex<Vec<(String, StatRow)>>,
+}
+
+impl Digester {
+    /// A digester over a snapshot of the stat cache.
+    pub fn new(known: HashMap<String, StatRow>) -> Digester {
+        Digester { known, fresh: Mutex::new(Vec::new()) }
+    }
+
+    /// Rows hashed since the last call, to be saved in the stat cache.
+    pub fn take_fresh(&self) -> Vec<(String, StatRow)> {
+        std::mem::take(&mut *self.fresh.lock().expect("stat cache lock"))
+    }
+
+    /// Digest and size of one file, from the stat cache when it is unchanged.
+    pub fn file(&self, path: &Path) -> Result<(String, u64)> {
+        let meta = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+        let key = path.to_string_lossy();
+        let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        if let Some(row) = self.known.get(key.as_ref())
+            && row.size == meta.len()
+            && row.mtime_ns == mtime_ns
+            && row.inode == meta.ino()
+        {
+            return Ok((row.digest.clone(), row.size));
+        }
+        let digest = hash_file(path)?;
+        let row = StatRow { size: meta.len(), mtime_ns, inode: meta.ino(), digest: digest.clone() };
+        self.fresh.lock().expect("stat cache lock").push((key.into_owned(), row));
+        Ok((digest, meta.len()))
+    }
+
+    /// Digest of a file (its content digest) or a directory (its tree digest),
+    /// with every file read.
+    pub fn path(&self, path: &Path) -> Result<(String, Vec<FileRecord>)> {
+        let meta = fs::metadata(path).with_context(|| format!("input {} does not exist", path.display()))?;
+        if meta.is_dir() {
+            let files = list_files(path)?
+                .into_iter()
+                .map(|rel| {
+                    let (blake3, size) = self.file(&path.join(&rel))?;
+                    Ok(FileRecord { path: rel, size, blake3 })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((tree_digest(&files), files))
+        } else if meta.is_file() {
+            let (blake3, size) = self.file(path)?;
+            Ok((blake3.clone(), vec![FileRecord { path: String::new(), size, blake3 }]))
+        } else {
+            bail!("input {} is neither a file nor a directory", path.display())
+        }
+    }
+}

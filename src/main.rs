@@ -1,0 +1,5 @@
+//! The `lungflow` command line.
+
+fn main() {
+    std::process::exit(lungflow::cli::main());
+}

@@ -1,0 +1,144 @@
+//! The contract between the engine and a stage kind.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The type a parameter's value must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    /// A whole number.
+    Int,
+    /// A real number (whole numbers are accepted and widened).
+    Float,
+    /// true or false.
+    Bool,
+    /// A string.
+    Str,
+    /// A list of strings.
+    StrList,
+    /// Any scalar: string, number or bool.
+    Scalar,
+}
+
+impl ParamType {
+    /// The name used in error messages and docs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ParamType::Int => "an integer",
+            ParamType::Float => "a number",
+            ParamType::Bool => "a boolean",
+            ParamType::Str => "a string",
+            ParamType::StrList => "a list of strings",
+            ParamType::Scalar => "a string, number or boolean",
+        }
+    }
+
+    /// Checks a value against this type, returning it in canonical form
+    /// (integers given for a float become floats).
+    pub fn check(self, value: &Value) -> Result<Value, String> {
+        let ok = match (self, value) {
+            (ParamType::Int, Value::Number(n)) if n.is_i64() || n.is_u64() => true,
+            (ParamType::Float, Value::Number(n)) => {
+                return Ok(Value::from(n.as_f64().unwrap_or(f64::NAN)));
+            }
+            (ParamType::Bool, Value::Bool(_)) => true,
+            (ParamType::Str, Value::String(_)) => true,
+            (ParamType::StrList, Value::Array(items)) => items.iter().all(Value::is_string),
+            (ParamType::Scalar, Value::String(_) | Value::Number(_) | Value::Bool(_)) => true,
+            _ => false,
+        };
+        if ok {
+            Ok(value.clone())
+        } else {
+            Err(format!("expected {}, found {}", self.describe(), describe_value(value)))
+        }
+    }
+}
+
+/// A short description of a JSON value for error messages.
+pub fn describe_value(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+    }
+}
+
+/// One parameter a stage kind accepts.
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    /// The parameter's name in the pipeline file.
+    pub name: &'static str,
+    /// The type its value must have.
+    pub ty: ParamType,
+    /// The default; `None` makes the parameter required.
+    pub default: Option<Value>,
+    /// One line for `lungflow kinds` and the README.
+    pub doc: &'static str,
+}
+
+/// One input as a stage sees it: a path that exists while the stage runs.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// A file or a directory. For an input gathered from every item of a
+    /// per-item stage, a directory holding one entry per item id.
+    pub path: PathBuf,
+}
+
+/// Everything a stage kind may look at while it runs.
+pub struct RunContext<'a> {
+    /// Resolved parameters: defaults merged with the pipeline's values.
+    pub params: &'a BTreeMap<String, Value>,
+    /// Inputs by the names the pipeline gave them.
+    pub inputs: &'a BTreeMap<String, Input>,
+    /// The item id for per-item stages; `None` for stages that run once.
+    pub item: Option<&'a str>,
+    /// The directory to write outputs into; it exists and is empty.
+    pub out_dir: &'a Path,
+    /// A file for the stage's own log (stdout and stderr of programs it runs).
+    pub log_path: &'a Path,
+    /// The directory relative paths in parameters are resolved against.
+    pub work_dir: &'a Path,
+    /// How many threads the stage may use.
+    pub threads: usize,
+}
+
+/// Why a stage failed; the message is shown to the user as is.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StageError(pub String);
+
+impl StageError {
+    /// An error from anything printable.
+    pub fn msg(message: impl std::fmt::Display) -> Self {
+        StageError(message.to_string())
+    }
+}
+
+/// A kind of stage: what it accepts and how it computes.
+pub trait StageKind: Send + Sync {
+    /// The name used as `kind:` in pipeline files.
+    fn name(&self) -> &'static str;
+    /// Bumped whenever a change to the code changes what the kind computes;
+    /// part of every key, so old cache entries stop matching.
+    fn version(&self) -> u32;
+    /// One line describing the kind.
+    fn doc(&self) -> &'static str;
+    /// The parameters the kind declares.
+    fn params(&self) -> Vec<ParamSpec>;
+    /// Whether parameters beyond the declared ones are allowed (scalars only).
+    fn open_params(&self) -> bool {
+        false
+    }
+    /// Whether one instance wants every core (the executor then runs it alone).
+    fn wants_all_cores(&self) -> bool {
+        false
+    }
+    /// Computes the outputs into `ctx.out_dir`.
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError>;
+}

@@ -1,0 +1,23 @@
+//! lungflow's stage kinds: *how* each step computes its outputs.
+//!
+//! A stage kind is a pure function of its parameters and its input files: it
+//! reads the paths it is given, writes files under one output directory, and
+//! knows nothing of caches, keys, scheduling or other stages. The engine (the
+//! `lungflow` crate) decides *when* a kind runs; this crate is what it runs.
+//! It is not a place for orchestration logic.
+
+pub mod command;
+pub mod contract;
+pub mod params;
+
+pub use contract::{Input, ParamSpec, ParamType, RunContext, StageError, StageKind};
+
+/// Every stage kind lungflow knows, in a fixed order.
+pub fn all_kinds() -> Vec<&'static dyn StageKind> {
+    vec![&command::Command]
+}
+
+/// The stage kind with this name, if there is one.
+pub fn find_kind(name: &str) -> Option<&'static dyn StageKind> {
+    all_kinds().into_iter().find(|k| k.name() == name)
+}
