@@ -49,12 +49,44 @@ pub fn topological_order(
                 .into_iter()
                 .find(|c| c.len() > 1 || g.contains_edge(c[0], c[0]))
                 .unwrap_or_default();
-            let mut names: Vec<&str> = cycle.iter().map(|n| stages[g[*n]].name.as_str()).collect();
-            names.sort_unstable();
+            let names = cycle_path(&g, &cycle, stages);
             let first = stages.iter().find(|s| s.name == names[0]).map(|s| s.loc).unwrap_or_default();
             Err((first, format!("the stages form a cycle: {}", names.join(" -> "))))
         }
     }
+}
+
+/// The stages of a strongly connected component in the order data flows
+/// around one cycle, starting and ending at the alphabetically first stage.
+fn cycle_path<'a>(g: &DiGraph<usize, EdgeRole>, component: &[NodeIndex], stages: &'a [Stage]) -> Vec<&'a str> {
+    let name = |n: NodeIndex| stages[g[n]].name.as_str();
+    let Some(&start) = component.iter().min_by_key(|&&n| name(n)) else { return vec![] };
+    // Breadth-first search inside the component for the shortest way back to start.
+    let mut parent: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(n) = queue.pop_front() {
+        let mut next: Vec<NodeIndex> = g.neighbors(n).filter(|m| component.contains(m)).collect();
+        next.sort_by_key(|&m| name(m));
+        for m in next {
+            if m == start {
+                let mut path = vec![name(start)];
+                let mut cur = n;
+                while cur != start {
+                    path.push(name(cur));
+                    cur = parent[&cur];
+                }
+                path.push(name(start));
+                let last = path.len() - 1;
+                path[1..last].reverse();
+                return path;
+            }
+            if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(m) {
+                e.insert(n);
+                queue.push_back(m);
+            }
+        }
+    }
+    vec![name(start)]
 }
 
 /// The stage graph as a Mermaid flowchart.

@@ -16,7 +16,6 @@ use crate::graph;
 
 /// A problem with a pipeline file, located in it.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
 pub struct SpecError {
     /// The pipeline file.
     pub file: String,
@@ -26,6 +25,16 @@ pub struct SpecError {
     pub column: u64,
     /// What is wrong and, where possible, what to do.
     pub message: String,
+}
+
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        }
+    }
 }
 
 /// Where something was written in the pipeline file.
@@ -196,7 +205,9 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
     let at = |loc: Loc, message: String| SpecError { file: file.to_owned(), line: loc.line, column: loc.column, message };
     let raw: RawPipeline = serde_saphyr::from_str(text).map_err(|e| {
         let loc = e.location().map(|l| Loc { line: l.line(), column: l.column() }).unwrap_or_default();
-        at(loc, first_line(&e.without_snippet().to_string()))
+        let message = first_line(&e.without_snippet().to_string());
+        let suffix = format!(" at line {}, column {}", loc.line, loc.column);
+        at(loc, message.strip_suffix(&suffix).unwrap_or(&message).to_owned())
     })?;
     let names: Vec<String> = raw.stages.keys().cloned().collect();
     for name in &names {
@@ -269,7 +280,8 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
         for o in overrides.iter().filter(|o| &o.stage == name) {
             given.insert(o.param.clone(), (o.value.clone(), Loc::default()));
         }
-        let params = resolve_params(kind, name, given).map_err(|(loc, msg)| at(loc, msg))?;
+        let params = resolve_params(kind, name, given)
+            .map_err(|(l, msg)| at(if l == Loc::default() { loc } else { l }, msg))?;
         let mut inputs = BTreeMap::new();
         for (input, value) in &rs.inputs {
             let iloc = Loc::of(value);

@@ -34,17 +34,19 @@ impl StateDb {
     pub fn open(path: &Path) -> Result<StateDb> {
         let conn = Connection::open(path).with_context(|| format!("cannot open state store {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(60))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS stat (
-                path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                inode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS last_run (
-                pipeline TEXT NOT NULL, stage TEXT NOT NULL, item TEXT NOT NULL, key TEXT NOT NULL,
-                PRIMARY KEY (pipeline, stage, item)) WITHOUT ROWID;",
-        )
-        .with_context(|| format!("cannot create tables in state store {}", path.display()))?;
+        // Switching to WAL and creating tables take a lock that SQLite's busy
+        // handler does not always wait for when two processes start at once.
+        let mut attempt = 0;
+        loop {
+            match init(&conn) {
+                Ok(()) => break,
+                Err(e) if attempt < 200 && is_busy(&e) => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot set up state store {}", path.display())),
+            }
+        }
         Ok(StateDb { conn })
     }
 
@@ -111,4 +113,22 @@ impl StateDb {
         }
         tx.commit().context("cannot record last runs")
     }
+}
+
+fn init(conn: &Connection) -> rusqlite::Result<()> {
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    debug_assert_eq!(mode.to_lowercase(), "wal");
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS stat (
+            path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS last_run (
+            pipeline TEXT NOT NULL, stage TEXT NOT NULL, item TEXT NOT NULL, key TEXT NOT NULL,
+            PRIMARY KEY (pipeline, stage, item)) WITHOUT ROWID;",
+    )
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }

@@ -1,0 +1,122 @@
+//! Helpers for driving the real `lungflow` binary in a scratch project folder.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A scratch project: a temporary work folder with its own cache.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+    }
+
+    /// A `lungflow` command running in the project folder.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lungflow"));
+        c.args(args).current_dir(self.path()).env_remove("LUNGFLOW_CACHE");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("lungflow runs")
+    }
+
+    /// Runs a verb with --json and parses the last line of stdout.
+    pub fn json(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let doc = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!("{args:?}: stdout is not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        });
+        (out.status.code().unwrap_or(-1), doc)
+    }
+
+    /// Lines of the executions log that commands append to.
+    pub fn executions(&self) -> Vec<String> {
+        self.read("runs.log").lines().map(str::to_owned).collect()
+    }
+}
+
+/// (stage, item) pairs of one list in a run's JSON summary, sorted.
+pub fn instances(doc: &Value, list: &str) -> Vec<(String, Option<String>)> {
+    let mut v: Vec<_> = doc[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {doc}"))
+        .iter()
+        .map(|r| (r["stage"].as_str().unwrap().to_owned(), r["item"].as_str().map(str::to_owned)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Shorthand for an expected (stage, item) pair.
+pub fn inst(stage: &str, item: Option<&str>) -> (String, Option<String>) {
+    (stage.to_owned(), item.map(str::to_owned))
+}
+
+/// A three-level pipeline over items a, b, c: `prep` per item (reads
+/// data/ITEM), `first` per item (first line of prep's output), `merge` once
+/// (gathers every `first`). Every command appends to runs.log.
+pub const CHAIN: &str = r#"
+items:
+  patients:
+    dir: data
+stages:
+  prep:
+    kind: command
+    foreach: patients
+    inputs:
+      raw: data/{item}
+    params:
+      cmd: "echo prep {item} >> runs.log; cat {inputs.raw}/*.txt > {out}/clean.txt; echo scale={params.scale} >> {out}/clean.txt"
+      outputs: [clean.txt]
+      scale: 2
+  first:
+    kind: command
+    foreach: patients
+    inputs:
+      clean: "@prep/clean.txt"
+    params:
+      cmd: "echo first {item} >> runs.log; head -n 1 {inputs.clean} > {out}/first.txt"
+      outputs: [first.txt]
+  merge:
+    kind: command
+    inputs:
+      firsts: "@first"
+    params:
+      cmd: "echo merge >> runs.log; cat {inputs.firsts}/*/first.txt > {out}/all.txt"
+      outputs: [all.txt]
+"#;
+
+/// Writes CHAIN and its data for items a, b, c.
+pub fn chain_project() -> Project {
+    let p = Project::new();
+    p.write("pipe.yaml", CHAIN);
+    for item in ["a", "b", "c"] {
+        p.write(&format!("data/{item}/x.txt"), &format!("value of {item}\n"));
+    }
+    p
+}

@@ -1,0 +1,79 @@
+//! Bad pipeline files give exit code 2 and an error with file, line and column.
+
+mod common;
+use common::*;
+
+fn error_of(yaml: &str) -> String {
+    let p = Project::new();
+    p.write("bad.yaml", yaml);
+    let out = p.run(&["status", "bad.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "exit code 2 for {yaml}");
+    String::from_utf8(out.stderr).unwrap().trim().to_owned()
+}
+
+#[test]
+fn unknown_key() {
+    let e = error_of("stages:\n  a:\n    kind: command\n    paramz:\n      cmd: x\n");
+    assert_eq!(e, "error: bad.yaml:4:5: unknown field `paramz`, expected one of kind, foreach, params, inputs");
+}
+
+#[test]
+fn unknown_kind() {
+    let e = error_of("stages:\n  a:\n    kind: comand\n    params:\n      cmd: x\n");
+    assert_eq!(e, "error: bad.yaml:3:11: stage \"a\": unknown kind \"comand\" (known kinds: command)");
+}
+
+#[test]
+fn input_from_a_stage_that_does_not_exist() {
+    let e = error_of("stages:\n  a:\n    kind: command\n    params:\n      cmd: x\n    inputs:\n      x: \"@nope\"\n");
+    assert_eq!(e, "error: bad.yaml:7:10: stage \"a\", input \"x\": no stage named \"nope\" (stages: a)");
+}
+
+#[test]
+fn wrong_parameter_type() {
+    let e = error_of("stages:\n  a:\n    kind: command\n    params:\n      cmd: x\n      outputs: 3\n");
+    assert_eq!(e, "error: bad.yaml:6:16: stage \"a\", parameter \"outputs\": expected a list of strings, found number 3");
+}
+
+#[test]
+fn missing_required_parameter() {
+    let e = error_of("stages:\n  a:\n    kind: command\n");
+    assert_eq!(e, "error: bad.yaml:3:11: stage \"a\": missing required parameter \"cmd\"");
+}
+
+#[test]
+fn cycle_names_every_stage_on_it_in_order() {
+    let stage = |name: &str, from: &str| {
+        format!("  {name}:\n    kind: command\n    params:\n      cmd: x\n    inputs:\n      x: \"@{from}\"\n")
+    };
+    let yaml = format!("stages:\n{}{}{}{}", stage("a", "b"), stage("b", "c"), stage("c", "a"), stage("d", "a"));
+    let e = error_of(&yaml);
+    assert_eq!(e, "error: bad.yaml:3:11: the stages form a cycle: a -> c -> b -> a");
+}
+
+#[test]
+fn yaml_syntax_error() {
+    let e = error_of("stages:\n  a:\n    kind: command\n    params: {cmd: x\n");
+    assert!(e.starts_with("error: bad.yaml:4:13: "), "{e}");
+}
+
+#[test]
+fn unknown_item_set_and_mismatched_fan_out() {
+    let e = error_of("stages:\n  a:\n    kind: command\n    foreach: patients\n    params:\n      cmd: x\n");
+    assert!(e.starts_with("error: bad.yaml:4:14: stage \"a\": foreach \"patients\" is neither `once` nor an item set"), "{e}");
+    let e = error_of(
+        "items:\n  p:\n    list: [a]\n  q:\n    list: [b]\nstages:\n  a:\n    kind: command\n    foreach: p\n    params:\n      cmd: x\n  b:\n    kind: command\n    foreach: q\n    params:\n      cmd: x\n    inputs:\n      i: \"@a\"\n",
+    );
+    assert!(e.contains("bad.yaml:13:11: stage \"b\" runs per \"q\" but its input \"i\" comes from \"a\", which runs per \"p\""), "{e}");
+}
+
+#[test]
+fn bad_set_override() {
+    let p = Project::new();
+    p.write("ok.yaml", "stages:\n  a:\n    kind: command\n    params:\n      cmd: x\n");
+    let out = p.run(&["status", "ok.yaml", "--set", "nope.x=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--set nope.x: no stage named \"nope\""));
+    let out = p.run(&["status", "ok.yaml", "--set", "a"]);
+    assert_eq!(out.status.code(), Some(2));
+}
