@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::digest::hash_tree;
 use crate::keys::{key_of, tree_digest};
-use crate::manifest::Manifest;
+use crate::manifest::{FileRecord, Manifest};
 
 /// The default cache root, relative to the working directory.
 pub const DEFAULT_ROOT: &str = "cache";
@@ -31,6 +31,15 @@ pub const DEFAULT_ROOT: &str = "cache";
 #[derive(Clone, Debug)]
 pub struct Cache {
     root: PathBuf,
+}
+
+/// The part of a manifest that dependents need.
+#[derive(Debug, serde::Deserialize)]
+pub struct EntryOutputs {
+    /// Every output file.
+    pub outputs: Vec<FileRecord>,
+    /// Tree digest of the outputs.
+    pub output_digest: String,
 }
 
 /// Holds a key's lock until dropped.
@@ -73,6 +82,16 @@ impl Cache {
 
     /// The manifest of `key`, if the entry exists.
     pub fn manifest(&self, key: &str) -> Result<Option<Manifest>> {
+        self.read_manifest(key)
+    }
+
+    /// Only the outputs of `key`'s entry, if it exists: what a lookup needs,
+    /// without building the rest of the manifest.
+    pub fn outputs(&self, key: &str) -> Result<Option<EntryOutputs>> {
+        self.read_manifest(key)
+    }
+
+    fn read_manifest<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let path = self.entry_dir(key).join("manifest.json");
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)

@@ -448,6 +448,7 @@ impl<'p> Scheduler<'p> {
                 }
                 InputRef::Stage { stage: q, subpath } => {
                     let qname = self.p.stages[*q].name.clone();
+                    let subpath = subpath.as_ref().map(|s| s.replace("{item}", node.item.as_deref().unwrap_or("")));
                     let producers: Vec<usize> =
                         node.deps.iter().copied().filter(|&d| self.nodes[d].stage == *q).collect();
                     if self.p.stages[*q].foreach.is_some() && node.item.is_none() {
@@ -455,13 +456,13 @@ impl<'p> Scheduler<'p> {
                             .iter()
                             .map(|&d| (self.nodes[d].item.clone().unwrap_or_default(), produced(d)))
                             .collect();
-                        JobInput::Gather { stage: qname, subpath: subpath.clone(), parts }
+                        JobInput::Gather { stage: qname, subpath, parts }
                     } else {
                         let d = producers.first().copied();
                         JobInput::Stage {
                             stage: qname,
                             item: d.and_then(|d| self.nodes[d].item.clone()),
-                            subpath: subpath.clone(),
+                            subpath,
                             produced: d.and_then(produced),
                         }
                     }
@@ -585,7 +586,7 @@ impl Shared<'_> {
     }
 
     fn lookup(&self, key: &str) -> Result<Option<Arc<Produced>>> {
-        Ok(self.cache.manifest(key)?.map(|m| {
+        Ok(self.cache.outputs(key)?.map(|m| {
             Arc::new(Produced {
                 key: key.to_owned(),
                 out_dir: self.cache.out_dir(key),

@@ -286,7 +286,12 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
         for (input, value) in &rs.inputs {
             let iloc = Loc::of(value);
             let r = match stage_ref(&value.value) {
-                Some(Ok((stage, subpath))) => InputRef::Stage { stage, subpath },
+                Some(Ok((stage, subpath))) => {
+                    if foreach.is_none() && subpath.as_deref().is_some_and(|s| s.contains("{item}")) {
+                        return Err(at(iloc, format!("stage {name:?}, input {input:?}: {{item}} in a stage that runs once")));
+                    }
+                    InputRef::Stage { stage, subpath }
+                }
                 Some(Err(e)) => return Err(at(iloc, format!("stage {name:?}, input {input:?}: {e}"))),
                 None => {
                     if foreach.is_none() && value.value.contains("{item}") {

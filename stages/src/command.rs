@@ -128,6 +128,10 @@ fn env_name(name: &str) -> String {
 }
 
 /// Replaces placeholders in a command template with shell-quoted values.
+///
+/// A placeholder is `{name}` where name is made of letters, digits, `_`, `-`
+/// and `.`; other braces (awk programs, shell `${VAR}`) are left as written,
+/// and `{{`/`}}` give literal braces.
 pub fn render_template(template: &str, ctx: &RunContext<'_>) -> Result<String, StageError> {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
@@ -139,18 +143,25 @@ pub fn render_template(template: &str, ctx: &RunContext<'_>) -> Result<String, S
             rest = &tail[2..];
             continue;
         }
-        if tail.starts_with('}') {
-            return Err(StageError(format!("unmatched '}}' in command template {template:?}")));
+        let name = tail[1..].split('}').next().filter(|_| tail.starts_with('{') && tail[1..].contains('}'));
+        let after_dollar = out.ends_with('$');
+        match name {
+            Some(name) if !after_dollar && is_placeholder_name(name) => {
+                out.push_str(&shell_quote(&placeholder_value(name, ctx.inputs, ctx)?));
+                rest = &tail[name.len() + 2..];
+            }
+            _ => {
+                out.push_str(&tail[..1]);
+                rest = &tail[1..];
+            }
         }
-        let end = tail
-            .find('}')
-            .ok_or_else(|| StageError(format!("unclosed '{{' in command template {template:?}")))?;
-        let name = &tail[1..end];
-        out.push_str(&shell_quote(&placeholder_value(name, ctx.inputs, ctx)?));
-        rest = &tail[end + 1..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+fn is_placeholder_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
 /// The text a placeholder stands for.
@@ -238,7 +249,11 @@ mod tests {
         assert!(err.0.contains("no input named \"nope\""), "{err}");
         let err = with_ctx(|ctx| render_template("echo {what}", ctx)).unwrap_err();
         assert!(err.0.contains("unknown placeholder {what}"), "{err}");
-        let err = with_ctx(|ctx| render_template("echo {out", ctx)).unwrap_err();
-        assert!(err.0.contains("unclosed"), "{err}");
+    }
+
+    #[test]
+    fn template_leaves_awk_and_shell_braces_alone() {
+        let line = with_ctx(|ctx| render_template("awk '{ s += $1 } END { print s }' ${HOME} {item} {", ctx)).unwrap();
+        assert_eq!(line, "awk '{ s += $1 } END { print s }' ${HOME} p1 {");
     }
 }
