@@ -7,14 +7,21 @@
 //! It is not a place for orchestration logic.
 
 pub mod command;
+pub mod components;
 pub mod contract;
+pub mod dicom_series;
+pub mod hu_volume;
+pub mod lung_mask;
 pub mod params;
+pub mod resample;
+pub mod table;
+pub mod volume;
 
 pub use contract::{Input, ParamSpec, ParamType, RunContext, StageError, StageKind};
 
 /// Every stage kind lungflow knows, in a fixed order.
 pub fn all_kinds() -> Vec<&'static dyn StageKind> {
-    vec![&command::Command]
+    vec![&command::Command, &hu_volume::HuVolume, &resample::Resample, &lung_mask::LungMask]
 }
 
 /// The stage kind with this name, if there is one.

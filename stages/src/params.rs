@@ -35,3 +35,35 @@ pub fn scalar_text(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// Reads a number parameter.
+pub fn get_f64(params: &BTreeMap<String, Value>, name: &str) -> Result<f64, StageError> {
+    params
+        .get(name)
+        .and_then(Value::as_f64)
+        .ok_or_else(|| StageError(format!("parameter {name:?} must be a number")))
+}
+
+/// Reads an integer parameter.
+pub fn get_i64(params: &BTreeMap<String, Value>, name: &str) -> Result<i64, StageError> {
+    params
+        .get(name)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| StageError(format!("parameter {name:?} must be an integer")))
+}
+
+/// Reads a boolean parameter.
+pub fn get_bool(params: &BTreeMap<String, Value>, name: &str) -> Result<bool, StageError> {
+    params
+        .get(name)
+        .and_then(Value::as_bool)
+        .ok_or_else(|| StageError(format!("parameter {name:?} must be true or false")))
+}
+
+/// The path of a named input, or an error naming the missing input.
+pub fn input_path<'a>(ctx: &'a crate::RunContext<'_>, name: &str) -> Result<&'a std::path::Path, StageError> {
+    ctx.inputs.get(name).map(|i| i.path.as_path()).ok_or_else(|| {
+        let given: Vec<&String> = ctx.inputs.keys().collect();
+        StageError(format!("this kind needs an input named {name:?} (given: {given:?})"))
+    })
+}
