@@ -470,6 +470,9 @@ fn exec(kind_name: &str, inputs: &[String], set: &[String], item: Option<&str>, 
             println!("{} wrote {}", kind.name(), out.display());
             Ok(0)
         }
-        Err(e) => Err(Exit(EXIT_FAILED, format!("{} failed: {e} (log: {})", kind.name(), log_path.display()))),
+        Err(e) => {
+            let log = if log_path.exists() { format!(" (log: {})", log_path.display()) } else { String::new() };
+            Err(Exit(EXIT_FAILED, format!("{} failed: {e}{log}", kind.name())))
+        }
     }
 }

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use dicom::dictionary_std::tags;
+use dicom::object::file::ReadPreamble;
 use dicom::object::{DefaultDicomObject, OpenFileOptions};
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
 use rayon::prelude::*;
@@ -80,6 +81,10 @@ pub struct SliceHeader {
     pub padding: Option<i64>,
     /// SliceThickness, if present (the spacing of a single-slice series).
     pub slice_thickness: Option<f64>,
+    /// File size in bytes.
+    pub size: u64,
+    /// blake3 of the file, hex.
+    pub blake3: String,
 }
 
 impl SliceHeader {
@@ -96,17 +101,26 @@ fn err(path: &Path, reason: impl std::fmt::Display) -> StageError {
     StageError(format!("{}: {reason}", path.display()))
 }
 
-/// Opens a file up to (not including) its pixel data.
-fn open_header(path: &Path) -> Result<DefaultDicomObject, StageError> {
-    OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| err(path, format!("not a readable DICOM file ({e})")))
+/// Reads a whole file and checks its structure before parsing it.
+fn read_checked(path: &Path) -> Result<Vec<u8>, StageError> {
+    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    crate::dicom_guard::check(&bytes).map_err(|reason| err(path, reason))?;
+    Ok(bytes)
+}
+
+/// Parses a checked file, up to (not including) `until` when given.
+fn parse(path: &Path, bytes: &[u8], until: Option<dicom::core::Tag>) -> Result<DefaultDicomObject, StageError> {
+    let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
+    if let Some(tag) = until {
+        options = options.read_until(tag);
+    }
+    options.from_reader(bytes).map_err(|e| err(path, format!("not a readable DICOM file ({e})")))
 }
 
 /// Reads the header fields the ingest needs.
 pub fn read_header(path: &Path) -> Result<SliceHeader, StageError> {
-    let obj = open_header(path)?;
+    let bytes = read_checked(path)?;
+    let obj = parse(path, &bytes, Some(tags::PIXEL_DATA))?;
     let text = |tag, name: &str| -> Result<String, StageError> {
         obj.element(tag)
             .map_err(|_| err(path, format!("missing {name}")))?
@@ -174,6 +188,8 @@ pub fn read_header(path: &Path) -> Result<SliceHeader, StageError> {
         intercept,
         padding,
         slice_thickness,
+        size: bytes.len() as u64,
+        blake3: blake3::hash(&bytes).to_hex().to_string(),
     })
 }
 
@@ -303,7 +319,8 @@ fn check_stacking(slices: &[SliceHeader], dir: &Path, opts: &IngestOptions) -> R
 
 /// Decodes one slice's pixel data into HU.
 pub fn decode_hu(h: &SliceHeader, opts: &IngestOptions) -> Result<Vec<i16>, StageError> {
-    let obj = dicom::object::open_file(&h.path).map_err(|e| err(&h.path, format!("not a readable DICOM file ({e})")))?;
+    let bytes = read_checked(&h.path)?;
+    let obj = parse(&h.path, &bytes, None)?;
     let ts = obj.meta().transfer_syntax().trim_end_matches('\0').to_owned();
     let decoded = obj
         .decode_pixel_data()

@@ -56,19 +56,12 @@ impl StageKind for HuVolume {
         };
         let ingested = ingest(dir, ctx.item, &opts)?;
         write_volume(&ctx.out_dir.join(VOLUME_FILE), &ingested.volume)?;
-        let mut sizes = Vec::with_capacity(ingested.slices.len());
-        let mut digests = Vec::with_capacity(ingested.slices.len());
-        for s in &ingested.slices {
-            let bytes = std::fs::read(&s.path).map_err(|e| StageError(format!("{}: cannot read: {e}", s.path.display())))?;
-            sizes.push(bytes.len() as u64);
-            digests.push(blake3::hash(&bytes).to_hex().to_string());
-        }
         let columns: Vec<(&str, ArrayRef)> = vec![
             ("z", Arc::new(Int32Array::from_iter_values(0..ingested.slices.len() as i32))),
             ("path", Arc::new(StringArray::from_iter_values(ingested.slices.iter().map(|s| s.path.display().to_string())))),
             ("sop_instance_uid", Arc::new(StringArray::from_iter_values(ingested.slices.iter().map(|s| s.sop_uid.clone())))),
-            ("size", Arc::new(UInt64Array::from(sizes))),
-            ("blake3", Arc::new(StringArray::from(digests))),
+            ("size", Arc::new(UInt64Array::from_iter_values(ingested.slices.iter().map(|s| s.size)))),
+            ("blake3", Arc::new(StringArray::from_iter_values(ingested.slices.iter().map(|s| s.blake3.clone())))),
         ];
         let batch = RecordBatch::try_from_iter(columns).map_err(|e| StageError(format!("cannot build sources table: {e}")))?;
         write_parquet(&ctx.out_dir.join(SOURCES_FILE), &batch)

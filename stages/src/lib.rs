@@ -9,6 +9,7 @@
 pub mod command;
 pub mod components;
 pub mod contract;
+pub mod dicom_guard;
 pub mod dicom_series;
 pub mod hu_volume;
 pub mod lung_mask;
