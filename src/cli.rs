@@ -125,6 +125,18 @@ enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Write a synthetic cohort of phantom chest CTs (DICOM + labels.csv).
+    Synth {
+        /// Number of patients.
+        #[arg(long, default_value_t = 12)]
+        patients: u32,
+        /// Random seed (same seed, same bytes).
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List stage kinds and their parameters.
     Kinds {
         /// Print JSON.
@@ -271,6 +283,10 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
                 println!("checked {checked} entries, {} damaged", problems.len());
             }
             Ok(if problems.is_empty() { 0 } else { EXIT_FAILED })
+        }
+        Verb::Synth { patients, seed, out } => {
+            let set = [format!("patients={patients}"), format!("seed={seed}")];
+            exec("synthetic_cohort", &[], &set, None, &out)
         }
         Verb::Kinds { json } => {
             let kinds: Vec<Value> = lungflow_stages::all_kinds()

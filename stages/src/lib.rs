@@ -11,10 +11,13 @@ pub mod components;
 pub mod contract;
 pub mod dicom_guard;
 pub mod dicom_series;
+pub mod dicom_writer;
 pub mod hu_volume;
 pub mod lung_mask;
 pub mod params;
+pub mod phantom;
 pub mod resample;
+pub mod synthetic_cohort;
 pub mod table;
 pub mod volume;
 
@@ -22,7 +25,7 @@ pub use contract::{Input, ParamSpec, ParamType, RunContext, StageError, StageKin
 
 /// Every stage kind lungflow knows, in a fixed order.
 pub fn all_kinds() -> Vec<&'static dyn StageKind> {
-    vec![&command::Command, &hu_volume::HuVolume, &resample::Resample, &lung_mask::LungMask]
+    vec![&command::Command, &hu_volume::HuVolume, &resample::Resample, &lung_mask::LungMask, &synthetic_cohort::SyntheticCohort]
 }
 
 /// The stage kind with this name, if there is one.

@@ -1,0 +1,197 @@
+//! The `synthetic_cohort` kind: N patients of phantom chests written as real
+//! DICOM series, with planted nodules in the positive ones.
+//!
+//! Output: `dicom/<patient id>/<random name>.dcm` (file names carry no order;
+//! even patients unsigned 12-bit, odd patients signed 16-bit, both with
+//! PixelPaddingValue outside a circular field of view), `labels.csv`
+//! (`id,cancer`, the DSB 2017 format) and `nodules.csv` (every planted nodule).
+//! The same parameters always give byte-identical files.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::dicom_writer::{PixelEncoding, SliceInfo, write_slice};
+use crate::params::{get_f64, get_i64};
+use crate::phantom::{Phantom, ScanGrid};
+use crate::{ParamSpec, ParamType, RunContext, StageError, StageKind};
+
+/// Folder of patient folders in the output.
+pub const DICOM_DIR: &str = "dicom";
+/// Labels file in the output.
+pub const LABELS_FILE: &str = "labels.csv";
+/// Planted nodules in the output.
+pub const NODULES_FILE: &str = "nodules.csv";
+
+/// What a cohort looks like.
+#[derive(Clone, Debug)]
+pub struct CohortOptions {
+    /// Number of patients.
+    pub patients: usize,
+    /// Random seed.
+    pub seed: u64,
+    /// Fraction of patients with cancer (and nodules).
+    pub positive_fraction: f64,
+    /// Scan grid.
+    pub grid: ScanGrid,
+    /// Image noise, HU (standard deviation).
+    pub noise_hu: f64,
+    /// Largest diameter of nodules on the pleura, mm.
+    pub max_pleural_mm: f64,
+}
+
+impl Default for CohortOptions {
+    fn default() -> Self {
+        CohortOptions {
+            patients: 12,
+            seed: 2017,
+            positive_fraction: 0.5,
+            grid: ScanGrid { matrix: 160, pixel_mm: 2.0, slices: 60, slice_mm: 2.5 },
+            noise_hu: 20.0,
+            max_pleural_mm: 8.0,
+        }
+    }
+}
+
+/// A generated patient.
+pub struct Patient {
+    /// DSB-style 32-hex-digit id.
+    pub id: String,
+    /// Whether the patient has cancer.
+    pub cancer: bool,
+    /// The phantom.
+    pub phantom: Phantom,
+}
+
+/// A deterministic DICOM UID under the 2.25 (UUID-derived) root.
+fn uid(seed: u64, what: &str) -> String {
+    let h = blake3::hash(format!("lungflow synthetic uid {seed} {what}").as_bytes());
+    let n = u128::from_le_bytes(h.as_bytes()[..16].try_into().expect("16 bytes")) >> 2;
+    format!("2.25.{n}")
+}
+
+/// Generates the patients (without writing anything).
+pub fn patients(o: &CohortOptions) -> Vec<Patient> {
+    let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+    let positives = (o.patients as f64 * o.positive_fraction).round() as usize;
+    let mut labels: Vec<bool> = (0..o.patients).map(|i| i < positives).collect();
+    labels.shuffle(&mut rng);
+    labels
+        .into_iter()
+        .enumerate()
+        .map(|(i, cancer)| {
+            let id = blake3::hash(format!("lungflow synthetic patient {} {i}", o.seed).as_bytes()).to_hex()[..32].to_owned();
+            let nodules = if cancer { rng.random_range(1..=3) } else { 0 };
+            let phantom = Phantom::random(&mut rng, &o.grid, nodules, o.max_pleural_mm);
+            Patient { id, cancer, phantom }
+        })
+        .collect()
+}
+
+/// Writes the whole cohort under `out`.
+pub fn write_cohort(o: &CohortOptions, out: &Path) -> Result<Vec<Patient>, StageError> {
+    let io = |p: &Path, e: std::io::Error| StageError(format!("cannot write {}: {e}", p.display()));
+    let patients = patients(o);
+    let mut labels = String::from("id,cancer\n");
+    let mut nodules = String::from("id,x_mm,y_mm,z_mm,diameter_mm,pleural\n");
+    for (i, p) in patients.iter().enumerate() {
+        let dir = out.join(DICOM_DIR).join(&p.id);
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let encoding = if i % 2 == 0 { PixelEncoding::Unsigned } else { PixelEncoding::Signed };
+        let study = uid(o.seed, &format!("{} study", p.id));
+        let series = uid(o.seed, &format!("{} series", p.id));
+        let frame = uid(o.seed, &format!("{} frame", p.id));
+        let slices = p.phantom.render(&o.grid, o.noise_hu, o.seed.wrapping_add(i as u64 * 7919));
+        let mut names: Vec<String> = (0..o.grid.slices)
+            .map(|k| blake3::hash(format!("{} {k} {}", p.id, o.seed).as_bytes()).to_hex()[..16].to_owned())
+            .collect();
+        names.shuffle(&mut ChaCha8Rng::seed_from_u64(o.seed ^ i as u64));
+        for (k, pixels) in slices.iter().enumerate() {
+            let sop = uid(o.seed, &format!("{} slice {k}", p.id));
+            let info = SliceInfo {
+                patient_id: &p.id,
+                study_uid: &study,
+                series_uid: &series,
+                sop_uid: &sop,
+                frame_uid: &frame,
+                instance: k as u32 + 1,
+                position: o.grid.position(k, 0, 0),
+                pixel_mm: o.grid.pixel_mm,
+                slice_mm: o.grid.slice_mm,
+                matrix: o.grid.matrix,
+                encoding,
+            };
+            write_slice(&dir.join(format!("{}.dcm", names[k])), &info, pixels)?;
+        }
+        let _ = writeln!(labels, "{},{}", p.id, p.cancer as u8);
+        for n in &p.phantom.nodules {
+            let c = n.centre;
+            let _ = writeln!(nodules, "{},{:.3},{:.3},{:.3},{:.3},{}", p.id, c[0], c[1], c[2], n.diameter_mm, n.pleural as u8);
+        }
+    }
+    for (name, text) in [(LABELS_FILE, labels), (NODULES_FILE, nodules)] {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+    }
+    Ok(patients)
+}
+
+/// Generates a synthetic DICOM cohort.
+pub struct SyntheticCohort;
+
+impl StageKind for SyntheticCohort {
+    fn name(&self) -> &'static str {
+        "synthetic_cohort"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn doc(&self) -> &'static str {
+        "writes phantom chest CT series as DICOM (dicom/<id>/), labels.csv and nodules.csv"
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        let d = CohortOptions::default();
+        vec![
+            ParamSpec { name: "patients", ty: ParamType::Int, default: Some(json!(d.patients)), doc: "number of patients" },
+            ParamSpec { name: "seed", ty: ParamType::Int, default: Some(json!(d.seed)), doc: "random seed (same seed, same bytes)" },
+            ParamSpec { name: "positive_fraction", ty: ParamType::Float, default: Some(json!(d.positive_fraction)), doc: "fraction of patients with cancer" },
+            ParamSpec { name: "matrix", ty: ParamType::Int, default: Some(json!(d.grid.matrix)), doc: "rows = columns per slice" },
+            ParamSpec { name: "pixel_mm", ty: ParamType::Float, default: Some(json!(d.grid.pixel_mm)), doc: "pixel spacing, mm" },
+            ParamSpec { name: "slices", ty: ParamType::Int, default: Some(json!(d.grid.slices)), doc: "slices per series" },
+            ParamSpec { name: "slice_mm", ty: ParamType::Float, default: Some(json!(d.grid.slice_mm)), doc: "slice spacing, mm" },
+            ParamSpec { name: "noise_hu", ty: ParamType::Float, default: Some(json!(d.noise_hu)), doc: "image noise, HU standard deviation" },
+            ParamSpec { name: "max_pleural_mm", ty: ParamType::Float, default: Some(json!(d.max_pleural_mm)), doc: "largest diameter of nodules on the pleura" },
+        ]
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        let count = |name: &str, min: i64, max: i64| -> Result<usize, StageError> {
+            let v = get_i64(ctx.params, name)?;
+            if !(min..=max).contains(&v) {
+                return Err(StageError(format!("parameter {name} must be between {min} and {max}, got {v}")));
+            }
+            Ok(v as usize)
+        };
+        let o = CohortOptions {
+            patients: count("patients", 1, 100_000)?,
+            seed: get_i64(ctx.params, "seed")? as u64,
+            positive_fraction: get_f64(ctx.params, "positive_fraction")?.clamp(0.0, 1.0),
+            grid: ScanGrid {
+                matrix: count("matrix", 16, 1024)?,
+                pixel_mm: get_f64(ctx.params, "pixel_mm")?,
+                slices: count("slices", 2, 2000)?,
+                slice_mm: get_f64(ctx.params, "slice_mm")?,
+            },
+            noise_hu: get_f64(ctx.params, "noise_hu")?.max(0.0),
+            max_pleural_mm: get_f64(ctx.params, "max_pleural_mm")?,
+        };
+        write_cohort(&o, ctx.out_dir).map(|_| ())
+    }
+}
