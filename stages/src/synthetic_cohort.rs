@@ -74,17 +74,14 @@ fn uid(seed: u64, what: &str) -> String {
     format!("2.25.{n}")
 }
 
-/// Generates the patients (without writing anything).
+/// Generates the patients (without writing anything). Patient i depends only
+/// on the seed and i, so growing a cohort leaves earlier patients unchanged.
 pub fn patients(o: &CohortOptions) -> Vec<Patient> {
-    let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let positives = (o.patients as f64 * o.positive_fraction).round() as usize;
-    let mut labels: Vec<bool> = (0..o.patients).map(|i| i < positives).collect();
-    labels.shuffle(&mut rng);
-    labels
-        .into_iter()
-        .enumerate()
-        .map(|(i, cancer)| {
+    (0..o.patients)
+        .map(|i| {
+            let mut rng = ChaCha8Rng::seed_from_u64(o.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
             let id = blake3::hash(format!("lungflow synthetic patient {} {i}", o.seed).as_bytes()).to_hex()[..32].to_owned();
+            let cancer = rng.random_bool(o.positive_fraction);
             let nodules = if cancer { rng.random_range(1..=3) } else { 0 };
             let phantom = Phantom::random(&mut rng, &o.grid, nodules, o.max_pleural_mm);
             Patient { id, cancer, phantom }
