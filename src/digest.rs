@@ -29,28 +29,35 @@ pub fn hash_file(path: &Path) -> Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
-/// Every regular file under `dir` (following symlinks), as sorted relative paths.
-pub fn list_files(dir: &Path) -> Result<Vec<String>> {
+/// Every regular file under `dir` with its metadata, sorted by relative path.
+/// Each file is stat'ed once; folders are recognised from the directory
+/// entry's type, so only symlinks cost an extra stat.
+pub fn list_files_with_meta(dir: &Path) -> Result<Vec<(String, fs::Metadata)>> {
     let mut out = Vec::new();
     walk(dir, "", &mut out)?;
-    out.sort_unstable();
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, fs::Metadata)>) -> Result<()> {
     let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let name = entry.file_name().into_string().map_err(|n| {
             anyhow::anyhow!("{}: file name {:?} is not UTF-8", dir.display(), n)
         })?;
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let path = entry.path();
-        let meta = fs::metadata(&path).with_context(|| format!("cannot stat {}", path.display()))?;
-        if meta.is_dir() {
-            walk(&path, &rel, out)?;
-        } else {
-            out.push(rel);
+        let stat_failed = |e| anyhow::Error::new(e).context(format!("cannot stat {}", path.display()));
+        // Regular files are stat'ed relative to the open folder; symlinks are followed.
+        let meta = match entry.file_type() {
+            Ok(t) if t.is_dir() => None,
+            Ok(t) if t.is_file() => Some(entry.metadata().map_err(stat_failed)?),
+            _ => Some(fs::metadata(&path).map_err(stat_failed)?).filter(|m| !m.is_dir()),
+        };
+        match meta {
+            Some(meta) => out.push((rel, meta)),
+            None => walk(&path, &rel, out)?,
         }
     }
     Ok(())
@@ -58,13 +65,9 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
 
 /// Hashes every file under `dir` without a stat cache (for fresh outputs).
 pub fn hash_tree(dir: &Path) -> Result<Vec<FileRecord>> {
-    list_files(dir)?
+    list_files_with_meta(dir)?
         .into_iter()
-        .map(|rel| {
-            let path = dir.join(&rel);
-            let size = fs::metadata(&path).with_context(|| format!("cannot stat {}", path.display()))?.len();
-            Ok(FileRecord { blake3: hash_file(&path)?, path: rel, size })
-        })
+        .map(|(rel, meta)| Ok(FileRecord { blake3: hash_file(&dir.join(&rel))?, path: rel, size: meta.len() }))
         .collect()
 }
 
@@ -86,8 +89,7 @@ impl Digester {
     }
 
     /// Digest and size of one file, from the stat cache when it is unchanged.
-    pub fn file(&self, path: &Path) -> Result<(String, u64)> {
-        let meta = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    fn file_with_meta(&self, path: &Path, meta: &fs::Metadata) -> Result<(String, u64)> {
         let key = path.to_string_lossy();
         let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
         if let Some(row) = self.known.get(key.as_ref())
@@ -108,16 +110,16 @@ impl Digester {
     pub fn path(&self, path: &Path) -> Result<(String, Vec<FileRecord>)> {
         let meta = fs::metadata(path).with_context(|| format!("input {} does not exist", path.display()))?;
         if meta.is_dir() {
-            let files = list_files(path)?
+            let files = list_files_with_meta(path)?
                 .into_iter()
-                .map(|rel| {
-                    let (blake3, size) = self.file(&path.join(&rel))?;
+                .map(|(rel, meta)| {
+                    let (blake3, size) = self.file_with_meta(&path.join(&rel), &meta)?;
                     Ok(FileRecord { path: rel, size, blake3 })
                 })
                 .collect::<Result<Vec<_>>>()?;
             Ok((tree_digest(&files), files))
         } else if meta.is_file() {
-            let (blake3, size) = self.file(path)?;
+            let (blake3, size) = self.file_with_meta(path, &meta)?;
             Ok((blake3.clone(), vec![FileRecord { path: String::new(), size, blake3 }]))
         } else {
             bail!("input {} is neither a file nor a directory", path.display())

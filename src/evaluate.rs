@@ -171,7 +171,9 @@ pub fn evaluate(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options) ->
                 let Some(&node) = sched.ready.front() else { break };
                 let all_cores = opts.mode == Mode::Execute && p.stages[sched.nodes[node].stage].kind.wants_all_cores();
                 let need = if all_cores { jobs } else { 1 };
-                if slots_used + need > jobs {
+                // Inspecting is cheap per instance: queue everything ready so
+                // workers never wait on the scheduler.
+                if opts.mode == Mode::Execute && slots_used + need > jobs {
                     break;
                 }
                 sched.ready.pop_front();
