@@ -20,7 +20,7 @@ fn unknown_key() {
 #[test]
 fn unknown_kind() {
     let e = error_of("stages:\n  a:\n    kind: comand\n    params:\n      cmd: x\n");
-    assert_eq!(e, "error: bad.yaml:3:11: stage \"a\": unknown kind \"comand\" (known kinds: command)");
+    assert_eq!(e, "error: bad.yaml:3:11: stage \"a\": unknown kind \"comand\" (known kinds: command, hu_volume, resample, lung_mask, synthetic_cohort)");
 }
 
 #[test]
