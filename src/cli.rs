@@ -79,6 +79,17 @@ enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Final metrics of every stage that reports some: stage, variant, name, value.
+    Metrics {
+        /// Pipeline file.
+        pipeline: PathBuf,
+        /// Override a parameter: STAGE.PARAM=VALUE (repeatable).
+        #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
+        set: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw the stage graph.
     Dag {
         /// Pipeline file.
@@ -235,6 +246,21 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
                 println!("{}", serde_json::to_string_pretty(&selected).context("cannot encode JSON")?);
             } else {
                 print_explain(&cache, &selected)?;
+            }
+            Ok(0)
+        }
+        Verb::Metrics { pipeline, set, json } => {
+            let p = load(&pipeline, &set)?;
+            let cache = Cache::open(&cli.cache)?;
+            let rows = crate::metrics::rows(&p, &inspect(&p, &cache)?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).context("cannot encode JSON")?);
+            } else {
+                println!("{:<20} {:<34} {:<8} {:<28} value", "stage", "item", "variant", "name");
+                for r in &rows {
+                    let item = r.item.as_deref().unwrap_or("-");
+                    println!("{:<20} {item:<34} {:<8} {:<28} {}", r.stage, "-", r.name, r.value);
+                }
             }
             Ok(0)
         }

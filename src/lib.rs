@@ -17,6 +17,7 @@ pub mod graph;
 pub mod keys;
 pub mod maintenance;
 pub mod manifest;
+pub mod metrics;
 pub mod progress;
 pub mod spec;
 pub mod state;

@@ -12,11 +12,15 @@ pub mod contract;
 pub mod dicom_guard;
 pub mod dicom_series;
 pub mod dicom_writer;
+pub mod gmcae;
+pub mod gmcae_train;
 pub mod hu_volume;
 pub mod lung_mask;
 pub mod params;
+pub mod patches;
 pub mod phantom;
 pub mod resample;
+pub mod symmetry;
 pub mod synthetic_cohort;
 pub mod table;
 pub mod volume;
@@ -25,7 +29,7 @@ pub use contract::{Input, ParamSpec, ParamType, RunContext, StageError, StageKin
 
 /// Every stage kind lungflow knows, in a fixed order.
 pub fn all_kinds() -> Vec<&'static dyn StageKind> {
-    vec![&command::Command, &hu_volume::HuVolume, &resample::Resample, &lung_mask::LungMask, &synthetic_cohort::SyntheticCohort]
+    vec![&command::Command, &hu_volume::HuVolume, &resample::Resample, &lung_mask::LungMask, &synthetic_cohort::SyntheticCohort, &patches::Patches, &gmcae_train::GmcaeTrain]
 }
 
 /// The stage kind with this name, if there is one.

@@ -1,0 +1,54 @@
+//! `lungflow metrics`: the final metrics of every fresh instance whose stage
+//! reports some (a `metrics.json` among its outputs), as rows of stage,
+//! variant, name and value (the DVC convention).
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::evaluate::{Evaluation, Outcome};
+use crate::spec::Pipeline;
+
+/// The file a stage writes its final metrics to.
+pub const METRICS_FILE: &str = "metrics.json";
+
+/// One metric of one instance.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MetricRow {
+    /// Stage name.
+    pub stage: String,
+    /// Item, for per-item stages.
+    pub item: Option<String>,
+    /// Sweep variant (none yet: one pipeline is one variant).
+    pub variant: Option<String>,
+    /// Metric name.
+    pub name: String,
+    /// Value.
+    pub value: f64,
+}
+
+/// Metric rows of the fresh instances of an inspection.
+pub fn rows(p: &Pipeline, eval: &Evaluation) -> Result<Vec<MetricRow>> {
+    let mut out = Vec::new();
+    for inst in &eval.instances {
+        let Outcome::Available(prod) = &inst.outcome else { continue };
+        if !prod.outputs.iter().any(|f| f.path == METRICS_FILE) {
+            continue;
+        }
+        let path = prod.out_dir.join(METRICS_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+        let Some(map) = doc.as_object() else { continue };
+        for (name, value) in map {
+            if let Some(value) = value.as_f64() {
+                out.push(MetricRow {
+                    stage: p.stages[inst.stage].name.clone(),
+                    item: inst.item.clone(),
+                    variant: None,
+                    name: name.clone(),
+                    value,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

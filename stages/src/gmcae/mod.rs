@@ -1,0 +1,13 @@
+//! The Gaussian-mixture convolutional autoencoder (GMCAE) of kdsb17: a 3-D
+//! convolutional autoencoder whose output is, per patch, a mixture of m
+//! isotropic Gaussians over the whole cube (m mean cubes, m log-priors, m
+//! variances), trained by the mixture's negative log-likelihood.
+//!
+//! `model` is the network, `loss` the likelihood, `clip` gradient clipping by
+//! the global norm, `data` patches and their 48 symmetries, `train` the loop.
+
+pub mod clip;
+pub mod data;
+pub mod loss;
+pub mod model;
+pub mod train;

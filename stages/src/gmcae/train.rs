@@ -1,0 +1,189 @@
+//! The training loop: Adam, global-norm clipping, validation by patient,
+//! early stopping, best checkpoint, and a hard stop on a non-finite loss.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::clip::clip_global_norm;
+use super::data::{PatchSet, Split, batch, split};
+use super::loss::nll_per_voxel;
+use super::model::{Gmcae, GmcaeShape};
+use crate::StageError;
+
+/// Training settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainOptions {
+    /// Network sizes.
+    pub shape: GmcaeShape,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Adam epsilon (PyTorch's default 1e-8; burn's is 1e-5).
+    pub adam_epsilon: f64,
+    /// Patches per batch.
+    pub batch_size: usize,
+    /// Most epochs.
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation NLL.
+    pub patience: usize,
+    /// Global gradient-norm limit; 0 turns clipping off.
+    pub clip_norm: f64,
+    /// Fraction of patients held out for validation.
+    pub val_fraction: f64,
+    /// Seed for initialisation, split, shuffling and augmentation.
+    pub seed: u64,
+    /// Apply a random cube symmetry to each training patch.
+    pub augment: bool,
+}
+
+/// One epoch's numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training NLL per voxel (nats).
+    pub train_nll_per_voxel: f64,
+    /// Validation NLL per voxel (nats).
+    pub val_nll_per_voxel: f64,
+    /// Mean global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Wall time of the epoch.
+    pub seconds: f64,
+    /// Training patches per second.
+    pub patches_per_second: f64,
+}
+
+/// What training produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainResult {
+    /// Every epoch run.
+    pub epochs: Vec<EpochMetrics>,
+    /// Epoch of the best validation NLL.
+    pub best_epoch: usize,
+    /// Best validation NLL per voxel.
+    pub best_val_nll_per_voxel: f64,
+    /// Training patients.
+    pub train_patients: Vec<String>,
+    /// Validation patients.
+    pub val_patients: Vec<String>,
+    /// The saved best model (without extension).
+    pub checkpoint: PathBuf,
+}
+
+/// The recorder checkpoints are saved with.
+pub fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
+    NamedMpkFileRecorder::new()
+}
+
+/// Mean NLL per voxel of a model over some patches, without gradients.
+pub fn evaluate<B: Backend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], batch_size: usize, device: &B::Device) -> f64 {
+    let mut total = 0.0;
+    for chunk in idx.chunks(batch_size) {
+        let x = batch::<B>(set, chunk, None, device);
+        let out = model.forward(x.clone());
+        total += nll_per_voxel(&out, x).into_scalar().elem::<f64>() * chunk.len() as f64;
+    }
+    total / idx.len().max(1) as f64
+}
+
+/// Trains a GMCAE on `set`, saving the best model as `out_dir/model.mpk`.
+pub fn train<B: AutodiffBackend>(
+    set: &PatchSet,
+    o: &TrainOptions,
+    device: &B::Device,
+    out_dir: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<TrainResult, StageError> {
+    let blocks = o.shape.widths.len();
+    if o.shape.edge != set.edge || set.edge % (1 << blocks) != 0 {
+        return Err(StageError(format!("patch edge {} must equal the model's edge {} and be divisible by 2^{blocks}", set.edge, o.shape.edge)));
+    }
+    let Split { train: mut train_idx, val: val_idx, train_patients, val_patients } = split(set, o.val_fraction, o.seed);
+    if train_idx.is_empty() || val_idx.is_empty() {
+        return Err(StageError(format!("need patches of at least two patients to split by patient (have {} patients)", train_patients.len() + val_patients.len())));
+    }
+    B::seed(device, o.seed);
+    let mut model: Gmcae<B> = o.shape.init(device);
+    let mut optim = AdamConfig::new().with_epsilon(o.adam_epsilon as f32).init();
+    let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+    let checkpoint = out_dir.join("model");
+    let mut result = TrainResult {
+        epochs: Vec::new(),
+        best_epoch: 0,
+        best_val_nll_per_voxel: f64::INFINITY,
+        train_patients,
+        val_patients,
+        checkpoint: checkpoint.clone(),
+    };
+    for epoch in 1..=o.epochs {
+        let clock = Instant::now();
+        train_idx.shuffle(&mut rng);
+        let (mut total, mut norms, mut steps) = (0.0, 0.0, 0usize);
+        for (b, chunk) in train_idx.chunks(o.batch_size).enumerate() {
+            let x = batch::<B>(set, chunk, o.augment.then_some(&mut rng), device);
+            let out = model.forward(x.clone());
+            let loss = nll_per_voxel(&out, x);
+            let value = loss.clone().into_scalar().elem::<f64>();
+            if !value.is_finite() {
+                let kept = if result.best_epoch > 0 {
+                    format!("the best model so far (epoch {}) is kept in {}.mpk", result.best_epoch, checkpoint.display())
+                } else {
+                    "no epoch finished, so there is no checkpoint".into()
+                };
+                return Err(StageError(format!(
+                    "loss became {value} at epoch {epoch}, batch {}; {kept}. Lower the learning rate or the clipping norm",
+                    b + 1
+                )));
+            }
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            let norm = if o.clip_norm > 0.0 {
+                clip_global_norm::<B, _>(&model, &mut grads, o.clip_norm)
+            } else {
+                super::clip::global_norm::<B, _>(&model, &grads)
+            };
+            model = optim.step(o.learning_rate, model, grads);
+            total += value * chunk.len() as f64;
+            norms += norm;
+            steps += 1;
+        }
+        let train_seconds = clock.elapsed().as_secs_f64();
+        let val = evaluate(&model.valid(), set, &val_idx, o.batch_size, device);
+        let m = EpochMetrics {
+            epoch,
+            train_nll_per_voxel: total / train_idx.len() as f64,
+            val_nll_per_voxel: val,
+            grad_norm: norms / steps.max(1) as f64,
+            seconds: clock.elapsed().as_secs_f64(),
+            patches_per_second: train_idx.len() as f64 / train_seconds,
+        };
+        log(&format!(
+            "epoch {epoch}: train {:.4} val {:.4} nats/voxel, grad norm {:.3}, {:.1} patches/s",
+            m.train_nll_per_voxel, m.val_nll_per_voxel, m.grad_norm, m.patches_per_second
+        ));
+        if !val.is_finite() {
+            return Err(StageError(format!("validation NLL became {val} at epoch {epoch}")));
+        }
+        result.epochs.push(m);
+        if val < result.best_val_nll_per_voxel {
+            result.best_val_nll_per_voxel = val;
+            result.best_epoch = epoch;
+            model
+                .valid()
+                .save_file(&checkpoint, &recorder())
+                .map_err(|e| StageError(format!("cannot save {}: {e}", checkpoint.display())))?;
+        } else if epoch - result.best_epoch >= o.patience {
+            log(&format!("early stop: no better validation NLL for {} epochs", o.patience));
+            break;
+        }
+    }
+    Ok(result)
+}

@@ -1,0 +1,149 @@
+//! The `gmcae_train` kind: trains the Gaussian-mixture convolutional
+//! autoencoder on the patches of all patients (input `patches`, gathered).
+//!
+//! Outputs: `model.mpk` (the best checkpoint), `model.json` (architecture),
+//! `metrics.parquet` (one row per epoch), `metrics.json` (final metrics for
+//! `lungflow metrics`) and `split.json` (training and validation patients).
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch};
+use burn::backend::Autodiff;
+use burn::backend::flex::{Flex, FlexDevice};
+use serde_json::json;
+
+use crate::gmcae::data;
+use crate::gmcae::model::GmcaeShape;
+use crate::gmcae::train::{TrainOptions, TrainResult, train};
+use crate::params::{get_bool, get_f64, get_i64, get_str, input_path};
+use crate::table::write_parquet;
+use crate::{ParamSpec, ParamType, RunContext, StageError, StageKind};
+
+/// Per-epoch metrics table.
+pub const METRICS_TABLE: &str = "metrics.parquet";
+/// Final metrics read by `lungflow metrics`.
+pub const METRICS_JSON: &str = "metrics.json";
+/// The architecture of the saved model.
+pub const MODEL_JSON: &str = "model.json";
+
+/// Trains the GMCAE.
+pub struct GmcaeTrain;
+
+/// Parses "64,128,256" into widths.
+pub fn parse_widths(text: &str) -> Result<Vec<usize>, StageError> {
+    let widths: Result<Vec<usize>, _> = text.split(',').map(|w| w.trim().parse::<usize>()).collect();
+    match widths {
+        Ok(w) if !w.is_empty() && w.iter().all(|&x| x > 0) => Ok(w),
+        _ => Err(StageError(format!("widths must be positive integers separated by commas, got {text:?}"))),
+    }
+}
+
+impl StageKind for GmcaeTrain {
+    fn name(&self) -> &'static str {
+        "gmcae_train"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn doc(&self) -> &'static str {
+        "trains the Gaussian-mixture conv autoencoder on gathered patches (input `patches`)"
+    }
+
+    fn wants_all_cores(&self) -> bool {
+        true
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec { name: "widths", ty: ParamType::Str, default: Some(json!("8,16,32")), doc: "encoder channel widths; kdsb17 used 64,128,256" },
+            ParamSpec { name: "mixtures", ty: ParamType::Int, default: Some(json!(4)), doc: "mixture components m" },
+            ParamSpec { name: "variance_floor", ty: ParamType::Float, default: Some(json!(1e-4)), doc: "smallest component variance (scaled HU units)" },
+            ParamSpec { name: "hidden", ty: ParamType::Int, default: Some(json!(128)), doc: "units of the prior and variance heads' dense layer" },
+            ParamSpec { name: "lr", ty: ParamType::Float, default: Some(json!(1e-4)), doc: "Adam learning rate" },
+            ParamSpec { name: "adam_epsilon", ty: ParamType::Float, default: Some(json!(1e-8)), doc: "Adam epsilon (PyTorch's default)" },
+            ParamSpec { name: "batch_size", ty: ParamType::Int, default: Some(json!(8)), doc: "patches per batch" },
+            ParamSpec { name: "epochs", ty: ParamType::Int, default: Some(json!(10)), doc: "most epochs" },
+            ParamSpec { name: "patience", ty: ParamType::Int, default: Some(json!(3)), doc: "early stopping patience in epochs" },
+            ParamSpec { name: "clip_norm", ty: ParamType::Float, default: Some(json!(1.0)), doc: "global gradient-norm limit; 0 turns clipping off" },
+            ParamSpec { name: "val_fraction", ty: ParamType::Float, default: Some(json!(0.25)), doc: "fraction of patients held out for validation" },
+            ParamSpec { name: "seed", ty: ParamType::Int, default: Some(json!(0)), doc: "seed for initialisation, split, order and augmentation" },
+            ParamSpec { name: "augment", ty: ParamType::Bool, default: Some(json!(true)), doc: "random cube symmetry per training patch" },
+            ParamSpec { name: "device", ty: ParamType::Str, default: Some(json!("cpu")), doc: "cpu (burn flex) or cuda (needs --features cuda)" },
+        ]
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        let set = data::load(input_path(ctx, "patches")?)?;
+        let count = |name: &str| -> Result<usize, StageError> {
+            usize::try_from(get_i64(ctx.params, name)?).ok().filter(|&v| v > 0).ok_or_else(|| StageError(format!("{name} must be positive")))
+        };
+        let o = TrainOptions {
+            shape: GmcaeShape {
+                widths: parse_widths(get_str(ctx.params, "widths")?)?,
+                mixtures: count("mixtures")?,
+                edge: set.edge,
+                variance_floor: get_f64(ctx.params, "variance_floor")?,
+                hidden: count("hidden")?,
+            },
+            learning_rate: get_f64(ctx.params, "lr")?,
+            adam_epsilon: get_f64(ctx.params, "adam_epsilon")?,
+            batch_size: count("batch_size")?,
+            epochs: count("epochs")?,
+            patience: count("patience")?,
+            clip_norm: get_f64(ctx.params, "clip_norm")?,
+            val_fraction: get_f64(ctx.params, "val_fraction")?,
+            seed: get_i64(ctx.params, "seed")? as u64,
+            augment: get_bool(ctx.params, "augment")?,
+        };
+        let mut log_file = std::fs::File::create(ctx.log_path).map_err(StageError::msg)?;
+        let mut log = |line: &str| {
+            use std::io::Write;
+            let _ = writeln!(log_file, "{line}");
+        };
+        let result = match get_str(ctx.params, "device")? {
+            "cpu" => train::<Autodiff<Flex>>(&set, &o, &FlexDevice, ctx.out_dir, &mut log)?,
+            #[cfg(feature = "cuda")]
+            "cuda" => {
+                let device = burn::backend::cuda::CudaDevice::default();
+                train::<Autodiff<burn::backend::Cuda>>(&set, &o, &device, ctx.out_dir, &mut log)?
+            }
+            other => {
+                return Err(StageError(format!(
+                    "device {other:?} is not available in this build (cpu{}; build with --features cuda for cuda)",
+                    if cfg!(feature = "cuda") { ", cuda" } else { "" }
+                )));
+            }
+        };
+        write_outputs(ctx.out_dir, &o, &result)
+    }
+}
+
+fn write_outputs(out: &std::path::Path, o: &TrainOptions, r: &TrainResult) -> Result<(), StageError> {
+    let col = |f: &dyn Fn(&crate::gmcae::train::EpochMetrics) -> f64| Arc::new(Float64Array::from_iter_values(r.epochs.iter().map(f))) as ArrayRef;
+    let batch = RecordBatch::try_from_iter([
+        ("epoch", Arc::new(Int32Array::from_iter_values(r.epochs.iter().map(|m| m.epoch as i32))) as ArrayRef),
+        ("train_nll_per_voxel", col(&|m| m.train_nll_per_voxel)),
+        ("val_nll_per_voxel", col(&|m| m.val_nll_per_voxel)),
+        ("grad_norm", col(&|m| m.grad_norm)),
+        ("seconds", col(&|m| m.seconds)),
+        ("patches_per_second", col(&|m| m.patches_per_second)),
+    ])
+    .map_err(StageError::msg)?;
+    write_parquet(&out.join(METRICS_TABLE), &batch)?;
+    let write = |name: &str, v: serde_json::Value| {
+        std::fs::write(out.join(name), serde_json::to_string_pretty(&v).expect("JSON")).map_err(StageError::msg)
+    };
+    write(
+        METRICS_JSON,
+        json!({
+            "best_val_nll_per_voxel": r.best_val_nll_per_voxel,
+            "best_epoch": r.best_epoch,
+            "epochs": r.epochs.len(),
+            "final_train_nll_per_voxel": r.epochs.last().map(|m| m.train_nll_per_voxel),
+        }),
+    )?;
+    write(MODEL_JSON, serde_json::to_value(&o.shape).expect("JSON"))?;
+    write("split.json", json!({"train_patients": r.train_patients, "val_patients": r.val_patients}))
+}
