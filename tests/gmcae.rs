@@ -1,0 +1,127 @@
+//! Patches and GMCAE training through the real binary, on the synthetic
+//! cohort and on the real chest series.
+
+mod common;
+use std::path::Path;
+
+use common::*;
+
+fn metric(doc: &serde_json::Value, stage: &str, name: &str) -> f64 {
+    doc.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stage"] == stage && r["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {stage}.{name} in {doc}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
+const TRAIN: &str = "kind: gmcae_train\n    inputs: {patches: \"@patches\"}\n    params: {widths: \"4,8\", batch_size: 8, lr: 0.002, patience: 20, seed: 1";
+
+#[test]
+fn a_mixture_of_four_fits_better_than_one_gaussian() {
+    let p = Project::new();
+    p.write(
+        "pipe.yaml",
+        &format!(
+            r#"
+items:
+  patients:
+    dir: "@cohort/dicom"
+stages:
+  cohort:
+    kind: synthetic_cohort
+    params: {{patients: 6, seed: 3, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0}}
+  hu:
+    kind: hu_volume
+    foreach: patients
+    inputs: {{dicom: "@cohort/dicom/{{item}}"}}
+  iso:
+    kind: resample
+    foreach: patients
+    inputs: {{volume: "@hu"}}
+    params: {{spacing_mm: 2.0}}
+  lungs:
+    kind: lung_mask
+    foreach: patients
+    inputs: {{volume: "@iso"}}
+  patches:
+    kind: patches
+    foreach: patients
+    inputs: {{lungs: "@lungs"}}
+    params: {{edge: 16, count: 24}}
+  m1:
+    {TRAIN}, mixtures: 1, epochs: 20}}
+  m4:
+    {TRAIN}, mixtures: 4, epochs: 20}}
+"#
+        ),
+    );
+    let (code, doc) = p.json(&["run", "pipe.yaml"]);
+    assert_eq!(code, 0, "{doc}");
+    let (_, metrics) = p.json(&["metrics", "pipe.yaml"]);
+    let (m1, m4) = (metric(&metrics, "m1", "best_val_nll_per_voxel"), metric(&metrics, "m4", "best_val_nll_per_voxel"));
+    assert!(m4 < m1, "validation NLL per voxel: m=4 {m4} should be below m=1 {m1}");
+    assert_eq!(metric(&metrics, "m4", "epochs"), 20.0);
+    let results = p.path().join("cache/results/pipe");
+    for f in ["model.mpk", "model.json", "metrics.parquet", "split.json"] {
+        assert!(results.join("m4").join(f).is_file(), "{f}");
+    }
+    let split: serde_json::Value = serde_json::from_str(&p.read("cache/results/pipe/m4/split.json")).unwrap();
+    let (train, val) = (split["train_patients"].as_array().unwrap(), split["val_patients"].as_array().unwrap());
+    assert!(!val.is_empty() && train.iter().all(|t| !val.contains(t)), "validation is split by patient");
+}
+
+#[test]
+fn training_on_real_chest_patches_lowers_validation_nll_without_nan() {
+    let p = Project::new();
+    let chest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct/chest");
+    p.write(
+        "pipe.yaml",
+        &format!(
+            r#"
+items:
+  series:
+    dir: {}
+stages:
+  hu:
+    kind: hu_volume
+    foreach: series
+    inputs: {{dicom: "{}/{{item}}"}}
+  iso:
+    kind: resample
+    foreach: series
+    inputs: {{volume: "@hu"}}
+    params: {{spacing_mm: 2.0}}
+  lungs:
+    kind: lung_mask
+    foreach: series
+    inputs: {{volume: "@iso"}}
+  patches:
+    kind: patches
+    foreach: series
+    inputs: {{lungs: "@lungs"}}
+    params: {{edge: 16, count: 32}}
+  gmcae:
+    {TRAIN}, mixtures: 4, epochs: 3}}
+"#,
+            chest.display(),
+            chest.display()
+        ),
+    );
+    let (code, doc) = p.json(&["run", "pipe.yaml"]);
+    assert_eq!(code, 0, "{doc}");
+    let table = p.path().join("cache/results/pipe/gmcae/metrics.parquet");
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys, pyarrow.parquet as pq, json; t = pq.read_table(sys.argv[1]).to_pydict(); print(json.dumps(t))"])
+        .arg(&table)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let val: Vec<f64> = t["val_nll_per_voxel"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let train: Vec<f64> = t["train_nll_per_voxel"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(val.len(), 3);
+    assert!(val.iter().chain(&train).all(|v| v.is_finite()), "{t}");
+    assert!(val[2] < val[0], "validation NLL went from {} to {}", val[0], val[2]);
+}
