@@ -6,6 +6,7 @@
 //! CACHE/entries/ab/abcdef…/log.txt         what the stage printed
 //! CACHE/tmp/KEY.PID.N/                     entries being computed
 //! CACHE/locks/KEY.lock                     flock held while a key is computed
+//! CACHE/logs/KEY.log, CACHE/failed/KEY/    log and partial outputs of a failed attempt
 //! CACHE/state.sqlite                       stat cache and last runs
 //! CACHE/results/PIPELINE/STAGE[/ITEM]      symlinks to the latest outputs
 //! ```
@@ -150,6 +151,30 @@ impl Cache {
             .with_context(|| format!("cannot move {} to {}", staging.display(), target.display()))?;
         File::open(parent).and_then(|d| d.sync_all()).ok();
         Ok(())
+    }
+
+    /// Keeps what a failed attempt left: its log as `logs/KEY.log` and, when
+    /// it wrote any outputs (a last good checkpoint, say), the outputs as
+    /// `failed/KEY/`; removes the staging folder. Returns a note for the error.
+    pub fn keep_failed(&self, key: &str, staging: &Path) -> String {
+        let mut notes = Vec::new();
+        let log = staging.join("log.txt");
+        if log.exists() {
+            let kept = self.root.join("logs").join(format!("{key}.log"));
+            if fs::create_dir_all(kept.parent().expect("logs folder")).is_ok() && fs::rename(&log, &kept).is_ok() {
+                notes.push(format!("log: {}", kept.display()));
+            }
+        }
+        let out = staging.join("out");
+        if fs::read_dir(&out).is_ok_and(|mut d| d.next().is_some()) {
+            let kept = self.root.join("failed").join(key);
+            let _ = fs::remove_dir_all(&kept);
+            if fs::create_dir_all(kept.parent().expect("failed folder")).is_ok() && fs::rename(&out, &kept).is_ok() {
+                notes.push(format!("partial outputs kept in {}", kept.display()));
+            }
+        }
+        fs::remove_dir_all(staging).ok();
+        if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
     }
 
     /// Every key with an entry.

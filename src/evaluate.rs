@@ -680,16 +680,8 @@ impl Shared<'_> {
             Err(panic) => Some(format!("stage kind {} panicked: {}", stage.kind.name(), panic_text(&panic))),
         };
         if let Some(message) = failure {
-            let kept = self.cache.root().join("logs").join(format!("{key}.log"));
-            let kept_note = if log_path.exists() {
-                std::fs::create_dir_all(kept.parent().expect("logs folder")).ok();
-                std::fs::rename(&log_path, &kept).ok();
-                format!(" (log: {})", kept.display())
-            } else {
-                String::new()
-            };
-            std::fs::remove_dir_all(&staging).ok();
-            anyhow::bail!("{message}{kept_note}");
+            let kept = self.cache.keep_failed(key, &staging);
+            anyhow::bail!("{message}{kept}");
         }
         let outputs = hash_tree(&out_dir)?;
         let output_digest = tree_digest(&outputs);

@@ -227,3 +227,20 @@ fn verify_reports_a_damaged_entry_and_gc_drops_unreachable_ones() {
     assert_eq!(gc["kept"], 7, "{gc}");
     assert_eq!(p.json(&["verify"]).1["checked"], 7);
 }
+
+#[test]
+fn a_failed_attempt_keeps_its_partial_outputs_and_log() {
+    let p = Project::new();
+    p.write(
+        "pipe.yaml",
+        "stages:\n  half:\n    kind: command\n    params:\n      cmd: \"echo epoch 1 > {out}/checkpoint.txt; echo diverged >&2; exit 4\"\n",
+    );
+    let (code, doc) = p.json(&["run", "pipe.yaml"]);
+    assert_eq!(code, 1);
+    let error = doc["failed"][0]["error"].as_str().unwrap();
+    let kept = error.split("partial outputs kept in ").nth(1).expect(error).trim_end_matches(')');
+    assert_eq!(std::fs::read_to_string(std::path::Path::new(kept).join("checkpoint.txt")).unwrap(), "epoch 1\n");
+    let log = error.split("log: ").nth(1).unwrap().split(';').next().unwrap();
+    assert!(std::fs::read_to_string(log).unwrap().contains("diverged"));
+    assert!(std::fs::read_dir(p.path().join("cache/tmp")).unwrap().next().is_none());
+}

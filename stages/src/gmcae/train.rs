@@ -187,3 +187,60 @@ pub fn train<B: AutodiffBackend>(
     }
     Ok(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+
+    fn set(edge: usize) -> PatchSet {
+        let n = edge.pow(3);
+        let patients = (0..8).map(|i| format!("p{}", i % 4)).collect();
+        let voxels = (0..8).map(|i| (0..n).map(|v| ((v * 7 + i * 13) % 17) as f32 / 17.0 - 0.5).collect()).collect();
+        PatchSet { edge, patients, voxels }
+    }
+
+    fn options(edge: usize) -> TrainOptions {
+        TrainOptions {
+            shape: GmcaeShape { widths: vec![2, 4], mixtures: 2, edge, variance_floor: 1e-4, hidden: 8 },
+            learning_rate: 1e-3,
+            adam_epsilon: 1e-8,
+            batch_size: 4,
+            epochs: 2,
+            patience: 2,
+            clip_norm: 1.0,
+            val_fraction: 0.25,
+            seed: 3,
+            augment: true,
+        }
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_training_with_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("lf-train-nan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = set(8);
+        for v in &mut s.voxels {
+            v[3] = f32::NAN;
+        }
+        let err = train::<Autodiff<Flex>>(&s, &options(8), &Default::default(), &dir, &mut |_| {}).unwrap_err();
+        assert!(err.0.contains("loss became NaN at epoch 1, batch 1") && err.0.contains("no epoch finished"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn training_saves_the_best_checkpoint_and_records_every_epoch() {
+        let dir = std::env::temp_dir().join(format!("lf-train-ok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = train::<Autodiff<Flex>>(&set(8), &options(8), &Default::default(), &dir, &mut |_| {}).unwrap();
+        assert_eq!(r.epochs.len(), 2);
+        assert!(r.best_epoch >= 1 && r.best_val_nll_per_voxel.is_finite());
+        assert!(dir.join("model.mpk").is_file());
+        let model: Gmcae<Flex> = options(8).shape.init(&Default::default());
+        let loaded = model.load_file(dir.join("model"), &recorder(), &Default::default()).unwrap();
+        let idx: Vec<usize> = (0..8).filter(|i| r.val_patients.contains(&format!("p{}", i % 4))).collect();
+        let again = evaluate(&loaded, &set(8), &idx, 4, &Default::default());
+        assert!((again - r.best_val_nll_per_voxel).abs() < 1e-5 * again.abs(), "reloaded checkpoint gives {again}, best was {}", r.best_val_nll_per_voxel);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
