@@ -3,7 +3,9 @@
 //!
 //! Outputs: `model.mpk` (the best checkpoint), `model.json` (architecture),
 //! `metrics.parquet` (one row per epoch), `metrics.json` (final metrics for
-//! `lungflow metrics`) and `split.json` (training and validation patients).
+//! `lungflow metrics`), `split.json` (training and validation patients),
+//! `loss.png` (the curves) and `reconstruction.png` (validation patches beside
+//! the most probable component's mean).
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use serde_json::json;
 use crate::gmcae::data;
 use crate::gmcae::model::GmcaeShape;
 use crate::gmcae::train::{TrainOptions, TrainResult, train};
+use crate::plot::{BLUE, Canvas, ORANGE, Series, line_chart};
 use crate::params::{get_bool, get_f64, get_i64, get_str, input_path};
 use crate::table::write_parquet;
 use crate::{ParamSpec, ParamType, RunContext, StageError, StageKind};
@@ -25,6 +28,10 @@ pub const METRICS_TABLE: &str = "metrics.parquet";
 pub const METRICS_JSON: &str = "metrics.json";
 /// The architecture of the saved model.
 pub const MODEL_JSON: &str = "model.json";
+/// Training and validation curves.
+pub const LOSS_PNG: &str = "loss.png";
+/// Validation patches beside their reconstructions.
+pub const RECONSTRUCTION_PNG: &str = "reconstruction.png";
 
 /// Trains the GMCAE.
 pub struct GmcaeTrain;
@@ -145,5 +152,34 @@ fn write_outputs(out: &std::path::Path, o: &TrainOptions, r: &TrainResult) -> Re
         }),
     )?;
     write(MODEL_JSON, serde_json::to_value(&o.shape).expect("JSON"))?;
-    write("split.json", json!({"train_patients": r.train_patients, "val_patients": r.val_patients}))
+    write("split.json", json!({"train_patients": r.train_patients, "val_patients": r.val_patients}))?;
+    let curve = |name, color, f: &dyn Fn(&crate::gmcae::train::EpochMetrics) -> f64| Series {
+        name,
+        color,
+        points: r.epochs.iter().map(|m| (m.epoch as f64, f(m))).collect(),
+    };
+    line_chart(
+        &out.join(LOSS_PNG),
+        &format!("GMCAE, m = {}", o.shape.mixtures),
+        "epoch",
+        "NLL per voxel (nats)",
+        &[curve("train", BLUE, &|m| m.train_nll_per_voxel), curve("validation", ORANGE, &|m| m.val_nll_per_voxel)],
+    )?;
+    reconstruction_png(&out.join(RECONSTRUCTION_PNG), o.shape.edge, &r.reconstructions)
+}
+
+/// Original centre slices (left) beside the most probable component's mean
+/// (right), one validation patch per row, as in the kdsb17 README.
+fn reconstruction_png(path: &std::path::Path, edge: usize, rows: &[(Vec<f32>, Vec<f32>)]) -> Result<(), StageError> {
+    let scale = (128 / edge).max(1);
+    let side = edge * scale;
+    let mut c = Canvas::new(2 * side + 30, (rows.len().max(1)) * (side + 10) + 24);
+    c.text(10, 6, "patch", [0, 0, 0]);
+    c.text((side + 20) as i64, 6, "mean", [0, 0, 0]);
+    for (k, (original, mean)) in rows.iter().enumerate() {
+        let y = 20 + k * (side + 10);
+        c.tile(10, y, original, edge, (-1.0, 1.0), scale);
+        c.tile(side + 20, y, mean, edge, (-1.0, 1.0), scale);
+    }
+    c.save(path)
 }

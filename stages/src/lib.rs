@@ -19,6 +19,7 @@ pub mod lung_mask;
 pub mod params;
 pub mod patches;
 pub mod phantom;
+pub mod plot;
 pub mod resample;
 pub mod symmetry;
 pub mod synthetic_cohort;

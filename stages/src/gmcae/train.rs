@@ -77,6 +77,32 @@ pub struct TrainResult {
     pub val_patients: Vec<String>,
     /// The saved best model (without extension).
     pub checkpoint: PathBuf,
+    /// Centre slices (edge², z = edge/2) of up to six validation patches and
+    /// of the best model's most probable component mean for each.
+    #[serde(skip)]
+    pub reconstructions: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+/// Centre slices of patches and of their most probable component's mean.
+pub fn reconstruct<B: Backend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], device: &B::Device) -> Vec<(Vec<f32>, Vec<f32>)> {
+    if idx.is_empty() {
+        return Vec::new();
+    }
+    let e = set.edge;
+    let out = model.forward(batch::<B>(set, idx, None, device));
+    let best: Vec<i64> = out.log_priors.argmax(1).into_data().convert::<i64>().to_vec().unwrap_or_default();
+    let means: Vec<f32> = out.means.into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let m = means.len() / (idx.len() * e * e * e);
+    let plane = e * e;
+    idx.iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            let original = set.voxels[i][e / 2 * plane..(e / 2 + 1) * plane].to_vec();
+            let k = best.get(n).copied().unwrap_or(0) as usize;
+            let start = ((n * m + k) * e + e / 2) * plane;
+            (original, means[start..start + plane].to_vec())
+        })
+        .collect()
 }
 
 /// The recorder checkpoints are saved with.
@@ -123,7 +149,9 @@ pub fn train<B: AutodiffBackend>(
         train_patients,
         val_patients,
         checkpoint: checkpoint.clone(),
+        reconstructions: Vec::new(),
     };
+    let mut best_model = None;
     for epoch in 1..=o.epochs {
         let clock = Instant::now();
         train_idx.shuffle(&mut rng);
@@ -180,10 +208,14 @@ pub fn train<B: AutodiffBackend>(
                 .valid()
                 .save_file(&checkpoint, &recorder())
                 .map_err(|e| StageError(format!("cannot save {}: {e}", checkpoint.display())))?;
+            best_model = Some(model.valid());
         } else if epoch - result.best_epoch >= o.patience {
             log(&format!("early stop: no better validation NLL for {} epochs", o.patience));
             break;
         }
+    }
+    if let Some(best) = best_model {
+        result.reconstructions = reconstruct(&best, set, &val_idx[..val_idx.len().min(6)], device);
     }
     Ok(result)
 }
