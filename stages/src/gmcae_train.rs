@@ -36,8 +36,11 @@ pub const RECONSTRUCTION_PNG: &str = "reconstruction.png";
 /// Trains the GMCAE.
 pub struct GmcaeTrain;
 
-/// Parses "64,128,256" into widths.
+/// Parses "64,128,256" (or the preset name "kdsb17") into widths.
 pub fn parse_widths(text: &str) -> Result<Vec<usize>, StageError> {
+    if text.trim() == "kdsb17" {
+        return Ok(crate::gmcae::model::GmcaeShape::KDSB17_WIDTHS.to_vec());
+    }
     let widths: Result<Vec<usize>, _> = text.split(',').map(|w| w.trim().parse::<usize>()).collect();
     match widths {
         Ok(w) if !w.is_empty() && w.iter().all(|&x| x > 0) => Ok(w),
@@ -64,7 +67,7 @@ impl StageKind for GmcaeTrain {
 
     fn params(&self) -> Vec<ParamSpec> {
         vec![
-            ParamSpec { name: "widths", ty: ParamType::Str, default: Some(json!("8,16,32")), doc: "encoder channel widths; kdsb17 used 64,128,256" },
+            ParamSpec { name: "widths", ty: ParamType::Str, default: Some(json!("8,16,32")), doc: "encoder channel widths, or the preset kdsb17 (64,128,256)" },
             ParamSpec { name: "mixtures", ty: ParamType::Int, default: Some(json!(4)), doc: "mixture components m" },
             ParamSpec { name: "variance_floor", ty: ParamType::Float, default: Some(json!(1e-4)), doc: "smallest component variance (scaled HU units)" },
             ParamSpec { name: "hidden", ty: ParamType::Int, default: Some(json!(128)), doc: "units of the prior and variance heads' dense layer" },
@@ -124,6 +127,19 @@ impl StageKind for GmcaeTrain {
             }
         };
         write_outputs(ctx.out_dir, &o, &result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_parse_and_the_kdsb17_preset() {
+        assert_eq!(parse_widths("8, 16,32").unwrap(), vec![8, 16, 32]);
+        assert_eq!(parse_widths("kdsb17").unwrap(), vec![64, 128, 256]);
+        assert!(parse_widths("8,,16").is_err());
+        assert!(parse_widths("0").is_err());
     }
 }
 
