@@ -130,7 +130,7 @@ pub fn evaluate(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options) ->
     let digester = Digester::new(db.load_stats()?);
     let progress = Progress::new(opts.progress && opts.mode == Mode::Execute);
     let jobs = opts.jobs.max(1);
-    let mut sched = Scheduler::new(p, opts.mode);
+    let mut sched = Scheduler::new(p);
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome)>();
@@ -215,14 +215,8 @@ pub fn evaluate(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options) ->
     })?;
     db.save_stats(&digester.take_fresh())?;
     progress.finish();
-    if stopping_left(&sched) {
-        sched.skip_unfinished("not started: the run stopped after a failure (use --keep-going to continue other branches)");
-    }
+    sched.skip_unfinished("not started: the run stopped after a failure (use --keep-going to continue other branches)");
     Ok(Evaluation { unexpanded: sched.unexpanded(), instances: sched.results(), seconds: started.elapsed().as_secs_f64() })
-}
-
-fn stopping_left(s: &Scheduler<'_>) -> bool {
-    s.nodes.iter().any(|n| n.outcome.is_none())
 }
 
 /// The pipeline's short name (file stem), used for result links.
@@ -266,7 +260,6 @@ struct Job {
 
 struct Scheduler<'p> {
     p: &'p Pipeline,
-    mode: Mode,
     nodes: Vec<Node>,
     by_stage: Vec<Option<Vec<usize>>>,
     unexpanded_reason: Vec<Option<String>>,
@@ -275,11 +268,10 @@ struct Scheduler<'p> {
 }
 
 impl<'p> Scheduler<'p> {
-    fn new(p: &'p Pipeline, mode: Mode) -> Self {
+    fn new(p: &'p Pipeline) -> Self {
         let n = p.stages.len();
         Scheduler {
             p,
-            mode,
             nodes: Vec::new(),
             by_stage: vec![None; n],
             unexpanded_reason: vec![None; n],
@@ -494,7 +486,6 @@ impl<'p> Scheduler<'p> {
     }
 
     fn results(self) -> Vec<InstanceResult> {
-        let _ = self.mode;
         self.nodes
             .into_iter()
             .map(|n| InstanceResult { stage: n.stage, item: n.item, outcome: n.outcome.expect("every node finished") })
