@@ -16,6 +16,21 @@ fn metric(doc: &serde_json::Value, stage: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+/// hu -> iso (2 mm) -> lungs -> patches (16³), per item of `set`, reading
+/// DICOM folders from `dicom` (a path template with {item}).
+fn preprocessing(set: &str, dicom: &str) -> String {
+    let stage = |name: &str, kind: &str, input: &str, params: &str| {
+        format!("  {name}:\n    kind: {kind}\n    foreach: {set}\n    inputs: {{{input}}}\n    params: {{{params}}}\n")
+    };
+    [
+        stage("hu", "hu_volume", &format!("dicom: \"{dicom}\""), ""),
+        stage("iso", "resample", "volume: \"@hu\"", "spacing_mm: 2.0"),
+        stage("lungs", "lung_mask", "volume: \"@iso\"", ""),
+        stage("patches", "patches", "lungs: \"@lungs\"", "edge: 16, count: 32"),
+    ]
+    .concat()
+}
+
 const TRAIN: &str = "kind: gmcae_train\n    inputs: {patches: \"@patches\"}\n    params: {widths: \"4,8\", batch_size: 8, lr: 0.002, patience: 20, seed: 1";
 
 #[test]
@@ -32,29 +47,12 @@ stages:
   cohort:
     kind: synthetic_cohort
     params: {{patients: 6, seed: 3, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0}}
-  hu:
-    kind: hu_volume
-    foreach: patients
-    inputs: {{dicom: "@cohort/dicom/{{item}}"}}
-  iso:
-    kind: resample
-    foreach: patients
-    inputs: {{volume: "@hu"}}
-    params: {{spacing_mm: 2.0}}
-  lungs:
-    kind: lung_mask
-    foreach: patients
-    inputs: {{volume: "@iso"}}
-  patches:
-    kind: patches
-    foreach: patients
-    inputs: {{lungs: "@lungs"}}
-    params: {{edge: 16, count: 24}}
-  m1:
+{}  m1:
     {TRAIN}, mixtures: 1, epochs: 20}}
   m4:
     {TRAIN}, mixtures: 4, epochs: 20}}
-"#
+"#,
+            preprocessing("patients", "@cohort/dicom/{item}")
         ),
     );
     let (code, doc) = p.json(&["run", "pipe.yaml"]);
@@ -84,29 +82,11 @@ items:
   series:
     dir: {}
 stages:
-  hu:
-    kind: hu_volume
-    foreach: series
-    inputs: {{dicom: "{}/{{item}}"}}
-  iso:
-    kind: resample
-    foreach: series
-    inputs: {{volume: "@hu"}}
-    params: {{spacing_mm: 2.0}}
-  lungs:
-    kind: lung_mask
-    foreach: series
-    inputs: {{volume: "@iso"}}
-  patches:
-    kind: patches
-    foreach: series
-    inputs: {{lungs: "@lungs"}}
-    params: {{edge: 16, count: 32}}
-  gmcae:
+{}  gmcae:
     {TRAIN}, mixtures: 4, epochs: 3}}
 "#,
             chest.display(),
-            chest.display()
+            preprocessing("series", &format!("{}/{{item}}", chest.display()))
         ),
     );
     let (code, doc) = p.json(&["run", "pipe.yaml"]);
