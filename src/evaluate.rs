@@ -722,3 +722,76 @@ fn part_digest(p: &Produced, sub: Option<&str>, stage: &str) -> Result<String> {
     }
     Ok(tree_digest(&inner))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use lungflow_stages::{ParamSpec, StageError, StageKind};
+
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static MAX_RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static EXCLUSIVE_RUNNING: AtomicBool = AtomicBool::new(false);
+    static SHARED_WITH_EXCLUSIVE: AtomicBool = AtomicBool::new(false);
+
+    /// A kind that records how many instances run at once.
+    struct Probe {
+        exclusive: bool,
+    }
+
+    impl StageKind for Probe {
+        fn name(&self) -> &'static str {
+            if self.exclusive { "probe_all_cores" } else { "probe" }
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+        fn doc(&self) -> &'static str {
+            "test probe"
+        }
+        fn params(&self) -> Vec<ParamSpec> {
+            Vec::new()
+        }
+        fn wants_all_cores(&self) -> bool {
+            self.exclusive
+        }
+        fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            MAX_RUNNING.fetch_max(now, Ordering::SeqCst);
+            if self.exclusive {
+                EXCLUSIVE_RUNNING.store(true, Ordering::SeqCst);
+                if now > 1 || ctx.threads != 2 {
+                    SHARED_WITH_EXCLUSIVE.store(true, Ordering::SeqCst);
+                }
+            } else if EXCLUSIVE_RUNNING.load(Ordering::SeqCst) {
+                SHARED_WITH_EXCLUSIVE.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(60));
+            EXCLUSIVE_RUNNING.store(false, Ordering::SeqCst);
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            std::fs::write(ctx.out_dir.join("done"), ctx.item.unwrap_or("once")).map_err(StageError::msg)
+        }
+    }
+
+    static NORMAL: Probe = Probe { exclusive: false };
+    static ALL_CORES: Probe = Probe { exclusive: true };
+
+    #[test]
+    fn a_kind_that_wants_all_cores_runs_alone_with_every_thread() {
+        let yaml = "items:\n  p:\n    list: [a, b, c, d, e, f]\nstages:\n  before:\n    kind: command\n    foreach: p\n    params: {cmd: x}\n  train:\n    kind: command\n    params: {cmd: x}\n  after:\n    kind: command\n    foreach: p\n    params: {cmd: other}\n";
+        let (item_sets, mut stages, order) = crate::spec::parse(yaml, "t.yaml", &[]).unwrap();
+        for s in &mut stages {
+            s.kind = if s.name == "train" { &ALL_CORES } else { &NORMAL };
+        }
+        let p = Pipeline { file: "t.yaml".into(), id: "t".into(), item_sets, stages, order };
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false };
+        let eval = evaluate(&p, &cache, dir.path(), &opts).unwrap();
+        let executed = eval.instances.iter().filter(|i| matches!(&i.outcome, Outcome::Available(p) if p.executed.is_some())).count();
+        assert_eq!(executed, 13);
+        assert_eq!(MAX_RUNNING.load(Ordering::SeqCst), 2, "ordinary instances run two at a time");
+        assert!(!SHARED_WITH_EXCLUSIVE.load(Ordering::SeqCst), "the all-cores instance ran alone, with 2 threads");
+    }
+}
