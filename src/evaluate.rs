@@ -164,11 +164,10 @@ pub fn evaluate(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options) ->
         let mut last_runs = Vec::new();
         let mut last_flush = Instant::now();
         loop {
-            for (stage, total) in sched.expand(cache, work_dir) {
+            for (stage, total) in sched.expand(work_dir) {
                 progress.stage_expanded(&p.stages[stage].name, total);
             }
-            while !stopping {
-                let Some(&node) = sched.ready.front() else { break };
+            while let Some(&node) = sched.ready.front().filter(|_| !stopping) {
                 let all_cores = opts.mode == Mode::Execute && p.stages[sched.nodes[node].stage].kind.wants_all_cores();
                 let need = if all_cores { jobs } else { 1 };
                 // Inspecting is cheap per instance: queue everything ready so
@@ -281,7 +280,7 @@ impl<'p> Scheduler<'p> {
     }
 
     /// Expands every stage that can be expanded now; returns (stage, instances).
-    fn expand(&mut self, cache: &Cache, work_dir: &Path) -> Vec<(usize, usize)> {
+    fn expand(&mut self, work_dir: &Path) -> Vec<(usize, usize)> {
         let mut expanded = Vec::new();
         let mut progress = true;
         while progress {
@@ -304,7 +303,7 @@ impl<'p> Scheduler<'p> {
                 }
                 let items = match &stage.foreach {
                     None => vec![None],
-                    Some(set) => match self.items_of(set, cache, work_dir) {
+                    Some(set) => match self.items_of(set, work_dir) {
                         ItemsState::Known(ids) => ids.into_iter().map(Some).collect(),
                         ItemsState::Wait => continue,
                         ItemsState::Unavailable(reason) => {
@@ -323,7 +322,7 @@ impl<'p> Scheduler<'p> {
         expanded
     }
 
-    fn items_of(&mut self, set: &str, cache: &Cache, work_dir: &Path) -> ItemsState {
+    fn items_of(&mut self, set: &str, work_dir: &Path) -> ItemsState {
         if let Some(known) = self.item_cache.get(set) {
             return match known {
                 Ok(ids) => ItemsState::Known(ids.clone()),
@@ -354,7 +353,7 @@ impl<'p> Scheduler<'p> {
         };
         let listed = listed.map_err(|e| format!("item set {set:?}: {e}"));
         self.item_cache.insert(set.to_owned(), listed);
-        self.items_of(set, cache, work_dir)
+        self.items_of(set, work_dir)
     }
 
     fn add_node(&mut self, s: usize, item: Option<String>) -> usize {

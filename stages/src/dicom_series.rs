@@ -305,7 +305,7 @@ fn check_stacking(slices: &[SliceHeader], dir: &Path, opts: &IngestOptions) -> R
     let mut sorted = gaps.clone();
     sorted.sort_by(f64::total_cmp);
     let half = sorted.len() / 2;
-    let median = if sorted.len() % 2 == 0 { (sorted[half - 1] + sorted[half]) / 2.0 } else { sorted[half] };
+    let median = if sorted.len().is_multiple_of(2) { (sorted[half - 1] + sorted[half]) / 2.0 } else { sorted[half] };
     let worst = gaps.iter().map(|g| (g - median).abs()).fold(0.0, f64::max);
     if worst > opts.spacing_tolerance * median + 1e-3 {
         return Err(err(dir, format!(

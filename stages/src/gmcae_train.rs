@@ -130,19 +130,6 @@ impl StageKind for GmcaeTrain {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn widths_parse_and_the_kdsb17_preset() {
-        assert_eq!(parse_widths("8, 16,32").unwrap(), vec![8, 16, 32]);
-        assert_eq!(parse_widths("kdsb17").unwrap(), vec![64, 128, 256]);
-        assert!(parse_widths("8,,16").is_err());
-        assert!(parse_widths("0").is_err());
-    }
-}
-
 fn write_outputs(out: &std::path::Path, o: &TrainOptions, r: &TrainResult) -> Result<(), StageError> {
     let col = |f: &dyn Fn(&crate::gmcae::train::EpochMetrics) -> f64| Arc::new(Float64Array::from_iter_values(r.epochs.iter().map(f))) as ArrayRef;
     let batch = RecordBatch::try_from_iter([
@@ -198,4 +185,17 @@ fn reconstruction_png(path: &std::path::Path, edge: usize, rows: &[(Vec<f32>, Ve
         c.tile(side + 20, y, mean, edge, (-1.0, 1.0), scale);
     }
     c.save(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_parse_and_the_kdsb17_preset() {
+        assert_eq!(parse_widths("8, 16,32").unwrap(), vec![8, 16, 32]);
+        assert_eq!(parse_widths("kdsb17").unwrap(), vec![64, 128, 256]);
+        assert!(parse_widths("8,,16").is_err());
+        assert!(parse_widths("0").is_err());
+    }
 }

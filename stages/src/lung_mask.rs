@@ -318,7 +318,7 @@ mod tests {
         let d = dilate(&m, shape, [1.0, 1.0, 1.0], 2.0);
         let want = (0..729)
             .filter(|i| {
-                let (z, y, x) = (*i as i32 / 81 - 4, *i as i32 / 9 % 9 - 4, *i as i32 % 9 - 4);
+                let (z, y, x) = (i / 81 - 4, i / 9 % 9 - 4, i % 9 - 4);
                 z * z + y * y + x * x <= 4
             })
             .count();

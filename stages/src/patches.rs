@@ -1,7 +1,7 @@
 //! The `patches` kind: cubes of lung sampled around voxels of the lung mask,
 //! HU scaled as in kdsb17 (-1000 → -1, 400 → 1), written as Parquet:
 //! `patient_id`, `z`, `y`, `x` (centre voxel in the cropped volume) and
-//! `voxels` (FixedSizeList<Float32> of edge³, z-major), zstd.
+//! `voxels` (`FixedSizeList<Float32>` of edge³, z-major), zstd.
 
 use std::sync::Arc;
 

@@ -1,9 +1,9 @@
 //! CT volumes and masks in memory, and their Arrow IPC files.
 //!
 //! A file holds one row per axial slice: `z` (int32) and `hu`
-//! (FixedSizeList<Int16> of rows*cols, row-major y then x) or `mask`
-//! (FixedSizeList<UInt8>). The schema metadata key `lungflow` holds JSON
-//! with `spacing_mm` [z,y,x], `origin_mm` [x,y,z], `shape` [z,y,x],
+//! (`FixedSizeList<Int16>` of rows*cols, row-major y then x) or `mask`
+//! (`FixedSizeList<UInt8>`). The schema metadata key `lungflow` holds JSON
+//! with `spacing_mm` `[z,y,x]`, `origin_mm` `[x,y,z]`, `shape` `[z,y,x]`,
 //! `patient_id` and `series_uid`.
 
 use std::collections::HashMap;
@@ -61,7 +61,7 @@ impl VolumeMeta {
 pub struct Grid<T> {
     /// Geometry and provenance.
     pub meta: VolumeMeta,
-    /// shape[0]*shape[1]*shape[2] values.
+    /// `shape[0] * shape[1] * shape[2]` values.
     pub data: Vec<T>,
 }
 

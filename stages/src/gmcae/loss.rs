@@ -11,7 +11,7 @@ use burn::prelude::*;
 
 use super::model::Mixture;
 
-/// NLL per patch [n] for targets [n, 1, e, e, e].
+/// NLL per patch, `[n]`, for targets `[n, 1, e, e, e]`.
 pub fn nll_per_patch<B: Backend>(mixture: &Mixture<B>, target: Tensor<B, 5>) -> Tensor<B, 1> {
     let [n, m, e1, e2, e3] = mixture.means.dims();
     let c = (e1 * e2 * e3) as f64;

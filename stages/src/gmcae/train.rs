@@ -130,7 +130,7 @@ pub fn train<B: AutodiffBackend>(
     log: &mut dyn FnMut(&str),
 ) -> Result<TrainResult, StageError> {
     let blocks = o.shape.widths.len();
-    if o.shape.edge != set.edge || set.edge % (1 << blocks) != 0 {
+    if o.shape.edge != set.edge || !set.edge.is_multiple_of(1 << blocks) {
         return Err(StageError(format!("patch edge {} must equal the model's edge {} and be divisible by 2^{blocks}", set.edge, o.shape.edge)));
     }
     let Split { train: mut train_idx, val: val_idx, train_patients, val_patients } = split(set, o.val_fraction, o.seed);
