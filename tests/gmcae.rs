@@ -51,6 +51,11 @@ stages:
     {TRAIN}, mixtures: 1, epochs: 20}}
   m4:
     {TRAIN}, mixtures: 4, epochs: 20}}
+  features:
+    kind: encode
+    foreach: patients
+    inputs: {{model: "@m4", lungs: "@lungs"}}
+    params: {{slab: 2}}
 "#,
             preprocessing("patients", "@cohort/dicom/{item}")
         ),
@@ -64,6 +69,25 @@ stages:
     let results = p.path().join("cache/results/pipe");
     for f in ["model.mpk", "model.json", "metrics.parquet", "split.json"] {
         assert!(results.join("m4").join(f).is_file(), "{f}");
+    }
+    // The encoder applied to each whole lung crop: 8 code channels, one code
+    // voxel per 4³ input voxels (crop edges rounded up).
+    for patient in std::fs::read_dir(results.join("lungs")).unwrap() {
+        let patient = patient.unwrap().file_name();
+        let crop = lungflow_stages::volume::read_volume(&results.join("lungs").join(&patient).join("volume.arrow")).unwrap();
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys, json, pyarrow.ipc as i; t = i.open_file(sys.argv[1]).read_all(); m = json.loads(t.schema.metadata[b'lungflow']); print(json.dumps([m, t.num_rows, t.schema.field('features').type.list_size]))"])
+            .arg(results.join("features").join(&patient).join("features.arrow"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let shape: Vec<u64> = crop.meta.shape.iter().map(|&n| n.div_ceil(4) as u64).collect();
+        assert_eq!(got[0]["channels"], 8);
+        assert_eq!(got[0]["step"], 4);
+        assert_eq!(got[0]["shape"], serde_json::json!(shape));
+        assert_eq!(got[1], shape[0]);
+        assert_eq!(got[2], 8 * shape[1] * shape[2]);
     }
     let split: serde_json::Value = serde_json::from_str(&p.read("cache/results/pipe/m4/split.json")).unwrap();
     let (train, val) = (split["train_patients"].as_array().unwrap(), split["val_patients"].as_array().unwrap());

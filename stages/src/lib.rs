@@ -12,6 +12,7 @@ pub mod contract;
 pub mod dicom_guard;
 pub mod dicom_series;
 pub mod dicom_writer;
+pub mod encode;
 pub mod gmcae;
 pub mod gmcae_train;
 pub mod hu_volume;
@@ -30,7 +31,7 @@ pub use contract::{Input, ParamSpec, ParamType, RunContext, StageError, StageKin
 
 /// Every stage kind lungflow knows, in a fixed order.
 pub fn all_kinds() -> Vec<&'static dyn StageKind> {
-    vec![&command::Command, &hu_volume::HuVolume, &resample::Resample, &lung_mask::LungMask, &synthetic_cohort::SyntheticCohort, &patches::Patches, &gmcae_train::GmcaeTrain]
+    vec![&command::Command, &hu_volume::HuVolume, &resample::Resample, &lung_mask::LungMask, &synthetic_cohort::SyntheticCohort, &patches::Patches, &gmcae_train::GmcaeTrain, &encode::Encode]
 }
 
 /// The stage kind with this name, if there is one.

@@ -110,26 +110,39 @@ fn write_grid<T: ArrowPrimitiveType>(
     meta: &VolumeMeta,
     data: &[T::Native],
 ) -> Result<(), StageError> {
-    let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot write {}: {e}", path.display()));
-    let plane = meta.shape[1] * meta.shape[2];
     if data.len() != meta.len() {
-        return Err(fail(&format!("{} values for shape {:?}", data.len(), meta.shape)));
+        return Err(StageError(format!("cannot write {}: {} values for shape {:?}", path.display(), data.len(), meta.shape)));
     }
+    let json = serde_json::to_string(meta).map_err(|e| StageError(format!("cannot write {}: {e}", path.display())))?;
+    write_rows::<T>(path, column, &json, meta.shape[1] * meta.shape[2], data)
+}
+
+/// Writes `data` as rows of `row_len` values (`z` = row number, then a
+/// FixedSizeList column), with `metadata` as the schema's `lungflow` key.
+pub fn write_rows<T: ArrowPrimitiveType>(
+    path: &Path,
+    column: &str,
+    metadata: &str,
+    row_len: usize,
+    data: &[T::Native],
+) -> Result<(), StageError> {
+    let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot write {}: {e}", path.display()));
+    let rows = data.len().checked_div(row_len).unwrap_or(0);
     let item = Arc::new(Field::new("item", T::DATA_TYPE, false));
     let schema = Arc::new(Schema::new_with_metadata(
         vec![
             Field::new("z", DataType::Int32, false),
-            Field::new(column, DataType::FixedSizeList(item.clone(), plane as i32), false),
+            Field::new(column, DataType::FixedSizeList(item.clone(), row_len as i32), false),
         ],
-        HashMap::from([("lungflow".to_owned(), serde_json::to_string(meta).map_err(|e| fail(&e))?)]),
+        HashMap::from([("lungflow".to_owned(), metadata.to_owned())]),
     ));
     let file = File::create(path).map_err(|e| fail(&e))?;
     let mut writer = FileWriter::try_new(BufWriter::new(file), &schema).map_err(|e| fail(&e))?;
-    for start in (0..meta.shape[0]).step_by(SLICES_PER_BATCH) {
-        let end = (start + SLICES_PER_BATCH).min(meta.shape[0]);
+    for start in (0..rows).step_by(SLICES_PER_BATCH) {
+        let end = (start + SLICES_PER_BATCH).min(rows);
         let z = Int32Array::from_iter_values((start as i32)..(end as i32));
-        let values = PrimitiveArray::<T>::from_iter_values(data[start * plane..end * plane].iter().copied());
-        let list = FixedSizeListArray::try_new(item.clone(), plane as i32, Arc::new(values), None).map_err(|e| fail(&e))?;
+        let values = PrimitiveArray::<T>::from_iter_values(data[start * row_len..end * row_len].iter().copied());
+        let list = FixedSizeListArray::try_new(item.clone(), row_len as i32, Arc::new(values), None).map_err(|e| fail(&e))?;
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(z) as ArrayRef, Arc::new(list)]).map_err(|e| fail(&e))?;
         writer.write(&batch).map_err(|e| fail(&e))?;
     }

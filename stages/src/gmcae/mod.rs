@@ -8,6 +8,7 @@
 
 pub mod clip;
 pub mod data;
+pub mod features;
 pub mod loss;
 pub mod model;
 pub mod train;
