@@ -10,7 +10,7 @@ use lungflow_stages::{Input, RunContext, find_kind};
 use serde_json::{Value, json};
 
 use crate::cache::{Cache, DEFAULT_ROOT};
-use crate::evaluate::{Evaluation, Mode, Options, Outcome, evaluate, pipeline_name};
+use crate::evaluate::{Evaluation, Mode, Options, Outcome, evaluate, instance_label, pipeline_name};
 use crate::explain::short;
 use crate::spec::{self, Override, Pipeline};
 use crate::status::{StatusRow, rows};
@@ -356,10 +356,7 @@ fn instance_json(p: &Pipeline, stage: usize, item: &Option<String>) -> serde_jso
 }
 
 fn label(p: &Pipeline, stage: usize, item: &Option<String>) -> String {
-    match item {
-        Some(it) => format!("{}[{it}]", p.stages[stage].name),
-        None => p.stages[stage].name.clone(),
-    }
+    instance_label(&p.stages[stage].name, item.as_deref())
 }
 
 fn report_run(p: &Pipeline, cache: &Cache, eval: &Evaluation, json_out: bool, dry_run: bool) -> i32 {
@@ -419,7 +416,7 @@ fn report_run(p: &Pipeline, cache: &Cache, eval: &Evaluation, json_out: bool, dr
     } else {
         if dry_run {
             for r in &would_run {
-                println!("would run {}", r["item"].as_str().map_or_else(|| r["stage"].as_str().unwrap_or("").to_owned(), |it| format!("{}[{it}]", r["stage"].as_str().unwrap_or(""))));
+                println!("would run {}", instance_label(r["stage"].as_str().unwrap_or(""), r["item"].as_str()));
             }
         }
         for f in &failures {
@@ -444,10 +441,7 @@ fn print_status(rows: &[StatusRow]) {
             "stale" => stale += 1,
             _ => missing += 1,
         }
-        let who = match &r.item {
-            Some(it) => format!("{}[{it}]", r.stage),
-            None => r.stage.clone(),
-        };
+        let who = instance_label(&r.stage, r.item.as_deref());
         let key = r.key.as_deref().map(short).unwrap_or("-");
         println!("{:<8} {who:<32} {key:<12} {}", r.state, r.outputs.as_deref().unwrap_or(""));
         for reason in &r.reasons {
@@ -459,10 +453,7 @@ fn print_status(rows: &[StatusRow]) {
 
 fn print_explain(cache: &Cache, rows: &[StatusRow]) -> Result<(), Exit> {
     for r in rows {
-        let who = match &r.item {
-            Some(it) => format!("{}[{it}]", r.stage),
-            None => r.stage.clone(),
-        };
+        let who = instance_label(&r.stage, r.item.as_deref());
         match (r.state, &r.key) {
             ("fresh", Some(key)) => {
                 let m = cache.manifest(key)?;

@@ -16,9 +16,8 @@ use crate::state::StatRow;
 /// Files at least this large are hashed through mmap with rayon.
 const MMAP_THRESHOLD: u64 = 4 << 20;
 
-/// blake3 of a file's contents, hex.
-pub fn hash_file(path: &Path) -> Result<String> {
-    let size = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?.len();
+/// blake3 of a file's contents (of `size` bytes, already stat'ed), hex.
+pub fn hash_file(path: &Path, size: u64) -> Result<String> {
     let mut h = blake3::Hasher::new();
     if size >= MMAP_THRESHOLD {
         h.update_mmap_rayon(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -67,7 +66,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, fs::Metadata)>) -> Resu
 pub fn hash_tree(dir: &Path) -> Result<Vec<FileRecord>> {
     list_files_with_meta(dir)?
         .into_iter()
-        .map(|(rel, meta)| Ok(FileRecord { blake3: hash_file(&dir.join(&rel))?, path: rel, size: meta.len() }))
+        .map(|(rel, meta)| Ok(FileRecord { blake3: hash_file(&dir.join(&rel), meta.len())?, path: rel, size: meta.len() }))
         .collect()
 }
 
@@ -99,7 +98,7 @@ impl Digester {
         {
             return Ok((row.digest.clone(), row.size));
         }
-        let digest = hash_file(path)?;
+        let digest = hash_file(path, meta.len())?;
         let row = StatRow { size: meta.len(), mtime_ns, inode: meta.ino(), digest: digest.clone() };
         self.fresh.lock().expect("stat cache lock").push((key.into_owned(), row));
         Ok((digest, meta.len()))

@@ -218,6 +218,14 @@ pub fn evaluate(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options) ->
     Ok(Evaluation { unexpanded: sched.unexpanded(), instances: sched.results(), seconds: started.elapsed().as_secs_f64() })
 }
 
+/// How an instance is named in messages: `stage` or `stage[item]`.
+pub fn instance_label(stage: &str, item: Option<&str>) -> String {
+    match item {
+        Some(it) => format!("{stage}[{it}]"),
+        None => stage.to_owned(),
+    }
+}
+
 /// The pipeline's short name (file stem), used for result links.
 pub fn pipeline_name(p: &Pipeline) -> String {
     p.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into())
@@ -400,10 +408,7 @@ impl<'p> Scheduler<'p> {
 
     fn label(&self, n: usize) -> String {
         let node = &self.nodes[n];
-        match &node.item {
-            Some(it) => format!("{}[{it}]", self.p.stages[node.stage].name),
-            None => self.p.stages[node.stage].name.clone(),
-        }
+        instance_label(&self.p.stages[node.stage].name, node.item.as_deref())
     }
 
     fn complete(&mut self, n: usize, outcome: Outcome) {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::evaluate::{PartialInput, Pending};
+use crate::evaluate::{PartialInput, Pending, instance_label};
 use crate::manifest::{FileRecord, InputRecord, KeyMaterial};
 
 /// Every difference between the last run's key material and the current one.
@@ -43,10 +43,7 @@ pub fn differences(last: &KeyMaterial, now: &Pending) -> Vec<String> {
 fn input_differences(name: &str, last: &InputRecord, now: &PartialInput, out: &mut Vec<String>) {
     let now = match now {
         PartialInput::Pending { stage, item } => {
-            let who = match item {
-                Some(it) => format!("{stage}[{it}]"),
-                None => stage.clone(),
-            };
+            let who = instance_label(stage, item.as_deref());
             out.push(format!("input {name}: upstream {who} must run first (it is not in the cache)"));
             return;
         }
@@ -63,10 +60,7 @@ fn input_differences(name: &str, last: &InputRecord, now: &PartialInput, out: &m
             file_differences(name, pb, fa, fb, out);
         }
         (InputRecord::Stage { stage, item, key: ka, .. }, InputRecord::Stage { key: kb, .. }) => {
-            let who = match item {
-                Some(it) => format!("{stage}[{it}]"),
-                None => stage.clone(),
-            };
+            let who = instance_label(stage, item.as_deref());
             out.push(format!("input {name}: upstream {who} produced different outputs (key {} -> {})", short(ka), short(kb)));
         }
         (InputRecord::Gather { stage, items: ia, .. }, InputRecord::Gather { items: ib, .. }) => {

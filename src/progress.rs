@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::evaluate::Outcome;
+use crate::evaluate::{Outcome, instance_label};
 
 /// Counts for one stage.
 #[derive(Default)]
@@ -84,10 +84,7 @@ impl Progress {
 
     /// An instance finished.
     pub fn finished(&self, stage: &str, item: Option<&str>, outcome: &Outcome) {
-        let label = match item {
-            Some(it) => format!("{stage}[{it}]"),
-            None => stage.to_owned(),
-        };
+        let label = instance_label(stage, item);
         let mut stages = self.stages.lock().expect("progress lock");
         let Some((c, bar)) = stages.get_mut(stage) else { return };
         c.running = c.running.saturating_sub(1);
