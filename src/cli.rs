@@ -483,7 +483,7 @@ fn exec(kind_name: &str, inputs: &[String], set: &[String], item: Option<&str>, 
     for i in inputs {
         let (k, v) = i.split_once('=').ok_or_else(|| Exit(EXIT_USAGE, format!("--input {i:?}: expected NAME=PATH")))?;
         let path = std::fs::canonicalize(v).map_err(|e| Exit(EXIT_USAGE, format!("--input {k}: {v}: {e}")))?;
-        input_map.insert(k.to_owned(), Input { path });
+        input_map.insert(k.to_owned(), Input { path, producers: Vec::new() });
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let out = std::fs::canonicalize(out).with_context(|| format!("cannot resolve {}", out.display()))?;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lungflow_stages::{Input, RunContext};
+use lungflow_stages::{Input, Producer, RunContext};
 
 use crate::cache::{Cache, host_name, now_rfc3339};
 use crate::digest::{Digester, hash_tree};
@@ -635,24 +635,26 @@ impl Shared<'_> {
         let staging = self.cache.staging(key)?;
         let mut inputs = BTreeMap::new();
         for (name, input) in &job.inputs {
-            let path = match input {
-                JobInput::External(rel) => self.work_dir.join(rel),
-                JobInput::Stage { produced, subpath, .. } => {
+            let (path, producers) = match input {
+                JobInput::External(rel) => (self.work_dir.join(rel), Vec::new()),
+                JobInput::Stage { produced, subpath, item, .. } => {
                     let p = produced.as_ref().expect("inputs are available when executing");
-                    join_sub(&p.out_dir, subpath.as_deref())
+                    (join_sub(&p.out_dir, subpath.as_deref()), vec![Producer { item: item.clone(), key: p.key.clone() }])
                 }
                 JobInput::Gather { subpath, parts, .. } => {
                     let dir = staging.join("inputs").join(name);
                     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                    let mut producers = Vec::with_capacity(parts.len());
                     for (item, produced) in parts {
                         let p = produced.as_ref().expect("inputs are available when executing");
                         std::os::unix::fs::symlink(join_sub(&p.out_dir, subpath.as_deref()), dir.join(item))
                             .with_context(|| format!("cannot link {item} into {}", dir.display()))?;
+                        producers.push(Producer { item: Some(item.clone()), key: p.key.clone() });
                     }
-                    dir
+                    (dir, producers)
                 }
             };
-            inputs.insert(name.clone(), Input { path });
+            inputs.insert(name.clone(), Input { path, producers });
         }
         let out_dir = staging.join("out");
         let log_path = staging.join("log.txt");

@@ -125,6 +125,8 @@ impl Pipeline {
 #[serde(deny_unknown_fields)]
 struct RawPipeline {
     #[serde(default)]
+    vars: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
     items: BTreeMap<String, Spanned<RawItems>>,
     stages: BTreeMap<String, RawStage>,
 }
@@ -216,10 +218,14 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
             return Err(at(loc, format!("stage name {name:?} must use only letters, digits, '_' and '-'")));
         }
     }
+    let vars = resolve_vars(&raw.vars, overrides).map_err(|(loc, msg)| at(loc, msg))?;
     for o in overrides {
-        if !raw.stages.contains_key(&o.stage) {
+        if o.stage != VARS && !raw.stages.contains_key(&o.stage) {
             return Err(at(Loc::default(), format!("--set {}.{}: no stage named {:?}", o.stage, o.param, o.stage)));
         }
+    }
+    if raw.stages.contains_key(VARS) {
+        return Err(at(Loc::of(&raw.stages[VARS].kind), format!("{VARS:?} is reserved for `--set {VARS}.NAME=VALUE`; rename the stage")));
     }
     let stage_ref = |text: &str| -> Option<Result<(usize, Option<String>), String>> {
         let rest = text.strip_prefix('@')?;
@@ -240,11 +246,14 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
     for (set, spanned) in &raw.items {
         let loc = Loc::of(spanned);
         let source = match (&spanned.value.dir, &spanned.value.list) {
-            (Some(dir), None) => match stage_ref(dir) {
-                Some(Ok((stage, subpath))) => ItemSource::StageDir { stage, subpath },
-                Some(Err(e)) => return Err(at(loc, format!("item set {set:?}: {e}"))),
-                None => ItemSource::Dir(dir.clone()),
-            },
+            (Some(dir), None) => {
+                let dir = substitute(dir, &vars).map_err(|e| at(loc, format!("item set {set:?}: {e}")))?;
+                match stage_ref(&dir) {
+                    Some(Ok((stage, subpath))) => ItemSource::StageDir { stage, subpath },
+                    Some(Err(e)) => return Err(at(loc, format!("item set {set:?}: {e}"))),
+                    None => ItemSource::Dir(dir),
+                }
+            }
             (None, Some(list)) => {
                 if let Some(bad) = list.iter().find(|id| !is_item_id(id)) {
                     return Err(at(loc, format!("item set {set:?}: {bad:?} is not a valid item id")));
@@ -285,7 +294,8 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
         let mut inputs = BTreeMap::new();
         for (input, value) in &rs.inputs {
             let iloc = Loc::of(value);
-            let r = match stage_ref(&value.value) {
+            let value = substitute(&value.value, &vars).map_err(|e| at(iloc, format!("stage {name:?}, input {input:?}: {e}")))?;
+            let r = match stage_ref(&value) {
                 Some(Ok((stage, subpath))) => {
                     if foreach.is_none() && subpath.as_deref().is_some_and(|s| s.contains("{item}")) {
                         return Err(at(iloc, format!("stage {name:?}, input {input:?}: {{item}} in a stage that runs once")));
@@ -294,10 +304,10 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
                 }
                 Some(Err(e)) => return Err(at(iloc, format!("stage {name:?}, input {input:?}: {e}"))),
                 None => {
-                    if foreach.is_none() && value.value.contains("{item}") {
+                    if foreach.is_none() && value.contains("{item}") {
                         return Err(at(iloc, format!("stage {name:?}, input {input:?}: {{item}} in a stage that runs once")));
                     }
-                    InputRef::External(value.value.clone())
+                    InputRef::External(value.clone())
                 }
             };
             inputs.insert(input.clone(), r);
@@ -308,6 +318,41 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
     check_fan_in(&stages, &item_sets).map_err(|(loc, msg)| at(loc, msg))?;
     let order = graph::topological_order(&stages, &item_sets).map_err(|(loc, msg)| at(loc, msg))?;
     Ok((item_sets, stages, order))
+}
+
+/// The pseudo-stage name that `--set` uses for pipeline variables.
+pub const VARS: &str = "vars";
+
+/// The pipeline's `vars:` with `--set vars.NAME=VALUE` applied.
+fn resolve_vars(raw: &BTreeMap<String, Spanned<String>>, overrides: &[Override]) -> Result<BTreeMap<String, String>, (Loc, String)> {
+    let mut vars: BTreeMap<String, String> = raw.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+    for o in overrides.iter().filter(|o| o.stage == VARS) {
+        if !vars.contains_key(&o.param) {
+            let known: Vec<&String> = raw.keys().collect();
+            return Err((Loc::default(), format!("--set {VARS}.{}: the pipeline has no variable {:?} (vars: {known:?})", o.param, o.param)));
+        }
+        vars.insert(o.param.clone(), lungflow_stages::params::scalar_text(&o.value));
+    }
+    Ok(vars)
+}
+
+/// Replaces every `${NAME}` in `text` with the variable's value.
+fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').ok_or_else(|| format!("unclosed `${{` in {text:?}"))? + start;
+        let name = &rest[start + 2..end];
+        let value = vars.get(name).ok_or_else(|| {
+            let known: Vec<&String> = vars.keys().collect();
+            format!("no variable {name:?} (vars: {known:?})")
+        })?;
+        out.push_str(value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Merges given parameters with the kind's defaults and checks their types.

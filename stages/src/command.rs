@@ -221,7 +221,7 @@ mod tests {
         params.insert("scale".to_owned(), json!(2.5));
         params.insert("name".to_owned(), json!("it's"));
         let mut inputs = BTreeMap::new();
-        inputs.insert("raw".to_owned(), Input { path: "/data/a b".into() });
+        inputs.insert("raw".to_owned(), Input { path: "/data/a b".into(), producers: Vec::new() });
         let ctx = RunContext {
             params: &params,
             inputs: &inputs,

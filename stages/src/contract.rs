@@ -14,7 +14,7 @@ pub enum ParamType {
     Float,
     /// true or false.
     Bool,
-    /// A string.
+    /// A string (a number given here is taken as its text).
     Str,
     /// A list of strings.
     StrList,
@@ -43,6 +43,8 @@ impl ParamType {
             (ParamType::Float, Value::Number(n)) => {
                 return Ok(Value::from(n.as_f64().unwrap_or(f64::NAN)));
             }
+            // A number where text is expected (e.g. `widths: 16`) is taken as written.
+            (ParamType::Str, Value::Number(n)) => return Ok(Value::String(n.to_string())),
             (ParamType::Bool, Value::Bool(_)) => true,
             (ParamType::Str, Value::String(_)) => true,
             (ParamType::StrList, Value::Array(items)) => items.iter().all(Value::is_string),
@@ -88,6 +90,18 @@ pub struct Input {
     /// A file or a directory. For an input gathered from every item of a
     /// per-item stage, a directory holding one entry per item id.
     pub path: PathBuf,
+    /// The cache entries the input comes from (none for external files; one
+    /// per item for a gathered input).
+    pub producers: Vec<Producer>,
+}
+
+/// A cache entry an input comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Producer {
+    /// The producing instance's item, for per-item stages.
+    pub item: Option<String>,
+    /// The producing instance's cache key.
+    pub key: String,
 }
 
 /// Everything a stage kind may look at while it runs.

@@ -6,25 +6,69 @@
 //! and `features` (`FixedSizeList<Float32>` of channels × y × x, channel
 //! first); the schema's `lungflow` metadata holds `channels`, `shape`
 //! `[z, y, x]` (code voxels), `step` (input voxels per code voxel),
-//! `spacing_mm` of the input and `patient_id`.
+//! `blocks` (encoder blocks applied), `spacing_mm` of the input and
+//! `patient_id`.
+
+use std::path::Path;
 
 use arrow_array::types::Float32Type;
-use burn::backend::flex::{Flex, FlexDevice};
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::gmcae::features::encode_volume;
-use crate::gmcae::model::{Gmcae, GmcaeShape};
-use crate::gmcae::train::recorder;
-use crate::gmcae_train::MODEL_JSON;
+use crate::gmcae::features::{FeatureMap, encode_volume};
+use crate::gmcae::checkpoint::{load_gmcae, read_gmcae_shape};
+use crate::on_device;
 use crate::hu_volume::VOLUME_FILE;
 use crate::params::{get_bool, get_f64, get_i64, get_str, input_path};
 use crate::patches::{PatchOptions, scale};
-use crate::volume::{read_volume, write_rows};
+use crate::lung_mask::MASK_FILE;
+use crate::volume::{read_mask, read_rows, read_volume, write_rows};
 use crate::{ParamSpec, ParamType, RunContext, StageError, StageKind};
 
 /// The feature file.
 pub const FEATURES_FILE: &str = "features.arrow";
+
+/// What `features.arrow` says about itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureMeta {
+    /// Feature channels.
+    pub channels: usize,
+    /// Code voxels [z, y, x].
+    pub shape: [usize; 3],
+    /// Input voxels per code voxel along each axis.
+    pub step: usize,
+    /// Encoder blocks applied.
+    pub blocks: usize,
+    /// Spacing of the encoded volume, mm.
+    pub spacing_mm: [f64; 3],
+    /// Patient id.
+    pub patient_id: String,
+}
+
+/// Reads a feature file written by `encode`.
+pub fn read_features(path: &Path) -> Result<(FeatureMeta, FeatureMap), StageError> {
+    let (meta_json, data) = read_rows::<Float32Type>(path, "features")?;
+    let meta: FeatureMeta = serde_json::from_str(&meta_json).map_err(|e| StageError(format!("cannot read {}: {e}", path.display())))?;
+    let expected = meta.channels * meta.shape.iter().product::<usize>();
+    if data.len() != expected || expected == 0 {
+        return Err(StageError(format!(
+            "cannot read {}: {} values for {} channels × {:?}",
+            path.display(),
+            data.len(),
+            meta.channels,
+            meta.shape
+        )));
+    }
+    let map = FeatureMap { channels: meta.channels, shape: meta.shape, data };
+    Ok((meta, map))
+}
+
+/// Loads the GMCAE and encodes `input` on backend `B`.
+fn encode_with<B: Backend>(device: &B::Device, model_dir: &Path, blocks: usize, input: &[f32], shape: [usize; 3], slab: usize) -> Result<FeatureMap, StageError> {
+    let (_, model) = load_gmcae::<B>(model_dir, device)?;
+    Ok(encode_volume(&model, blocks, input, shape, slab, device))
+}
 
 /// Encodes a lung volume into a feature map.
 pub struct Encode;
@@ -35,7 +79,7 @@ impl StageKind for Encode {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn doc(&self) -> &'static str {
@@ -48,6 +92,8 @@ impl StageKind for Encode {
             ParamSpec { name: "hu_low", ty: ParamType::Float, default: Some(json!(d.hu_low)), doc: "HU mapped to -1 (as in the patches stage)" },
             ParamSpec { name: "hu_high", ty: ParamType::Float, default: Some(json!(d.hu_high)), doc: "HU mapped to +1 (as in the patches stage)" },
             ParamSpec { name: "clip", ty: ParamType::Bool, default: Some(json!(d.clip)), doc: "clip scaled values to [-1, 1]" },
+            ParamSpec { name: "blocks", ty: ParamType::Int, default: Some(json!(0)), doc: "encoder blocks to apply; 0 = all (a classifier fine-tuning k blocks wants all but k)" },
+            ParamSpec { name: "mask_outside", ty: ParamType::Bool, default: Some(json!(true)), doc: "set voxels outside the (dilated) lung mask to air before encoding" },
             ParamSpec { name: "slab", ty: ParamType::Int, default: Some(json!(8)), doc: "code slices encoded at a time (bounds memory)" },
             ParamSpec { name: "device", ty: ParamType::Str, default: Some(json!("cpu")), doc: "cpu (burn flex) or cuda (needs --features cuda)" },
         ]
@@ -56,9 +102,7 @@ impl StageKind for Encode {
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         let model_dir = input_path(ctx, "model")?;
         let lungs = input_path(ctx, "lungs")?;
-        let shape_path = model_dir.join(MODEL_JSON);
-        let text = std::fs::read_to_string(&shape_path).map_err(|e| StageError(format!("{}: {e}", shape_path.display())))?;
-        let shape: GmcaeShape = serde_json::from_str(&text).map_err(|e| StageError(format!("{}: {e}", shape_path.display())))?;
+        let shape = read_gmcae_shape(model_dir)?;
         let o = PatchOptions {
             hu_low: get_f64(ctx.params, "hu_low")?,
             hu_high: get_f64(ctx.params, "hu_high")?,
@@ -66,9 +110,26 @@ impl StageKind for Encode {
             ..PatchOptions::default()
         };
         let slab = usize::try_from(get_i64(ctx.params, "slab")?).ok().filter(|&s| s > 0).ok_or_else(|| StageError::msg("slab must be positive"))?;
-        let v = read_volume(&lungs.join(VOLUME_FILE))?;
+        let mut v = read_volume(&lungs.join(VOLUME_FILE))?;
+        if get_bool(ctx.params, "mask_outside")? {
+            let mask = read_mask(&lungs.join(MASK_FILE))?;
+            if mask.meta.shape != v.meta.shape {
+                return Err(StageError(format!("{}: mask shape {:?} differs from the volume's {:?}", lungs.display(), mask.meta.shape, v.meta.shape)));
+            }
+            for (hu, &inside) in v.data.iter_mut().zip(&mask.data) {
+                if inside == 0 {
+                    *hu = -1000;
+                }
+            }
+        }
+        let total = shape.widths.len();
+        let blocks = match usize::try_from(get_i64(ctx.params, "blocks")?) {
+            Ok(0) => total,
+            Ok(b) if b <= total => b,
+            _ => return Err(StageError(format!("blocks must be between 0 (all) and {total}, the model's encoder blocks"))),
+        };
         // Pad every axis with air up to a multiple of the encoder's stride.
-        let step = 1usize << shape.widths.len();
+        let step = 1usize << blocks;
         let [nz, ny, nx] = v.meta.shape;
         let padded = [nz.div_ceil(step) * step, ny.div_ceil(step) * step, nx.div_ceil(step) * step];
         let mut input = vec![scale(-1000.0, &o); padded.iter().product()];
@@ -81,34 +142,17 @@ impl StageKind for Encode {
                 }
             }
         }
-        let features = match get_str(ctx.params, "device")? {
-            "cpu" => {
-                let device = FlexDevice;
-                let model: Gmcae<Flex> = shape
-                    .init(&device)
-                    .load_file(model_dir.join("model"), &recorder(), &device)
-                    .map_err(|e| StageError(format!("{}: cannot load model.mpk: {e}", model_dir.display())))?;
-                encode_volume(&model, shape.widths.len(), &input, padded, slab, &device)
-            }
-            #[cfg(feature = "cuda")]
-            "cuda" => {
-                let device = burn::backend::cuda::CudaDevice::default();
-                let model: Gmcae<burn::backend::Cuda> = shape
-                    .init(&device)
-                    .load_file(model_dir.join("model"), &recorder(), &device)
-                    .map_err(|e| StageError(format!("{}: cannot load model.mpk: {e}", model_dir.display())))?;
-                encode_volume(&model, shape.widths.len(), &input, padded, slab, &device)
-            }
-            other => return Err(StageError(format!("device {other:?} is not available in this build"))),
+        let features = on_device!(get_str(ctx.params, "device")?, encode_with(model_dir, blocks, &input, padded, slab))?;
+        let meta = FeatureMeta {
+            channels: features.channels,
+            shape: features.shape,
+            step,
+            blocks,
+            spacing_mm: v.meta.spacing_mm,
+            patient_id: ctx.item.unwrap_or(&v.meta.patient_id).to_owned(),
         };
-        let meta = json!({
-            "channels": features.channels,
-            "shape": features.shape,
-            "step": step,
-            "spacing_mm": v.meta.spacing_mm,
-            "patient_id": ctx.item.unwrap_or(&v.meta.patient_id),
-        });
         let row = features.channels * features.shape[1] * features.shape[2];
-        write_rows::<Float32Type>(&ctx.out_dir.join(FEATURES_FILE), "features", &meta.to_string(), row, &features.data)
+        let json = serde_json::to_string(&meta).map_err(StageError::msg)?;
+        write_rows::<Float32Type>(&ctx.out_dir.join(FEATURES_FILE), "features", &json, row, &features.data)
     }
 }

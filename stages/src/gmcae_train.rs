@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch};
 use burn::backend::Autodiff;
-use burn::backend::flex::{Flex, FlexDevice};
 use serde_json::json;
 
 use crate::gmcae::data;
 use crate::gmcae::model::GmcaeShape;
 use crate::gmcae::train::{TrainOptions, TrainResult, train};
 use crate::plot::{BLUE, Canvas, ORANGE, Series, line_chart};
+use crate::on_device;
 use crate::params::{get_bool, get_f64, get_i64, get_str, input_path};
 use crate::table::write_parquet;
 use crate::{ParamSpec, ParamType, RunContext, StageError, StageKind};
@@ -112,22 +112,14 @@ impl StageKind for GmcaeTrain {
             use std::io::Write;
             let _ = writeln!(log_file, "{line}");
         };
-        let result = match get_str(ctx.params, "device")? {
-            "cpu" => train::<Autodiff<Flex>>(&set, &o, &FlexDevice, ctx.out_dir, &mut log)?,
-            #[cfg(feature = "cuda")]
-            "cuda" => {
-                let device = burn::backend::cuda::CudaDevice::default();
-                train::<Autodiff<burn::backend::Cuda>>(&set, &o, &device, ctx.out_dir, &mut log)?
-            }
-            other => {
-                return Err(StageError(format!(
-                    "device {other:?} is not available in this build (cpu{}; build with --features cuda for cuda)",
-                    if cfg!(feature = "cuda") { ", cuda" } else { "" }
-                )));
-            }
-        };
+        let result = on_device!(get_str(ctx.params, "device")?, train_on(&set, &o, ctx.out_dir, &mut log))?;
         write_outputs(ctx.out_dir, &o, &result)
     }
+}
+
+/// Trains on backend `B` with autodiff.
+fn train_on<B: burn::prelude::Backend>(device: &B::Device, set: &data::PatchSet, o: &TrainOptions, out: &std::path::Path, log: &mut dyn FnMut(&str)) -> Result<TrainResult, StageError> {
+    train::<Autodiff<B>>(set, o, device, out, log)
 }
 
 fn write_outputs(out: &std::path::Path, o: &TrainOptions, r: &TrainResult) -> Result<(), StageError> {

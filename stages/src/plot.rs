@@ -19,6 +19,8 @@ pub struct Canvas {
 pub const BLUE: [u8; 3] = [31, 119, 180];
 /// Orange.
 pub const ORANGE: [u8; 3] = [255, 127, 14];
+/// Grey, for baselines.
+pub const DARK_GREY: [u8; 3] = [110, 110, 110];
 const BLACK: [u8; 3] = [0, 0, 0];
 const GREY: [u8; 3] = [215, 215, 215];
 

@@ -4,7 +4,12 @@
 //! Output: `dicom/<patient id>/<random name>.dcm` (file names carry no order;
 //! even patients unsigned 12-bit, odd patients signed 16-bit, both with
 //! PixelPaddingValue outside a circular field of view), `labels.csv`
-//! (`id,cancer`, the DSB 2017 format) and `nodules.csv` (every planted nodule).
+//! (`id,cancer` for every patient: the truth), the DSB 2017 pair
+//! `stage1_labels.csv` (the training patients' labels) and
+//! `stage1_sample_submission.csv` (the test patients, `cancer` 0.5), and
+//! `nodules.csv` (every planted nodule). Patient i is a test patient when
+//! ⌊(i+1)·f⌋ > ⌊i·f⌋ for the test fraction f, so the split of earlier
+//! patients never changes as the cohort grows.
 //! The same parameters always give byte-identical files.
 
 use std::fmt::Write as _;
@@ -26,6 +31,10 @@ pub const DICOM_DIR: &str = "dicom";
 pub const LABELS_FILE: &str = "labels.csv";
 /// Planted nodules in the output.
 pub const NODULES_FILE: &str = "nodules.csv";
+/// Labels of the training patients (DSB 2017 name).
+pub const TRAIN_LABELS_FILE: &str = "stage1_labels.csv";
+/// The test patients (DSB 2017 name).
+pub const SAMPLE_SUBMISSION_FILE: &str = "stage1_sample_submission.csv";
 
 /// What a cohort looks like.
 #[derive(Clone, Debug)]
@@ -42,6 +51,8 @@ pub struct CohortOptions {
     pub noise_hu: f64,
     /// Largest diameter of nodules on the pleura, mm.
     pub max_pleural_mm: f64,
+    /// Fraction of patients whose labels are withheld (the test patients).
+    pub test_fraction: f64,
 }
 
 impl Default for CohortOptions {
@@ -53,6 +64,7 @@ impl Default for CohortOptions {
             grid: ScanGrid { matrix: 160, pixel_mm: 2.0, slices: 60, slice_mm: 2.5 },
             noise_hu: 20.0,
             max_pleural_mm: 8.0,
+            test_fraction: 0.25,
         }
     }
 }
@@ -65,6 +77,8 @@ pub struct Patient {
     pub cancer: bool,
     /// The phantom.
     pub phantom: Phantom,
+    /// Whether the patient's label is withheld (listed in the sample submission).
+    pub test: bool,
 }
 
 /// A deterministic DICOM UID under the 2.25 (UUID-derived) root.
@@ -84,7 +98,8 @@ pub fn patients(o: &CohortOptions) -> Vec<Patient> {
             let cancer = rng.random_bool(o.positive_fraction);
             let nodules = if cancer { rng.random_range(1..=3) } else { 0 };
             let phantom = Phantom::random(&mut rng, &o.grid, nodules, o.max_pleural_mm);
-            Patient { id, cancer, phantom }
+            let test = ((i + 1) as f64 * o.test_fraction).floor() > (i as f64 * o.test_fraction).floor();
+            Patient { id, cancer, phantom, test }
         })
         .collect()
 }
@@ -94,6 +109,8 @@ pub fn write_cohort(o: &CohortOptions, out: &Path) -> Result<Vec<Patient>, Stage
     let io = |p: &Path, e: std::io::Error| StageError(format!("cannot write {}: {e}", p.display()));
     let patients = patients(o);
     let mut labels = String::from("id,cancer\n");
+    let mut train_labels = labels.clone();
+    let mut sample_submission = labels.clone();
     let mut nodules = String::from("id,x_mm,y_mm,z_mm,diameter_mm,pleural\n");
     for (i, p) in patients.iter().enumerate() {
         let dir = out.join(DICOM_DIR).join(&p.id);
@@ -125,12 +142,17 @@ pub fn write_cohort(o: &CohortOptions, out: &Path) -> Result<Vec<Patient>, Stage
             write_slice(&dir.join(format!("{}.dcm", names[k])), &info, pixels)?;
         }
         let _ = writeln!(labels, "{},{}", p.id, p.cancer as u8);
+        if p.test {
+            let _ = writeln!(sample_submission, "{},0.5", p.id);
+        } else {
+            let _ = writeln!(train_labels, "{},{}", p.id, p.cancer as u8);
+        }
         for n in &p.phantom.nodules {
             let c = n.centre;
             let _ = writeln!(nodules, "{},{:.3},{:.3},{:.3},{:.3},{}", p.id, c[0], c[1], c[2], n.diameter_mm, n.pleural as u8);
         }
     }
-    for (name, text) in [(LABELS_FILE, labels), (NODULES_FILE, nodules)] {
+    for (name, text) in [(LABELS_FILE, labels), (NODULES_FILE, nodules), (TRAIN_LABELS_FILE, train_labels), (SAMPLE_SUBMISSION_FILE, sample_submission)] {
         let path = out.join(name);
         std::fs::write(&path, text).map_err(|e| io(&path, e))?;
     }
@@ -146,11 +168,11 @@ impl StageKind for SyntheticCohort {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn doc(&self) -> &'static str {
-        "writes phantom chest CT series as DICOM (dicom/<id>/), labels.csv and nodules.csv"
+        "writes phantom chest CT series as DICOM (dicom/<id>/), labels.csv, stage1_labels.csv, stage1_sample_submission.csv and nodules.csv"
     }
 
     fn params(&self) -> Vec<ParamSpec> {
@@ -165,6 +187,7 @@ impl StageKind for SyntheticCohort {
             ParamSpec { name: "slice_mm", ty: ParamType::Float, default: Some(json!(d.grid.slice_mm)), doc: "slice spacing, mm" },
             ParamSpec { name: "noise_hu", ty: ParamType::Float, default: Some(json!(d.noise_hu)), doc: "image noise, HU standard deviation" },
             ParamSpec { name: "max_pleural_mm", ty: ParamType::Float, default: Some(json!(d.max_pleural_mm)), doc: "largest diameter of nodules on the pleura" },
+            ParamSpec { name: "test_fraction", ty: ParamType::Float, default: Some(json!(d.test_fraction)), doc: "fraction of patients whose labels are withheld (the sample submission)" },
         ]
     }
 
@@ -188,6 +211,7 @@ impl StageKind for SyntheticCohort {
             },
             noise_hu: get_f64(ctx.params, "noise_hu")?.max(0.0),
             max_pleural_mm: get_f64(ctx.params, "max_pleural_mm")?,
+            test_fraction: get_f64(ctx.params, "test_fraction")?.clamp(0.0, 1.0),
         };
         write_cohort(&o, ctx.out_dir).map(|_| ())
     }

@@ -151,13 +151,23 @@ pub fn write_rows<T: ArrowPrimitiveType>(
 }
 
 fn read_grid<T: ArrowPrimitiveType>(path: &Path, column: &str) -> Result<Grid<T::Native>, StageError> {
+    let (meta_json, data) = read_rows::<T>(path, column)?;
+    let meta: VolumeMeta = serde_json::from_str(&meta_json).map_err(|e| StageError(format!("cannot read {}: {e}", path.display())))?;
+    if data.len() != meta.len() {
+        return Err(StageError(format!("cannot read {}: {} values for shape {:?}", path.display(), data.len(), meta.shape)));
+    }
+    Ok(Grid { meta, data })
+}
+
+/// Reads a file written by [`write_rows`]: its `lungflow` metadata and every
+/// row's values, concatenated.
+pub fn read_rows<T: ArrowPrimitiveType>(path: &Path, column: &str) -> Result<(String, Vec<T::Native>), StageError> {
     let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot read {}: {e}", path.display()));
     let file = File::open(path).map_err(|e| fail(&e))?;
     let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
     let schema = reader.schema();
-    let meta_json = schema.metadata().get("lungflow").ok_or_else(|| fail(&"no `lungflow` metadata"))?;
-    let meta: VolumeMeta = serde_json::from_str(meta_json).map_err(|e| fail(&e))?;
-    let mut data = Vec::with_capacity(meta.len());
+    let meta_json = schema.metadata().get("lungflow").ok_or_else(|| fail(&"no `lungflow` metadata"))?.clone();
+    let mut data = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| fail(&e))?;
         let list = batch
@@ -172,10 +182,7 @@ fn read_grid<T: ArrowPrimitiveType>(path: &Path, column: &str) -> Result<Grid<T:
         let offset = list.offset() * list.value_length() as usize;
         data.extend_from_slice(&values.values()[offset..offset + list.len() * list.value_length() as usize]);
     }
-    if data.len() != meta.len() {
-        return Err(fail(&format!("{} values for shape {:?}", data.len(), meta.shape)));
-    }
-    Ok(Grid { meta, data })
+    Ok((meta_json, data))
 }
 
 #[cfg(test)]

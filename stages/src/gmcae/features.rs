@@ -24,8 +24,9 @@ pub fn receptive_radius(blocks: usize) -> usize {
     (0..blocks).map(|b| 2 << b).sum()
 }
 
-/// Encodes a volume `[z, y, x]` of scaled values (edges must be multiples of
-/// 2^blocks), `slab` code slices at a time.
+/// Encodes a volume `[z, y, x]` of scaled values with the first `blocks`
+/// encoder blocks (edges must be multiples of 2^blocks), `slab` code slices
+/// at a time.
 pub fn encode_volume<B: Backend>(model: &Gmcae<B>, blocks: usize, volume: &[f32], shape: [usize; 3], slab: usize, device: &B::Device) -> FeatureMap {
     let step = 1usize << blocks;
     let [nz, ny, nx] = shape;
@@ -40,7 +41,7 @@ pub fn encode_volume<B: Backend>(model: &Gmcae<B>, blocks: usize, volume: &[f32]
         let (h0, h1) = (c0.saturating_sub(halo), (c1 + halo).min(code[0]));
         let (z0, z1) = (h0 * step, h1 * step);
         let input = Tensor::<B, 5>::from_data(TensorData::new(volume[z0 * plane..z1 * plane].to_vec(), [1, 1, z1 - z0, ny, nx]), device);
-        let out = model.encode(input); // [1, C, h1 - h0, code_y, code_x]
+        let out = model.encode_first(input, blocks); // [1, C, h1 - h0, code_y, code_x]
         let [_, c, _, cy, cx] = out.dims();
         channels = c;
         let values: Vec<f32> = out.into_data().convert::<f32>().to_vec().expect("float features");

@@ -6,6 +6,7 @@
 //! `model` is the network, `loss` the likelihood, `clip` gradient clipping by
 //! the global norm, `data` patches and their 48 symmetries, `train` the loop.
 
+pub mod checkpoint;
 pub mod clip;
 pub mod data;
 pub mod features;

@@ -33,16 +33,8 @@ impl GmcaeShape {
 
     /// Builds the network.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Gmcae<B> {
-        let conv = |i, o, s| {
-            Conv3dConfig::new([i, o], [3, 3, 3]).with_stride([s, s, s]).with_padding(PaddingConfig3d::Explicit(1, 1, 1)).init(device)
-        };
-        let mut encoder = Vec::new();
-        let mut channels = 1;
-        for &w in &self.widths {
-            encoder.push(conv(channels, w, 1));
-            encoder.push(conv(w, w, 2));
-            channels = w;
-        }
+        let encoder = encoder_blocks(1, &self.widths, device);
+        let mut channels = self.widths[self.widths.len() - 1];
         let mut up = Vec::new();
         let mut decoder = Vec::new();
         for &w in self.widths.iter().rev() {
@@ -53,7 +45,7 @@ impl GmcaeShape {
                     .with_padding_out([1, 1, 1])
                     .init(device),
             );
-            decoder.push(conv(w, w, 1));
+            decoder.push(conv3(w, w, 1, device));
             channels = w;
         }
         let code = self.code_edge().pow(3);
@@ -64,7 +56,7 @@ impl GmcaeShape {
             encoder,
             up,
             decoder,
-            mean_head: Conv3dConfig::new([channels, self.mixtures], [3, 3, 3]).with_padding(PaddingConfig3d::Explicit(1, 1, 1)).init(device),
+            mean_head: conv3(channels, self.mixtures, 1, device),
             prior_conv,
             prior_hidden,
             prior_out,
@@ -74,6 +66,24 @@ impl GmcaeShape {
             variance_floor: self.variance_floor,
         }
     }
+}
+
+/// Encoder blocks of the given widths on `in_channels` input channels: per
+/// block a 3³ convolution, then a 3³ convolution of stride 2 (both padded).
+pub fn encoder_blocks<B: Backend>(in_channels: usize, widths: &[usize], device: &B::Device) -> Vec<Conv3d<B>> {
+    let mut convs = Vec::with_capacity(2 * widths.len());
+    let mut channels = in_channels;
+    for &w in widths {
+        convs.push(conv3(channels, w, 1, device));
+        convs.push(conv3(w, w, 2, device));
+        channels = w;
+    }
+    convs
+}
+
+/// A padded 3³ convolution.
+pub fn conv3<B: Backend>(i: usize, o: usize, stride: usize, device: &B::Device) -> Conv3d<B> {
+    Conv3dConfig::new([i, o], [3, 3, 3]).with_stride([stride; 3]).with_padding(PaddingConfig3d::Explicit(1, 1, 1)).init(device)
 }
 
 fn conv1<B: Backend>(channels: usize, device: &B::Device) -> Conv3d<B> {
@@ -110,7 +120,18 @@ impl<B: Backend> Gmcae<B> {
     /// The code: [n, w_last, e/2^k, e/2^k, e/2^k].
     pub fn encode(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         // [n, 1, 32³] -> [n, 64, 16³] -> [n, 128, 8³] -> [n, 256, 4³]
-        self.encoder.iter().fold(x, |x, conv| relu(conv.forward(x)))
+        self.encode_first(x, self.encoder.len() / 2)
+    }
+
+    /// The output of the first `blocks` encoder blocks (each two convolutions).
+    pub fn encode_first(&self, x: Tensor<B, 5>, blocks: usize) -> Tensor<B, 5> {
+        self.encoder.iter().take(2 * blocks).fold(x, |x, conv| relu(conv.forward(x)))
+    }
+
+    /// Copies of the encoder's convolutions from block `from` on (two per
+    /// block), for a classifier that fine-tunes them.
+    pub fn encoder_tail(&self, from: usize) -> Vec<Conv3d<B>> {
+        self.encoder.iter().skip(2 * from).cloned().collect()
     }
 
     /// The mixture for a batch [n, 1, e, e, e].
