@@ -428,9 +428,38 @@ fn report_run(p: &Pipeline, cache: &Cache, eval: &Evaluation, json_out: bool, dr
         println!("{summary}");
         if !dry_run {
             println!("results: {}", results.display());
+            print_once_stages(p, eval, &results);
         }
     }
     if failed.is_empty() && skipped.is_empty() { 0 } else { EXIT_FAILED }
+}
+
+/// One line per stage that runs once and is available: its results folder,
+/// its `.csv` outputs and its final metrics.
+fn print_once_stages(p: &Pipeline, eval: &Evaluation, results: &Path) {
+    let metrics = crate::metrics::rows(p, eval).unwrap_or_default();
+    for &s in &p.order {
+        let stage = &p.stages[s];
+        let available = eval.instances.iter().find(|i| i.stage == s && i.item.is_none()).and_then(|i| match &i.outcome {
+            Outcome::Available(prod) => Some(prod),
+            _ => None,
+        });
+        let (None, Some(prod)) = (&stage.foreach, available) else { continue };
+        let mut line = format!("  {:<12} {}", stage.name, results.join(&stage.name).display());
+        for f in prod.outputs.iter().filter(|f| f.path.ends_with(".csv") && !f.path.contains('/')) {
+            line.push_str(&format!(" {}", f.path));
+        }
+        let values: Vec<String> = metrics.iter().filter(|m| m.stage == stage.name && m.item.is_none()).map(|m| format!("{} {}", m.name, short_number(m.value))).collect();
+        if !values.is_empty() {
+            line.push_str(&format!("\n  {:<12} {}", "", values.join(", ")));
+        }
+        println!("{line}");
+    }
+}
+
+/// A number with four significant digits, integers as integers.
+fn short_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e9 { format!("{v:.0}") } else { format!("{v:.4}") }
 }
 
 fn print_status(rows: &[StatusRow]) {

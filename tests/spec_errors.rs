@@ -79,3 +79,27 @@ fn bad_set_override() {
     let out = p.run(&["status", "ok.yaml", "--set", "a"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn an_unknown_pipeline_variable_names_the_input_and_the_known_ones() {
+    let e = error_of("vars:\n  root: data\nstages:\n  a:\n    kind: command\n    params:\n      cmd: x\n    inputs:\n      x: \"${rot}/file\"\n");
+    assert_eq!(e, "error: bad.yaml:9:10: stage \"a\", input \"x\": no variable \"rot\" (vars: [\"root\"])");
+}
+
+#[test]
+fn variables_fill_paths_and_set_vars_overrides_them() {
+    let p = Project::new();
+    p.write("one/x.txt", "from one\n");
+    p.write("two/x.txt", "from two\n");
+    p.write(
+        "pipe.yaml",
+        "vars:\n  root: one\nstages:\n  copy:\n    kind: command\n    inputs:\n      x: \"${root}/x.txt\"\n    params:\n      cmd: \"cp {inputs.x} {out}/x.txt\"\n      outputs: [x.txt]\n",
+    );
+    assert_eq!(p.run(&["run", "pipe.yaml"]).status.code(), Some(0));
+    assert_eq!(p.read("cache/results/pipe/copy/x.txt"), "from one\n");
+    assert_eq!(p.run(&["run", "pipe.yaml", "--set", "vars.root=two"]).status.code(), Some(0));
+    assert_eq!(p.read("cache/results/pipe/copy/x.txt"), "from two\n");
+    let out = p.run(&["status", "pipe.yaml", "--set", "vars.rot=two"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--set vars.rot: the pipeline has no variable \"rot\" (vars: [\"root\"])"));
+}

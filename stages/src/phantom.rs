@@ -111,10 +111,22 @@ const SOFT: f64 = 40.0;
 const BONE: f64 = 450.0;
 const NODULE: f64 = 30.0;
 
+/// Nodule diameters: uniform between `min_mm` and `max_mm`, or
+/// `max_pleural_mm` on the pleura.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoduleSizes {
+    /// Smallest diameter, mm.
+    pub min_mm: f64,
+    /// Largest diameter inside the lung, mm.
+    pub max_mm: f64,
+    /// Largest diameter on the pleura, mm.
+    pub max_pleural_mm: f64,
+}
+
 impl Phantom {
-    /// A random phantom fitting `grid`, with `nodules` nodules; a fraction
-    /// of them on the pleura, each no larger than `max_pleural_mm` across.
-    pub fn random(rng: &mut ChaCha8Rng, grid: &ScanGrid, nodules: usize, max_pleural_mm: f64) -> Phantom {
+    /// A random phantom fitting `grid`, with `nodules` nodules of `sizes`;
+    /// about a third of them on the pleura.
+    pub fn random(rng: &mut ChaCha8Rng, grid: &ScanGrid, nodules: usize, sizes: NoduleSizes) -> Phantom {
         let fov = grid.matrix as f64 * grid.pixel_mm / 2.0;
         let j = |rng: &mut ChaCha8Rng, v: f64| v * rng.random_range(0.93..1.07);
         let body = [j(rng, 0.82 * fov), j(rng, 0.60 * fov)];
@@ -147,11 +159,11 @@ impl Phantom {
         for _ in 0..nodules {
             let pleural = rng.random_bool(0.35);
             let nodule = if pleural {
-                p.pleural_nodule(rng, grid, max_pleural_mm)
+                p.pleural_nodule(rng, grid, sizes)
             } else {
-                p.inner_nodule(rng, grid)
+                p.inner_nodule(rng, grid, sizes)
             };
-            if let Some(n) = nodule.or_else(|| p.inner_nodule(rng, grid)) {
+            if let Some(n) = nodule.or_else(|| p.inner_nodule(rng, grid, sizes)) {
                 p.nodules.push(n);
             }
         }
@@ -190,9 +202,9 @@ impl Phantom {
     }
 
     /// A nodule well inside a lung, away from the first and last slices.
-    fn inner_nodule(&self, rng: &mut ChaCha8Rng, grid: &ScanGrid) -> Option<Nodule> {
+    fn inner_nodule(&self, rng: &mut ChaCha8Rng, grid: &ScanGrid, sizes: NoduleSizes) -> Option<Nodule> {
         for _ in 0..50 {
-            let diameter_mm = rng.random_range(3.0f64..30.0);
+            let diameter_mm = rng.random_range(sizes.min_mm..sizes.max_mm.max(sizes.min_mm + 0.1));
             let r = diameter_mm / 2.0;
             let l = rng.random_range(0..2);
             if let Some(c) = self.random_point_in_lung(rng, l, r + 3.0)
@@ -206,9 +218,9 @@ impl Phantom {
 
     /// A small nodule straddling the lateral or posterior lung wall: its centre
     /// lies inside the lung at 0.6 radius from the wall.
-    fn pleural_nodule(&self, rng: &mut ChaCha8Rng, grid: &ScanGrid, max_mm: f64) -> Option<Nodule> {
+    fn pleural_nodule(&self, rng: &mut ChaCha8Rng, grid: &ScanGrid, sizes: NoduleSizes) -> Option<Nodule> {
         for _ in 0..50 {
-            let diameter_mm = rng.random_range(3.0..max_mm.max(3.0));
+            let diameter_mm = rng.random_range(sizes.min_mm..sizes.max_pleural_mm.max(sizes.min_mm + 0.1));
             let r = diameter_mm / 2.0;
             let l = rng.random_range(0..2);
             let lung = self.lungs[l];

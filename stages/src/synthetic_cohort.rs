@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::dicom_writer::{PixelEncoding, SliceInfo, write_slice};
 use crate::params::{get_f64, get_i64};
-use crate::phantom::{Phantom, ScanGrid};
+use crate::phantom::{NoduleSizes, Phantom, ScanGrid};
 use crate::{ParamSpec, ParamType, RunContext, StageError, StageKind};
 
 /// Folder of patient folders in the output.
@@ -51,6 +51,10 @@ pub struct CohortOptions {
     pub noise_hu: f64,
     /// Largest diameter of nodules on the pleura, mm.
     pub max_pleural_mm: f64,
+    /// Smallest nodule diameter, mm.
+    pub min_nodule_mm: f64,
+    /// Largest nodule diameter inside the lung, mm.
+    pub max_nodule_mm: f64,
     /// Fraction of patients whose labels are withheld (the test patients).
     pub test_fraction: f64,
 }
@@ -64,6 +68,8 @@ impl Default for CohortOptions {
             grid: ScanGrid { matrix: 160, pixel_mm: 2.0, slices: 60, slice_mm: 2.5 },
             noise_hu: 20.0,
             max_pleural_mm: 8.0,
+            min_nodule_mm: 3.0,
+            max_nodule_mm: 30.0,
             test_fraction: 0.25,
         }
     }
@@ -97,7 +103,7 @@ pub fn patients(o: &CohortOptions) -> Vec<Patient> {
             let id = blake3::hash(format!("lungflow synthetic patient {} {i}", o.seed).as_bytes()).to_hex()[..32].to_owned();
             let cancer = rng.random_bool(o.positive_fraction);
             let nodules = if cancer { rng.random_range(1..=3) } else { 0 };
-            let phantom = Phantom::random(&mut rng, &o.grid, nodules, o.max_pleural_mm);
+            let phantom = Phantom::random(&mut rng, &o.grid, nodules, NoduleSizes { min_mm: o.min_nodule_mm, max_mm: o.max_nodule_mm, max_pleural_mm: o.max_pleural_mm });
             let test = ((i + 1) as f64 * o.test_fraction).floor() > (i as f64 * o.test_fraction).floor();
             Patient { id, cancer, phantom, test }
         })
@@ -187,6 +193,8 @@ impl StageKind for SyntheticCohort {
             ParamSpec { name: "slice_mm", ty: ParamType::Float, default: Some(json!(d.grid.slice_mm)), doc: "slice spacing, mm" },
             ParamSpec { name: "noise_hu", ty: ParamType::Float, default: Some(json!(d.noise_hu)), doc: "image noise, HU standard deviation" },
             ParamSpec { name: "max_pleural_mm", ty: ParamType::Float, default: Some(json!(d.max_pleural_mm)), doc: "largest diameter of nodules on the pleura" },
+            ParamSpec { name: "min_nodule_mm", ty: ParamType::Float, default: Some(json!(d.min_nodule_mm)), doc: "smallest nodule diameter" },
+            ParamSpec { name: "max_nodule_mm", ty: ParamType::Float, default: Some(json!(d.max_nodule_mm)), doc: "largest nodule diameter inside the lung" },
             ParamSpec { name: "test_fraction", ty: ParamType::Float, default: Some(json!(d.test_fraction)), doc: "fraction of patients whose labels are withheld (the sample submission)" },
         ]
     }
@@ -211,6 +219,8 @@ impl StageKind for SyntheticCohort {
             },
             noise_hu: get_f64(ctx.params, "noise_hu")?.max(0.0),
             max_pleural_mm: get_f64(ctx.params, "max_pleural_mm")?,
+            min_nodule_mm: get_f64(ctx.params, "min_nodule_mm")?.max(0.5),
+            max_nodule_mm: get_f64(ctx.params, "max_nodule_mm")?,
             test_fraction: get_f64(ctx.params, "test_fraction")?.clamp(0.0, 1.0),
         };
         write_cohort(&o, ctx.out_dir).map(|_| ())
