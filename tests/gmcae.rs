@@ -6,16 +6,6 @@ use std::path::Path;
 
 use common::*;
 
-fn metric(doc: &serde_json::Value, stage: &str, name: &str) -> f64 {
-    doc.as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["stage"] == stage && r["name"] == name)
-        .unwrap_or_else(|| panic!("no metric {stage}.{name} in {doc}"))["value"]
-        .as_f64()
-        .unwrap()
-}
-
 /// hu -> iso (2 mm) -> lungs -> patches (16³), per item of `set`, reading
 /// DICOM folders from `dicom` (a path template with {item}).
 fn preprocessing(set: &str, dicom: &str) -> String {

@@ -111,8 +111,8 @@ const SOFT: f64 = 40.0;
 const BONE: f64 = 450.0;
 const NODULE: f64 = 30.0;
 
-/// Nodule diameters: uniform between `min_mm` and `max_mm`, or
-/// `max_pleural_mm` on the pleura.
+/// Nodule diameters (uniform between `min_mm` and `max_mm`, or
+/// `max_pleural_mm` on the pleura) and how many sit on the pleura.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NoduleSizes {
     /// Smallest diameter, mm.
@@ -121,11 +121,12 @@ pub struct NoduleSizes {
     pub max_mm: f64,
     /// Largest diameter on the pleura, mm.
     pub max_pleural_mm: f64,
+    /// Chance that a nodule sits on the pleura.
+    pub pleural_fraction: f64,
 }
 
 impl Phantom {
-    /// A random phantom fitting `grid`, with `nodules` nodules of `sizes`;
-    /// about a third of them on the pleura.
+    /// A random phantom fitting `grid`, with `nodules` nodules of `sizes`.
     pub fn random(rng: &mut ChaCha8Rng, grid: &ScanGrid, nodules: usize, sizes: NoduleSizes) -> Phantom {
         let fov = grid.matrix as f64 * grid.pixel_mm / 2.0;
         let j = |rng: &mut ChaCha8Rng, v: f64| v * rng.random_range(0.93..1.07);
@@ -157,7 +158,7 @@ impl Phantom {
             }
         }
         for _ in 0..nodules {
-            let pleural = rng.random_bool(0.35);
+            let pleural = rng.random_bool(sizes.pleural_fraction.clamp(0.0, 1.0));
             let nodule = if pleural {
                 p.pleural_nodule(rng, grid, sizes)
             } else {

@@ -55,6 +55,8 @@ pub struct CohortOptions {
     pub min_nodule_mm: f64,
     /// Largest nodule diameter inside the lung, mm.
     pub max_nodule_mm: f64,
+    /// Chance that a nodule sits on the pleura.
+    pub pleural_fraction: f64,
     /// Fraction of patients whose labels are withheld (the test patients).
     pub test_fraction: f64,
 }
@@ -70,6 +72,7 @@ impl Default for CohortOptions {
             max_pleural_mm: 8.0,
             min_nodule_mm: 3.0,
             max_nodule_mm: 30.0,
+            pleural_fraction: 0.35,
             test_fraction: 0.25,
         }
     }
@@ -103,7 +106,7 @@ pub fn patients(o: &CohortOptions) -> Vec<Patient> {
             let id = blake3::hash(format!("lungflow synthetic patient {} {i}", o.seed).as_bytes()).to_hex()[..32].to_owned();
             let cancer = rng.random_bool(o.positive_fraction);
             let nodules = if cancer { rng.random_range(1..=3) } else { 0 };
-            let phantom = Phantom::random(&mut rng, &o.grid, nodules, NoduleSizes { min_mm: o.min_nodule_mm, max_mm: o.max_nodule_mm, max_pleural_mm: o.max_pleural_mm });
+            let phantom = Phantom::random(&mut rng, &o.grid, nodules, NoduleSizes { min_mm: o.min_nodule_mm, max_mm: o.max_nodule_mm, max_pleural_mm: o.max_pleural_mm, pleural_fraction: o.pleural_fraction });
             let test = ((i + 1) as f64 * o.test_fraction).floor() > (i as f64 * o.test_fraction).floor();
             Patient { id, cancer, phantom, test }
         })
@@ -194,6 +197,7 @@ impl StageKind for SyntheticCohort {
             ParamSpec { name: "noise_hu", ty: ParamType::Float, default: Some(json!(d.noise_hu)), doc: "image noise, HU standard deviation" },
             ParamSpec { name: "max_pleural_mm", ty: ParamType::Float, default: Some(json!(d.max_pleural_mm)), doc: "largest diameter of nodules on the pleura" },
             ParamSpec { name: "min_nodule_mm", ty: ParamType::Float, default: Some(json!(d.min_nodule_mm)), doc: "smallest nodule diameter" },
+            ParamSpec { name: "pleural_fraction", ty: ParamType::Float, default: Some(json!(d.pleural_fraction)), doc: "chance that a nodule sits on the pleura" },
             ParamSpec { name: "max_nodule_mm", ty: ParamType::Float, default: Some(json!(d.max_nodule_mm)), doc: "largest nodule diameter inside the lung" },
             ParamSpec { name: "test_fraction", ty: ParamType::Float, default: Some(json!(d.test_fraction)), doc: "fraction of patients whose labels are withheld (the sample submission)" },
         ]
@@ -221,6 +225,7 @@ impl StageKind for SyntheticCohort {
             max_pleural_mm: get_f64(ctx.params, "max_pleural_mm")?,
             min_nodule_mm: get_f64(ctx.params, "min_nodule_mm")?.max(0.5),
             max_nodule_mm: get_f64(ctx.params, "max_nodule_mm")?,
+            pleural_fraction: get_f64(ctx.params, "pleural_fraction")?,
             test_fraction: get_f64(ctx.params, "test_fraction")?.clamp(0.0, 1.0),
         };
         write_cohort(&o, ctx.out_dir).map(|_| ())

@@ -72,6 +72,17 @@ pub fn instances(doc: &Value, list: &str) -> Vec<(String, Option<String>)> {
     v
 }
 
+/// The value of one row of `lungflow metrics --json`.
+pub fn metric(rows: &Value, stage: &str, name: &str) -> f64 {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stage"] == stage && r["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {stage}.{name} in {rows}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
 /// Shorthand for an expected (stage, item) pair.
 pub fn inst(stage: &str, item: Option<&str>) -> (String, Option<String>) {
     (stage.to_owned(), item.map(str::to_owned))
