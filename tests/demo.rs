@@ -1,0 +1,36 @@
+//! The README's demo, as shipped in pipelines/demo.yaml: DICOM to submission
+//! on the synthetic cohort, meeting the classifier's quality bar, then
+//! rerunning only what a change touches. Takes several minutes on 2 cores.
+
+mod common;
+use common::*;
+
+#[test]
+fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
+    let p = Project::new();
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/demo.yaml")).unwrap();
+    p.write("demo.yaml", &demo);
+    let (code, first) = p.json(&["run", "demo.yaml"]);
+    assert_eq!(code, 0, "{first}");
+
+    let (_, metrics) = p.json(&["metrics", "demo.yaml"]);
+    let (auc, loss, prior) =
+        (metric(&metrics, "classifier", "val_auc"), metric(&metrics, "classifier", "val_log_loss"), metric(&metrics, "classifier", "prior_val_log_loss"));
+    assert!(auc >= 0.95, "validation AUC {auc} (metrics: {metrics})");
+    assert!(loss < prior / 2.0, "validation log loss {loss} is not under half the class prior's {prior}");
+    assert_eq!(metric(&metrics, "evaluate", "patients"), 30.0);
+
+    let csv = p.read("cache/results/demo/submission/submission.csv");
+    assert_eq!(csv.lines().next(), Some("id,cancer"));
+    assert_eq!(csv.lines().count(), 31);
+
+    let (_, second) = p.json(&["run", "demo.yaml"]);
+    assert!(instances(&second, "executed").is_empty(), "{second}");
+
+    let (code, third) = p.json(&["run", "demo.yaml", "--set", "classifier.lr=0.001"]);
+    assert_eq!(code, 0, "{third}");
+    let mut stages: Vec<String> = instances(&third, "executed").into_iter().map(|(s, _)| s).collect();
+    stages.dedup();
+    assert_eq!(stages, ["classifier", "evaluate", "predict", "submission"]);
+    assert_eq!(instances(&third, "executed").len(), 1 + 120 + 1 + 1);
+}
