@@ -8,30 +8,13 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
-/// hu -> iso (2 mm) -> lungs -> patches (16³) -> gmcae (widths 4,8) ->
+/// [`preprocessing`] (8 patches each) -> gmcae (widths 4,8) ->
 /// encode -> classifier -> predict -> submission, over item set `set`.
 fn chain(set: &str, dicom: &str, labels: &str, ids: &str) -> String {
+    let front = preprocessing(set, dicom, 8);
     format!(
         r#"
-  hu:
-    kind: hu_volume
-    foreach: {set}
-    inputs: {{dicom: "{dicom}"}}
-  iso:
-    kind: resample
-    foreach: {set}
-    inputs: {{volume: "@hu"}}
-    params: {{spacing_mm: 2.0}}
-  lungs:
-    kind: lung_mask
-    foreach: {set}
-    inputs: {{volume: "@iso"}}
-  patches:
-    kind: patches
-    foreach: {set}
-    inputs: {{lungs: "@lungs"}}
-    params: {{edge: 16, count: 8}}
-  gmcae:
+{front}  gmcae:
     kind: gmcae_train
     inputs: {{patches: "@patches"}}
     params: {{widths: "4,8", mixtures: 2, epochs: 2, lr: 0.002, seed: 1}}
@@ -75,15 +58,7 @@ fn executed_stages(doc: &Value) -> Vec<String> {
 fn a_synthetic_cohort_goes_from_dicom_to_a_submission_and_reruns_only_what_changed() {
     let p = Project::new();
     let pipeline = format!(
-        r#"
-items:
-  patients:
-    dir: "@cohort/dicom"
-stages:
-  cohort:
-    kind: synthetic_cohort
-    params: {{patients: 12, seed: 5, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0, test_fraction: 0.25}}
-{}
+        r#"{}{}
   evaluate:
     kind: evaluate
     inputs: {{submission: "@submission", labels: "@cohort/labels.csv", train_labels: "@cohort/stage1_labels.csv"}}
@@ -102,6 +77,7 @@ stages:
     inputs: {{model: "@tuned", features: "@encode_two"}}
     params: {{symmetries: 4}}
 "#,
+        cohort_pipeline("patients: 12, seed: 5, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0, test_fraction: 0.25"),
         chain("patients", "@cohort/dicom/{item}", "@cohort/stage1_labels.csv", "@cohort/stage1_sample_submission.csv")
     );
     p.write("pipe.yaml", &pipeline);
@@ -175,20 +151,13 @@ fn mismatched_labels_and_fine_tuning_give_clear_errors() {
     let p = Project::new();
     p.write("bogus.csv", "id,cancer\nnobody,1\n");
     let pipeline = format!(
-        r#"
-items:
-  patients:
-    dir: "@cohort/dicom"
-stages:
-  cohort:
-    kind: synthetic_cohort
-    params: {{patients: 4, seed: 8, matrix: 64, pixel_mm: 4.8, slices: 20, slice_mm: 4.0}}
-{}
+        r#"{}{}
   wrong_blocks:
     kind: classifier_train
     inputs: {{features: "@encode", labels: "@cohort/labels.csv", encoder: "@gmcae"}}
     params: {{fine_tune: 1}}
 "#,
+        cohort_pipeline("patients: 4, seed: 8, matrix: 64, pixel_mm: 4.8, slices: 20, slice_mm: 4.0"),
         chain("patients", "@cohort/dicom/{item}", "bogus.csv", "@cohort/stage1_sample_submission.csv")
     );
     p.write("pipe.yaml", &pipeline);

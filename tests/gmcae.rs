@@ -6,21 +6,6 @@ use std::path::Path;
 
 use common::*;
 
-/// hu -> iso (2 mm) -> lungs -> patches (16³), per item of `set`, reading
-/// DICOM folders from `dicom` (a path template with {item}).
-fn preprocessing(set: &str, dicom: &str) -> String {
-    let stage = |name: &str, kind: &str, input: &str, params: &str| {
-        format!("  {name}:\n    kind: {kind}\n    foreach: {set}\n    inputs: {{{input}}}\n    params: {{{params}}}\n")
-    };
-    [
-        stage("hu", "hu_volume", &format!("dicom: \"{dicom}\""), ""),
-        stage("iso", "resample", "volume: \"@hu\"", "spacing_mm: 2.0"),
-        stage("lungs", "lung_mask", "volume: \"@iso\"", ""),
-        stage("patches", "patches", "lungs: \"@lungs\"", "edge: 16, count: 32"),
-    ]
-    .concat()
-}
-
 const TRAIN: &str = "kind: gmcae_train\n    inputs: {patches: \"@patches\"}\n    params: {widths: \"4,8\", batch_size: 8, lr: 0.002, patience: 20, seed: 1";
 
 #[test]
@@ -29,15 +14,7 @@ fn a_mixture_of_four_fits_better_than_one_gaussian() {
     p.write(
         "pipe.yaml",
         &format!(
-            r#"
-items:
-  patients:
-    dir: "@cohort/dicom"
-stages:
-  cohort:
-    kind: synthetic_cohort
-    params: {{patients: 6, seed: 3, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0}}
-{}  m1:
+            r#"{}{}  m1:
     {TRAIN}, mixtures: 1, epochs: 20}}
   m4:
     {TRAIN}, mixtures: 4, epochs: 20}}
@@ -47,7 +24,8 @@ stages:
     inputs: {{model: "@m4", lungs: "@lungs"}}
     params: {{slab: 2}}
 "#,
-            preprocessing("patients", "@cohort/dicom/{item}")
+            cohort_pipeline("patients: 6, seed: 3, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0"),
+            preprocessing("patients", "@cohort/dicom/{item}", 32)
         ),
     );
     let (code, doc) = p.json(&["run", "pipe.yaml"]);
@@ -100,7 +78,7 @@ stages:
     {TRAIN}, mixtures: 4, epochs: 3}}
 "#,
             chest.display(),
-            preprocessing("series", &format!("{}/{{item}}", chest.display()))
+            preprocessing("series", &format!("{}/{{item}}", chest.display()), 32)
         ),
     );
     let (code, doc) = p.json(&["run", "pipe.yaml"]);

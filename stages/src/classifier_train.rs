@@ -28,7 +28,7 @@ use crate::gmcae::checkpoint::{load_gmcae, read_gmcae_shape};
 use crate::gmcae_train::{METRICS_JSON, METRICS_TABLE, MODEL_JSON, parse_widths};
 use crate::labels::read_labels;
 use crate::on_device;
-use crate::params::{get_bool, get_f64, get_i64, get_str, input_path};
+use crate::params::{get_bool, get_f64, get_i64, get_positive, get_str, input_path};
 use crate::plot::{BLUE, DARK_GREY, ORANGE, Series, line_chart};
 use crate::table::write_parquet;
 use crate::{ParamSpec, ParamType, RunContext, StageError, StageKind};
@@ -80,11 +80,19 @@ impl StageKind for ClassifierTrain {
         let labels_path = input_path(ctx, "labels")?;
         let labels = read_labels(labels_path)?;
         let samples = load_labelled(input_path(ctx, "features")?, &labels, labels_path)?;
-        tail_widths(ctx, &samples[0])?;
-        let split = stratified_split(&samples, get_f64(ctx.params, "val_fraction")?, seed(ctx)?)?;
-        let count = |name: &str| -> Result<usize, StageError> {
-            usize::try_from(get_i64(ctx.params, name)?).ok().filter(|&v| v > 0).ok_or_else(|| StageError(format!("{name} must be positive")))
+        // The whole architecture is checked before any data-dependent step.
+        let first = &samples[0];
+        let shape = ClassifierShape {
+            in_channels: first.features.channels,
+            tail_widths: tail_widths(ctx, first)?,
+            widths: parse_widths(get_str(ctx.params, "widths")?)?,
+            stride: get_positive(ctx.params, "stride")?,
+            levels: parse_widths(get_str(ctx.params, "levels")?)?,
+            hidden: get_positive(ctx.params, "hidden")?,
+            dropout: get_f64(ctx.params, "dropout")?,
         };
+        let split = stratified_split(&samples, get_f64(ctx.params, "val_fraction")?, seed(ctx)?)?;
+        let count = |name: &str| get_positive(ctx.params, name);
         let o = TrainOptions {
             learning_rate: get_f64(ctx.params, "lr")?,
             batch_size: count("batch_size")?,
@@ -99,7 +107,7 @@ impl StageKind for ClassifierTrain {
             use std::io::Write;
             let _ = writeln!(log_file, "{line}");
         };
-        let (shape, result) = on_device!(get_str(ctx.params, "device")?, fit(ctx, &samples, &split, &o, &mut log))?;
+        let result = on_device!(get_str(ctx.params, "device")?, fit(ctx, &shape, &samples, &split, &o, &mut log))?;
         write_outputs(ctx.out_dir, &shape, &samples, &split, &result)
     }
 }
@@ -112,35 +120,25 @@ fn seed(ctx: &RunContext<'_>) -> Result<u64, StageError> {
 fn fit<B: Backend>(
     device: &B::Device,
     ctx: &RunContext<'_>,
+    shape: &ClassifierShape,
     samples: &[Sample],
     (train_idx, val_idx): &(Vec<usize>, Vec<usize>),
     o: &TrainOptions,
     log: &mut dyn FnMut(&str),
-) -> Result<(ClassifierShape, TrainResult), StageError> {
-    let first = &samples[0];
-    let tail_widths = tail_widths(ctx, first)?;
-    let tail = if tail_widths.is_empty() {
+) -> Result<TrainResult, StageError> {
+    let tail = if shape.tail_widths.is_empty() {
         None
     } else {
         let (_, gmcae) = load_gmcae::<Autodiff<B>>(input_path(ctx, "encoder")?, device)?;
-        Some(gmcae.encoder_tail(first.blocks))
+        Some(gmcae.encoder_tail(samples[0].blocks))
     };
-    let shape = ClassifierShape {
-        in_channels: first.features.channels,
-        tail_widths,
-        widths: parse_widths(get_str(ctx.params, "widths")?)?,
-        stride: usize::try_from(get_i64(ctx.params, "stride")?).ok().filter(|&s| s > 0).ok_or_else(|| StageError::msg("stride must be positive"))?,
-        levels: parse_widths(get_str(ctx.params, "levels")?)?,
-        hidden: usize::try_from(get_i64(ctx.params, "hidden")?).ok().filter(|&h| h > 0).ok_or_else(|| StageError::msg("hidden must be positive"))?,
-        dropout: get_f64(ctx.params, "dropout")?,
-    };
+    // Seeded after loading, so the classifier's weights do not depend on it.
     Autodiff::<B>::seed(device, o.seed);
     let mut model: Classifier<Autodiff<B>> = shape.init(device);
     if let Some(tail) = tail {
         model = model.with_tail(tail);
     }
-    let result = train(model, samples, (train_idx, val_idx), o, device, ctx.out_dir, log)?;
-    Ok((shape, result))
+    train(model, samples, (train_idx, val_idx), o, device, ctx.out_dir, log)
 }
 
 /// Widths of the encoder blocks to fine-tune (empty when frozen), checked

@@ -20,7 +20,7 @@ use crate::gmcae::features::{FeatureMap, encode_volume};
 use crate::gmcae::checkpoint::{load_gmcae, read_gmcae_shape};
 use crate::on_device;
 use crate::hu_volume::VOLUME_FILE;
-use crate::params::{get_bool, get_f64, get_i64, get_str, input_path};
+use crate::params::{get_bool, get_f64, get_i64, get_positive, get_str, input_path};
 use crate::patches::{PatchOptions, scale};
 use crate::lung_mask::MASK_FILE;
 use crate::volume::{read_mask, read_rows, read_volume, write_rows};
@@ -109,7 +109,7 @@ impl StageKind for Encode {
             clip: get_bool(ctx.params, "clip")?,
             ..PatchOptions::default()
         };
-        let slab = usize::try_from(get_i64(ctx.params, "slab")?).ok().filter(|&s| s > 0).ok_or_else(|| StageError::msg("slab must be positive"))?;
+        let slab = get_positive(ctx.params, "slab")?;
         let mut v = read_volume(&lungs.join(VOLUME_FILE))?;
         if get_bool(ctx.params, "mask_outside")? {
             let mask = read_mask(&lungs.join(MASK_FILE))?;

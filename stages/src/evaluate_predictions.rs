@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::classifier::scores::{positive_rate, prior_log_loss, score};
 use crate::gmcae_train::METRICS_JSON;
-use crate::labels::read_labels;
+use crate::labels::{read_labels, read_probabilities};
 use crate::params::input_path;
 use crate::submission::SUBMISSION_CSV;
 use crate::table::write_parquet;
@@ -42,15 +42,13 @@ impl StageKind for EvaluatePredictions {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         let path = input_path(ctx, "submission")?.join(SUBMISSION_CSV);
-        let text = std::fs::read_to_string(&path).map_err(|e| StageError(format!("{}: {e}", path.display())))?;
+        let submitted = read_probabilities(&path)?;
         let truth = read_labels(input_path(ctx, "labels")?)?;
         let (mut ids, mut probabilities, mut labels, mut unlabelled) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
-        for (i, line) in text.lines().enumerate().skip(1) {
-            let (id, value) = line.split_once(',').ok_or_else(|| StageError(format!("{}:{}: expected `id,cancer`", path.display(), i + 1)))?;
-            let p: f64 = value.trim().parse().map_err(|_| StageError(format!("{}:{}: {value:?} is not a probability", path.display(), i + 1)))?;
-            match truth.get(id) {
+        for (id, p) in submitted {
+            match truth.get(&id) {
                 Some(&y) => {
-                    ids.push(id.to_owned());
+                    ids.push(id);
                     probabilities.push(p);
                     labels.push(y);
                 }

@@ -18,7 +18,7 @@ use crate::gmcae::model::GmcaeShape;
 use crate::gmcae::train::{TrainOptions, TrainResult, train};
 use crate::plot::{BLUE, Canvas, ORANGE, Series, line_chart};
 use crate::on_device;
-use crate::params::{get_bool, get_f64, get_i64, get_str, input_path};
+use crate::params::{get_bool, get_f64, get_i64, get_positive, get_str, input_path};
 use crate::table::write_parquet;
 use crate::{ParamSpec, ParamType, RunContext, StageError, StageKind};
 
@@ -86,9 +86,7 @@ impl StageKind for GmcaeTrain {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         let set = data::load(input_path(ctx, "patches")?)?;
-        let count = |name: &str| -> Result<usize, StageError> {
-            usize::try_from(get_i64(ctx.params, name)?).ok().filter(|&v| v > 0).ok_or_else(|| StageError(format!("{name} must be positive")))
-        };
+        let count = |name: &str| get_positive(ctx.params, name);
         let o = TrainOptions {
             shape: GmcaeShape {
                 widths: parse_widths(get_str(ctx.params, "widths")?)?,

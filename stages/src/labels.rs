@@ -1,5 +1,5 @@
-//! The DSB 2017 CSV files: `id,cancer` labels (`stage1_labels.csv`) and the
-//! sample submission whose ids choose the test patients.
+//! The DSB 2017 CSV files: `id,cancer` labels (`stage1_labels.csv`), the
+//! sample submission whose ids choose the test patients, and submissions.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +20,17 @@ pub fn read_labels(path: &Path) -> Result<BTreeMap<String, bool>, StageError> {
         }
     }
     Ok(labels)
+}
+
+/// Reads `id,probability` rows with a header (a submission), in order.
+pub fn read_probabilities(path: &Path) -> Result<Vec<(String, f64)>, StageError> {
+    rows(path)?
+        .into_iter()
+        .map(|(line, id, value)| match value.parse::<f64>() {
+            Ok(p) => Ok((id, p)),
+            Err(_) => Err(StageError(format!("{}:{line}: {value:?} is not a probability", path.display()))),
+        })
+        .collect()
 }
 
 /// Reads the ids (first column) of an `id,...` CSV with a header, in order.
@@ -82,5 +93,7 @@ mod tests {
         assert!(e.0.contains("d.csv:3: patient abc is listed twice"), "{e}");
         assert_eq!(read_ids(&file("e.csv", "id,cancer\nz,0.5\na,0.5\n")).unwrap(), vec!["z", "a"]);
         assert!(read_ids(&file("f.csv", "id,cancer\nz\n")).unwrap_err().0.contains("f.csv:2"));
+        assert_eq!(read_probabilities(&file("g.csv", "id,cancer\na,0.25\n")).unwrap(), vec![("a".to_owned(), 0.25)]);
+        assert!(read_probabilities(&file("h.csv", "id,cancer\na,high\n")).unwrap_err().0.contains("h.csv:2: \"high\" is not a probability"));
     }
 }

@@ -52,6 +52,11 @@ pub fn get_i64(params: &BTreeMap<String, Value>, name: &str) -> Result<i64, Stag
         .ok_or_else(|| StageError(format!("parameter {name:?} must be an integer")))
 }
 
+/// Reads an integer parameter that must be at least 1.
+pub fn get_positive(params: &BTreeMap<String, Value>, name: &str) -> Result<usize, StageError> {
+    usize::try_from(get_i64(params, name)?).ok().filter(|&v| v > 0).ok_or_else(|| StageError(format!("{name} must be positive")))
+}
+
 /// Reads a boolean parameter.
 pub fn get_bool(params: &BTreeMap<String, Value>, name: &str) -> Result<bool, StageError> {
     params

@@ -11,12 +11,10 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::classifier::data::tensor;
 use crate::classifier::model::{Classifier, ClassifierShape};
 use crate::encode::{FEATURES_FILE, read_features};
 use crate::gmcae::features::FeatureMap;
-use crate::gmcae::train::recorder;
-use crate::gmcae_train::MODEL_JSON;
+use crate::gmcae::checkpoint::{load_weights, read_model_json};
 use crate::on_device;
 use crate::params::{get_i64, get_str, input_path};
 use crate::symmetry::Symmetry;
@@ -72,13 +70,8 @@ impl StageKind for Predict {
 
 /// Loads a trained classifier from a `classifier_train` output folder.
 pub fn load_classifier<B: Backend>(dir: &Path, device: &B::Device) -> Result<(ClassifierShape, Classifier<B>), StageError> {
-    let shape_path = dir.join(MODEL_JSON);
-    let text = std::fs::read_to_string(&shape_path).map_err(|e| StageError(format!("{}: {e}", shape_path.display())))?;
-    let shape: ClassifierShape = serde_json::from_str(&text).map_err(|e| StageError(format!("{}: not a classifier's model.json: {e}", shape_path.display())))?;
-    let model = shape
-        .init::<B>(device)
-        .load_file(dir.join("model"), &recorder(), device)
-        .map_err(|e| StageError(format!("{}: cannot load model.mpk: {e}", dir.display())))?;
+    let shape: ClassifierShape = read_model_json(dir)?;
+    let model = load_weights(shape.init::<B>(device), dir, device)?;
     Ok((shape, model))
 }
 
@@ -93,13 +86,6 @@ fn probability<B: Backend>(device: &B::Device, model_dir: &Path, features: &Feat
             features.channels
         )));
     }
-    let total: f64 = Symmetry::all()
-        .into_iter()
-        .take(n)
-        .map(|s| {
-            let logit = model.forward(tensor::<B>(features, s, device)).into_scalar().elem::<f64>();
-            1.0 / (1.0 + (-logit).exp())
-        })
-        .sum();
+    let total: f64 = Symmetry::all().into_iter().take(n).map(|s| model.probability(features, s, device)).sum();
     Ok(total / n as f64)
 }

@@ -52,6 +52,8 @@ impl StageKind for Submission {
             return Err(StageError(format!("{} lists no patients", ids_path.display())));
         }
         let predictions = ctx.inputs.get("predictions").ok_or_else(|| StageError::msg("this kind needs an input named \"predictions\""))?;
+        let keys_by_item: std::collections::HashMap<&str, &str> =
+            predictions.producers.iter().filter_map(|g| Some((g.item.as_deref()?, g.key.as_str()))).collect();
         let mut csv = String::from("id,cancer\n");
         let (mut probabilities, mut keys) = (Vec::new(), Vec::new());
         for id in &ids {
@@ -63,7 +65,7 @@ impl StageKind for Submission {
             let p: Prediction = serde_json::from_str(&text).map_err(|e| StageError(format!("{}: {e}", path.display())))?;
             let _ = writeln!(csv, "{id},{}", clip(p.probability));
             probabilities.push(p.probability);
-            keys.push(predictions.producers.iter().find(|g| g.item.as_deref() == Some(id.as_str())).map(|g| g.key.clone()));
+            keys.push(keys_by_item.get(id.as_str()).copied());
         }
         std::fs::write(ctx.out_dir.join(SUBMISSION_CSV), csv).map_err(StageError::msg)?;
         let batch = RecordBatch::try_from_iter([

@@ -72,6 +72,28 @@ pub fn instances(doc: &Value, list: &str) -> Vec<(String, Option<String>)> {
     v
 }
 
+/// The start of a pipeline over a synthetic cohort: item set `patients`
+/// from the cohort's DICOM folders, and the `cohort` stage with `params`
+/// (YAML flow-mapping body). Further stages follow.
+pub fn cohort_pipeline(params: &str) -> String {
+    format!("items:\n  patients:\n    dir: \"@cohort/dicom\"\nstages:\n  cohort:\n    kind: synthetic_cohort\n    params: {{{params}}}\n")
+}
+
+/// hu -> iso (2 mm) -> lungs -> patches (16³, `count` per item), per item of
+/// `set`, reading DICOM folders from `dicom` (a path template with {item}).
+pub fn preprocessing(set: &str, dicom: &str, count: usize) -> String {
+    let stage = |name: &str, kind: &str, input: &str, params: &str| {
+        format!("  {name}:\n    kind: {kind}\n    foreach: {set}\n    inputs: {{{input}}}\n    params: {{{params}}}\n")
+    };
+    [
+        stage("hu", "hu_volume", &format!("dicom: \"{dicom}\""), ""),
+        stage("iso", "resample", "volume: \"@hu\"", "spacing_mm: 2.0"),
+        stage("lungs", "lung_mask", "volume: \"@iso\"", ""),
+        stage("patches", "patches", "lungs: \"@lungs\"", &format!("edge: 16, count: {count}")),
+    ]
+    .concat()
+}
+
 /// The value of one row of `lungflow metrics --json`.
 pub fn metric(rows: &Value, stage: &str, name: &str) -> f64 {
     rows.as_array()

@@ -8,7 +8,10 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
+use super::data::tensor;
 use super::spp::{pooled_len, spatial_pyramid_pool};
+use crate::gmcae::features::FeatureMap;
+use crate::symmetry::Symmetry;
 use crate::gmcae::model::{conv3, encoder_blocks};
 
 /// The classifier's sizes (saved beside the weights as `model.json`).
@@ -71,6 +74,13 @@ impl<B: Backend> Classifier<B> {
         assert_eq!(tail.len(), self.tail.len(), "encoder tail has the wrong number of convolutions");
         self.tail = tail;
         self
+    }
+
+    /// The probability of cancer for one patient's feature map seen through
+    /// `symmetry`.
+    pub fn probability(&self, features: &FeatureMap, symmetry: Symmetry, device: &B::Device) -> f64 {
+        let logit = self.forward(tensor::<B>(features, symmetry, device)).into_scalar().elem::<f64>();
+        1.0 / (1.0 + (-logit).exp())
     }
 
     /// The logit of one feature map or a batch of equal-sized ones:

@@ -71,13 +71,7 @@ pub struct TrainResult {
 
 /// Probabilities of cancer for some samples, one at a time (sizes differ).
 pub fn predict<B: Backend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
-    samples
-        .iter()
-        .map(|s| {
-            let logit = model.forward(tensor::<B>(&s.features, Symmetry::IDENTITY, device)).into_scalar().elem::<f64>();
-            1.0 / (1.0 + (-logit).exp())
-        })
-        .collect()
+    samples.iter().map(|s| model.probability(&s.features, Symmetry::IDENTITY, device)).collect()
 }
 
 /// Trains `model` on `samples[train]`, validating on `samples[val]`; the
