@@ -164,7 +164,7 @@ fn read_grid<T: ArrowPrimitiveType>(path: &Path, column: &str) -> Result<Grid<T:
 pub fn read_rows<T: ArrowPrimitiveType>(path: &Path, column: &str) -> Result<(String, Vec<T::Native>), StageError> {
     let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot read {}: {e}", path.display()));
     let file = File::open(path).map_err(|e| fail(&e))?;
-    let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
+    let reader = FileReader::try_new(file, None).map_err(|e| fail(&format!("not an Arrow IPC file ({e})")))?;
     let schema = reader.schema();
     let meta_json = schema.metadata().get("lungflow").ok_or_else(|| fail(&"no `lungflow` metadata"))?.clone();
     let mut data = Vec::new();
