@@ -153,11 +153,16 @@ impl Cache {
         Ok(())
     }
 
-    /// Keeps what a failed attempt left: its log as `logs/KEY.log` and, when
-    /// it wrote any outputs (a last good checkpoint, say), the outputs as
-    /// `failed/KEY/`; removes the staging folder. Returns a note for the error.
-    pub fn keep_failed(&self, key: &str, staging: &Path) -> String {
+    /// Keeps what a failed attempt left: its error as `logs/KEY.error`, its
+    /// log as `logs/KEY.log` and, when it wrote any outputs (a last good
+    /// checkpoint, say), the outputs as `failed/KEY/`; removes the staging
+    /// folder. Returns a note for the error.
+    pub fn keep_failed(&self, key: &str, staging: &Path, error: &str) -> String {
         let mut notes = Vec::new();
+        let logs = self.root.join("logs");
+        if fs::create_dir_all(&logs).is_ok() {
+            let _ = fs::write(logs.join(format!("{key}.error")), error);
+        }
         let log = staging.join("log.txt");
         if log.exists() {
             let kept = self.root.join("logs").join(format!("{key}.log"));
@@ -175,6 +180,15 @@ impl Cache {
         }
         fs::remove_dir_all(staging).ok();
         if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
+    }
+
+    /// The error of the last failed attempt at `key`, if it failed and has
+    /// not been computed since.
+    pub fn failure(&self, key: &str) -> Option<String> {
+        if self.entry_dir(key).join("manifest.json").exists() {
+            return None;
+        }
+        fs::read_to_string(self.root.join("logs").join(format!("{key}.error"))).ok()
     }
 
     /// Every key with an entry.

@@ -39,6 +39,9 @@ enum Verb {
         /// Override a parameter: STAGE.PARAM=VALUE (repeatable).
         #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
         set: Vec<String>,
+        /// Sweep a parameter: STAGE.PARAM=V1,V2 (repeatable; see `lungflow sweep`).
+        #[arg(long = "sweep", value_name = "STAGE.PARAM=V1,V2")]
+        sweep: Vec<String>,
         /// Instances computed at once (default: number of cores).
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -59,6 +62,9 @@ enum Verb {
         /// Override a parameter: STAGE.PARAM=VALUE (repeatable).
         #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
         set: Vec<String>,
+        /// Sweep a parameter: STAGE.PARAM=V1,V2 (repeatable; see `lungflow sweep`).
+        #[arg(long = "sweep", value_name = "STAGE.PARAM=V1,V2")]
+        sweep: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -75,6 +81,9 @@ enum Verb {
         /// Override a parameter: STAGE.PARAM=VALUE (repeatable).
         #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
         set: Vec<String>,
+        /// Sweep a parameter: STAGE.PARAM=V1,V2 (repeatable; see `lungflow sweep`).
+        #[arg(long = "sweep", value_name = "STAGE.PARAM=V1,V2")]
+        sweep: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -86,6 +95,9 @@ enum Verb {
         /// Override a parameter: STAGE.PARAM=VALUE (repeatable).
         #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
         set: Vec<String>,
+        /// Sweep a parameter: STAGE.PARAM=V1,V2 (repeatable; see `lungflow sweep`).
+        #[arg(long = "sweep", value_name = "STAGE.PARAM=V1,V2")]
+        sweep: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -148,12 +160,122 @@ enum Verb {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The lineage of one patient's prediction: its submission row, the models
+    /// and their training patients, down to each DICOM file; --verify rehashes it.
+    Lineage(LineageArgs),
+    /// Sweeps: run every variant, show their states, or tabulate their metrics.
+    Sweep {
+        #[command(subcommand)]
+        action: SweepVerb,
+    },
     /// List stage kinds and their parameters.
     Kinds {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `lungflow sweep` does.
+#[derive(Subcommand)]
+pub(crate) enum SweepVerb {
+    /// Run every variant; instances the variants share run once.
+    Run {
+        #[command(flatten)]
+        target: SweepTarget,
+        /// Instances computed at once (default: number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Print one JSON object on stdout at the end.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each variant's state (done, failed, missing) and its instances in the cache.
+    Status {
+        #[command(flatten)]
+        target: SweepTarget,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The sweep table (variant x swept parameters x final metrics) and the
+    /// validation curves of all variants as PNG.
+    Show {
+        #[command(flatten)]
+        target: SweepTarget,
+        /// Sort by this column (ascending; see --desc).
+        #[arg(long)]
+        sort: Option<String>,
+        /// Sort in descending order.
+        #[arg(long)]
+        desc: bool,
+        /// Keep only metric columns starting with these prefixes, e.g.
+        /// `classifier.val_,seconds` (variant, swept parameters and state stay).
+        #[arg(long, value_delimiter = ',', value_name = "PREFIX,...")]
+        columns: Vec<String>,
+        /// Also write the table as CSV.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Also write the table as Parquet.
+        #[arg(long, value_name = "FILE")]
+        parquet: Option<PathBuf>,
+        /// Print the table as JSON (one object per variant).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Arguments of `lungflow lineage`.
+#[derive(clap::Args)]
+pub(crate) struct LineageArgs {
+    /// Pipeline file.
+    pub(crate) pipeline: PathBuf,
+    /// Patient id (a row of the submission).
+    pub(crate) patient: String,
+    /// The sweep variant whose submission to start from.
+    #[arg(long)]
+    pub(crate) variant: Option<String>,
+    /// The submission stage, when the pipeline has several.
+    #[arg(long)]
+    pub(crate) stage: Option<String>,
+    /// Rehash the lineage's files and cache entries and report any drift (exit 1 if some).
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
+    pub(crate) format: LineageFormat,
+    /// Print JSON (the whole lineage, every file and key).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Override a parameter: STAGE.PARAM=VALUE (repeatable).
+    #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// Sweep a parameter: STAGE.PARAM=V1,V2 (repeatable).
+    #[arg(long = "sweep", value_name = "STAGE.PARAM=V1,V2")]
+    pub(crate) sweep: Vec<String>,
+}
+
+/// How `lineage` draws the tree.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum LineageFormat {
+    /// An indented tree.
+    Text,
+    /// A Mermaid flowchart.
+    Mermaid,
+}
+
+/// The pipeline and variants a sweep verb works on.
+#[derive(clap::Args)]
+pub(crate) struct SweepTarget {
+    /// Pipeline file.
+    pub(crate) pipeline: PathBuf,
+    /// Sweep a parameter: STAGE.PARAM=V1,V2 or STAGE.PARAM=[V1, "V,2"] (repeatable;
+    /// adds to or replaces an axis of the file's `sweep: grid:`).
+    #[arg(long = "sweep", value_name = "STAGE.PARAM=V1,V2")]
+    pub(crate) sweep: Vec<String>,
+    /// Override a parameter in every variant: STAGE.PARAM=VALUE (repeatable).
+    #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
+    pub(crate) set: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -163,7 +285,7 @@ enum DagFormat {
 }
 
 /// An error with the exit code it should produce.
-struct Exit(i32, String);
+pub(crate) struct Exit(pub(crate) i32, pub(crate) String);
 
 impl<E: Into<anyhow::Error>> From<E> for Exit {
     fn from(e: E) -> Self {
@@ -189,31 +311,35 @@ pub fn main() -> i32 {
     }
 }
 
-fn default_jobs() -> usize {
+pub(crate) fn default_jobs() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-fn load(pipeline: &Path, set: &[String]) -> Result<Pipeline, Exit> {
+/// Loads a pipeline with `--set` overrides and `--sweep` axes.
+pub(crate) fn load_swept(pipeline: &Path, set: &[String], sweep: &[String]) -> Result<Pipeline, Exit> {
     let overrides = set.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>().map_err(|e| Exit(EXIT_USAGE, e))?;
-    spec::load(pipeline, &overrides).map_err(|e| Exit(EXIT_USAGE, e.to_string()))
+    let axes = sweep.iter().map(|s| crate::sweep::Axis::parse(s)).collect::<Result<Vec<_>, _>>().map_err(|e| Exit(EXIT_USAGE, e))?;
+    spec::load_sweep(pipeline, &overrides, &axes).map_err(|e| Exit(EXIT_USAGE, e.to_string()))
 }
 
-fn work_dir() -> Result<PathBuf, Exit> {
+pub(crate) fn work_dir() -> Result<PathBuf, Exit> {
     Ok(std::env::current_dir().context("cannot read the working directory")?)
 }
 
 fn dispatch(cli: Cli) -> Result<i32, Exit> {
     match cli.verb {
-        Verb::Run { pipeline, set, jobs, dry_run, keep_going, json } => {
-            let p = load(&pipeline, &set)?;
+        Verb::Run { pipeline, set, sweep, jobs, dry_run, keep_going, json } => {
+            let p = load_swept(&pipeline, &set, &sweep)?;
             let cache = Cache::open(&cli.cache)?;
             let mode = if dry_run { Mode::Inspect } else { Mode::Execute };
+            // A failing variant of a sweep does not stop the other variants.
+            let keep_going = keep_going || !p.variants.is_empty();
             let opts = Options { jobs: jobs.unwrap_or_else(default_jobs), keep_going, mode, progress: !json };
             let eval = evaluate(&p, &cache, &work_dir()?, &opts)?;
             Ok(report_run(&p, &cache, &eval, json, dry_run))
         }
-        Verb::Status { pipeline, set, json } => {
-            let p = load(&pipeline, &set)?;
+        Verb::Status { pipeline, set, sweep, json } => {
+            let p = load_swept(&pipeline, &set, &sweep)?;
             let cache = Cache::open(&cli.cache)?;
             let eval = inspect(&p, &cache)?;
             let rows = rows(&p, &cache, &eval)?;
@@ -224,20 +350,22 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
             }
             Ok(0)
         }
-        Verb::Explain { pipeline, stage, item, set, json } => {
-            let p = load(&pipeline, &set)?;
-            if p.stage_index(&stage).is_none() {
+        Verb::Explain { pipeline, stage, item, set, sweep, json } => {
+            let p = load_swept(&pipeline, &set, &sweep)?;
+            // A swept stage's name matches all its configurations.
+            let matches = |name: &str| name == stage || name.split_once('@').is_some_and(|(b, _)| b == stage);
+            let Some(first) = p.stages.iter().position(|s| matches(&s.name)) else {
                 return Err(Exit(EXIT_USAGE, format!("{}: no stage named {stage:?}", pipeline.display())));
-            }
+            };
             let cache = Cache::open(&cli.cache)?;
             let eval = inspect(&p, &cache)?;
             let selected: Vec<StatusRow> = rows(&p, &cache, &eval)?
                 .into_iter()
-                .filter(|r| r.stage == stage && (item.is_none() || r.item == item || r.item.is_none()))
+                .filter(|r| matches(&r.stage) && (item.is_none() || r.item == item || r.item.is_none()))
                 .collect();
             if let Some(it) = &item
                 && !selected.iter().any(|r| r.item.as_deref() == Some(it))
-                && p.stages[p.stage_index(&stage).expect("checked")].foreach.is_some()
+                && p.stages[first].foreach.is_some()
                 && selected.iter().all(|r| r.item.is_some())
             {
                 return Err(Exit(EXIT_USAGE, format!("stage {stage:?} has no item {it:?}")));
@@ -249,23 +377,24 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
             }
             Ok(0)
         }
-        Verb::Metrics { pipeline, set, json } => {
-            let p = load(&pipeline, &set)?;
+        Verb::Metrics { pipeline, set, sweep, json } => {
+            let p = load_swept(&pipeline, &set, &sweep)?;
             let cache = Cache::open(&cli.cache)?;
             let rows = crate::metrics::rows(&p, &inspect(&p, &cache)?)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows).context("cannot encode JSON")?);
             } else {
-                println!("{:<20} {:<34} {:<8} {:<28} value", "stage", "item", "variant", "name");
+                println!("{:<20} {:<34} {:<28} {:<28} value", "stage", "item", "variant", "name");
                 for r in &rows {
                     let item = r.item.as_deref().unwrap_or("-");
-                    println!("{:<20} {item:<34} {:<8} {:<28} {}", r.stage, "-", r.name, r.value);
+                    let variant = r.variant.as_deref().unwrap_or("-");
+                    println!("{:<20} {item:<34} {variant:<28} {:<28} {}", r.stage, r.name, r.value);
                 }
             }
             Ok(0)
         }
         Verb::Dag { pipeline, format, json } => {
-            let p = load(&pipeline, &[])?;
+            let p = load_swept(&pipeline, &[], &[])?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&crate::graph::json(&p)).context("cannot encode JSON")?);
             } else {
@@ -314,6 +443,8 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
             let set = [format!("patients={patients}"), format!("seed={seed}")];
             exec("synthetic_cohort", &[], &set, None, &out)
         }
+        Verb::Sweep { action } => crate::sweep_cli::sweep(&cli.cache, action),
+        Verb::Lineage(args) => crate::lineage_cli::lineage(&cli.cache, args),
         Verb::Kinds { json } => {
             let kinds: Vec<Value> = lungflow_stages::all_kinds()
                 .iter()
@@ -343,7 +474,7 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
     }
 }
 
-fn inspect(p: &Pipeline, cache: &Cache) -> Result<Evaluation, Exit> {
+pub(crate) fn inspect(p: &Pipeline, cache: &Cache) -> Result<Evaluation, Exit> {
     let opts = Options { jobs: default_jobs(), keep_going: true, mode: Mode::Inspect, progress: false };
     Ok(evaluate(p, cache, &work_dir()?, &opts)?)
 }
@@ -359,36 +490,54 @@ fn label(p: &Pipeline, stage: usize, item: &Option<String>) -> String {
     instance_label(&p.stages[stage].name, item.as_deref())
 }
 
-fn report_run(p: &Pipeline, cache: &Cache, eval: &Evaluation, json_out: bool, dry_run: bool) -> i32 {
-    let (mut executed, mut cached, mut would_run, mut failed, mut skipped) = (vec![], vec![], vec![], vec![], vec![]);
-    let mut failures = Vec::new();
+/// Instances of an evaluation sorted by how they ended, as JSON rows of
+/// stage, item and key (or error, or reason).
+#[derive(Default)]
+pub(crate) struct RunLists {
+    pub(crate) executed: Vec<serde_json::Map<String, Value>>,
+    pub(crate) cached: Vec<serde_json::Map<String, Value>>,
+    pub(crate) would_run: Vec<serde_json::Map<String, Value>>,
+    pub(crate) failed: Vec<serde_json::Map<String, Value>>,
+    pub(crate) skipped: Vec<serde_json::Map<String, Value>>,
+    /// `FAILED stage[item]: error` lines.
+    pub(crate) failures: Vec<String>,
+}
+
+/// Sorts an evaluation's instances into [`RunLists`].
+pub(crate) fn run_lists(p: &Pipeline, eval: &Evaluation) -> RunLists {
+    let mut l = RunLists::default();
     for inst in &eval.instances {
         let mut row = instance_json(p, inst.stage, &inst.item);
         match &inst.outcome {
             Outcome::Available(prod) => {
                 row.insert("key".into(), json!(prod.key));
-                if prod.executed.is_some() { executed.push(row) } else { cached.push(row) }
+                if prod.executed.is_some() { l.executed.push(row) } else { l.cached.push(row) }
             }
             Outcome::Pending(pending) => {
                 row.insert("key".into(), json!(pending.key));
-                would_run.push(row);
+                l.would_run.push(row);
             }
             Outcome::Failed(e) => {
-                failures.push(format!("FAILED {}: {e}", label(p, inst.stage, &inst.item)));
+                l.failures.push(format!("FAILED {}: {e}", label(p, inst.stage, &inst.item)));
                 row.insert("error".into(), json!(e));
-                failed.push(row);
+                l.failed.push(row);
             }
             Outcome::Skipped(why) => {
                 row.insert("reason".into(), json!(why));
-                skipped.push(row);
+                l.skipped.push(row);
             }
         }
     }
     for (s, why) in &eval.unexpanded {
         let mut row = instance_json(p, *s, &None);
         row.insert("reason".into(), json!(why));
-        skipped.push(row);
+        l.skipped.push(row);
     }
+    l
+}
+
+fn report_run(p: &Pipeline, cache: &Cache, eval: &Evaluation, json_out: bool, dry_run: bool) -> i32 {
+    let RunLists { executed, cached, would_run, failed, skipped, failures } = run_lists(p, eval);
     let summary = if dry_run {
         format!("would run {}, fresh {}, failed {} ({:.2}s)", would_run.len(), cached.len(), failed.len(), eval.seconds)
     } else {
@@ -449,7 +598,7 @@ fn print_once_stages(p: &Pipeline, eval: &Evaluation, results: &Path) {
         for f in prod.outputs.iter().filter(|f| f.path.ends_with(".csv") && !f.path.contains('/')) {
             line.push_str(&format!(" {}", f.path));
         }
-        let values: Vec<String> = metrics.iter().filter(|m| m.stage == stage.name && m.item.is_none()).map(|m| format!("{} {}", m.name, short_number(m.value))).collect();
+        let values: Vec<String> = metrics.iter().filter(|m| m.stage == stage.base_name() && m.variant == stage.variant && m.item.is_none()).map(|m| format!("{} {}", m.name, short_number(m.value))).collect();
         if !values.is_empty() {
             line.push_str(&format!("\n  {:<12} {}", "", values.join(", ")));
         }

@@ -214,6 +214,10 @@ pub fn evaluate(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options) ->
     })?;
     db.save_stats(&digester.take_fresh())?;
     progress.finish();
+    let computed = sched.nodes.iter().any(|n| matches!(&n.outcome, Some(Outcome::Available(p)) if p.executed.is_some()));
+    if computed && let Err(e) = crate::lineage_table::write_lineage_table(cache) {
+        eprintln!("warning: cannot update {}: {e:#}", cache.root().join(crate::lineage_table::LINEAGE_TABLE).display());
+    }
     sched.skip_unfinished("not started: the run stopped after a failure (use --keep-going to continue other branches)");
     Ok(Evaluation { unexpanded: sched.unexpanded(), instances: sched.results(), seconds: started.elapsed().as_secs_f64() })
 }
@@ -677,7 +681,7 @@ impl Shared<'_> {
             Err(panic) => Some(format!("stage kind {} panicked: {}", stage.kind.name(), panic_text(&panic))),
         };
         if let Some(message) = failure {
-            let kept = self.cache.keep_failed(key, &staging);
+            let kept = self.cache.keep_failed(key, &staging, &message);
             anyhow::bail!("{message}{kept}");
         }
         let outputs = hash_tree(&out_dir)?;
@@ -790,7 +794,7 @@ mod tests {
         for s in &mut stages {
             s.kind = if s.name == "train" { &ALL_CORES } else { &NORMAL };
         }
-        let p = Pipeline { file: "t.yaml".into(), id: "t".into(), item_sets, stages, order };
+        let p = Pipeline { file: "t.yaml".into(), id: "t".into(), item_sets, stages, order, variants: Vec::new() };
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("cache")).unwrap();
         let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false };

@@ -14,11 +14,11 @@ pub const METRICS_FILE: &str = "metrics.json";
 /// One metric of one instance.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct MetricRow {
-    /// Stage name.
+    /// Stage name in the pipeline file.
     pub stage: String,
     /// Item, for per-item stages.
     pub item: Option<String>,
-    /// Sweep variant (none yet: one pipeline is one variant).
+    /// For a stage a sweep varies: the swept values of this copy.
     pub variant: Option<String>,
     /// Metric name.
     pub name: String,
@@ -41,9 +41,9 @@ pub fn rows(p: &Pipeline, eval: &Evaluation) -> Result<Vec<MetricRow>> {
         for (name, value) in map {
             if let Some(value) = value.as_f64() {
                 out.push(MetricRow {
-                    stage: p.stages[inst.stage].name.clone(),
+                    stage: p.stages[inst.stage].base_name().to_owned(),
                     item: inst.item.clone(),
-                    variant: None,
+                    variant: p.stages[inst.stage].variant.clone(),
                     name: name.clone(),
                     value,
                 });

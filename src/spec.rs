@@ -13,6 +13,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use crate::graph;
+use crate::sweep::{self, Axis, Variant};
 
 /// A problem with a pipeline file, located in it.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +98,16 @@ pub struct Stage {
     pub inputs: BTreeMap<String, InputRef>,
     /// Where the stage's `kind:` is written.
     pub loc: Loc,
+    /// For a stage a sweep varies: the swept values that reach this copy
+    /// (its name is then `BASE@VARIANT`).
+    pub variant: Option<String>,
+}
+
+impl Stage {
+    /// The stage's name in the pipeline file (without `@VARIANT`).
+    pub fn base_name(&self) -> &str {
+        self.name.split_once('@').map_or(&self.name, |(b, _)| b)
+    }
 }
 
 /// A checked pipeline.
@@ -112,6 +123,8 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     /// Stage indices in an order where producers come before consumers.
     pub order: Vec<usize>,
+    /// The sweep's variants; empty when the pipeline sweeps nothing.
+    pub variants: Vec<Variant>,
 }
 
 impl Pipeline {
@@ -129,6 +142,16 @@ struct RawPipeline {
     #[serde(default)]
     items: BTreeMap<String, Spanned<RawItems>>,
     stages: BTreeMap<String, RawStage>,
+    sweep: Option<Spanned<RawSweep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    #[serde(default)]
+    grid: BTreeMap<String, Spanned<Vec<Value>>>,
+    #[serde(default)]
+    list: Vec<Spanned<BTreeMap<String, Value>>>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +206,12 @@ pub fn parse_scalar(text: &str) -> Value {
 
 /// Reads, parses and checks a pipeline file, applying `--set` overrides.
 pub fn load(file: &Path, overrides: &[Override]) -> Result<Pipeline, SpecError> {
+    load_sweep(file, overrides, &[])
+}
+
+/// [`load`], with `--sweep` axes added to (or replacing those of) the
+/// file's `sweep:` grid. A sweep becomes one combined pipeline.
+pub fn load_sweep(file: &Path, overrides: &[Override], axes: &[Axis]) -> Result<Pipeline, SpecError> {
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(file).map_err(|e| SpecError {
         file: shown.clone(),
@@ -191,26 +220,112 @@ pub fn load(file: &Path, overrides: &[Override]) -> Result<Pipeline, SpecError> 
         message: format!("cannot read pipeline file: {e}"),
     })?;
     let id = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()).display().to_string();
-    parse(&text, &shown, overrides).map(|(item_sets, stages, order)| Pipeline {
-        file: file.to_path_buf(),
-        id,
-        item_sets,
-        stages,
-        order,
-    })
+    let at = |loc: Loc, message: String| SpecError { file: shown.clone(), line: loc.line, column: loc.column, message };
+    let raw = parse_raw(&text, &shown)?;
+    let (grid, listed) = sweep_of(&raw, axes).map_err(|(loc, msg)| at(loc, msg))?;
+    let (item_sets, stages, order) = check(&raw, &shown, overrides)?;
+    let pipeline = |item_sets, stages, order, variants| Pipeline { file: file.to_path_buf(), id: id.clone(), item_sets, stages, order, variants };
+    if grid.is_empty() && listed.is_empty() {
+        return Ok(pipeline(item_sets, stages, order, Vec::new()));
+    }
+    let mut checked = Vec::new();
+    for assignments in sweep::expand(&grid, &listed) {
+        let mut all = overrides.to_vec();
+        all.extend(assignments.iter().map(sweep::Assignment::as_override));
+        let (sets, stages, _) = check(&raw, &shown, &all).map_err(|e| SpecError {
+            message: format!("sweep variant {}: {}", sweep::variant_name(&assignments), e.message),
+            ..e
+        })?;
+        checked.push((assignments, sets, stages));
+    }
+    let combined = sweep::combine(checked, &order).map_err(|(loc, msg)| at(loc, msg))?;
+    let order = graph::topological_order(&combined.stages, &combined.item_sets).map_err(|(loc, msg)| at(loc, msg))?;
+    Ok(pipeline(combined.item_sets, combined.stages, order, combined.variants))
 }
 
 type Parsed = (BTreeMap<String, ItemSource>, Vec<Stage>, Vec<usize>);
 
 /// Parses and checks pipeline text; `file` is only used in messages.
 pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, SpecError> {
-    let at = |loc: Loc, message: String| SpecError { file: file.to_owned(), line: loc.line, column: loc.column, message };
-    let raw: RawPipeline = serde_saphyr::from_str(text).map_err(|e| {
+    check(&parse_raw(text, file)?, file, overrides)
+}
+
+/// The pipeline text as YAML, with syntax and shape errors located.
+fn parse_raw(text: &str, file: &str) -> Result<RawPipeline, SpecError> {
+    serde_saphyr::from_str(text).map_err(|e| {
         let loc = e.location().map(|l| Loc { line: l.line(), column: l.column() }).unwrap_or_default();
         let message = first_line(&e.without_snippet().to_string());
         let suffix = format!(" at line {}, column {}", loc.line, loc.column);
-        at(loc, message.strip_suffix(&suffix).unwrap_or(&message).to_owned())
-    })?;
+        SpecError { file: file.to_owned(), line: loc.line, column: loc.column, message: message.strip_suffix(&suffix).unwrap_or(&message).to_owned() }
+    })
+}
+
+/// The sweep's grid axes (the file's, with `--sweep` axes added or
+/// replacing them) and its listed variants, each value type-checked.
+fn sweep_of(raw: &RawPipeline, cli: &[Axis]) -> Result<(Vec<Axis>, Vec<Vec<sweep::Assignment>>), (Loc, String)> {
+    let mut grid: Vec<Axis> = Vec::new();
+    let mut listed = Vec::new();
+    if let Some(sweep) = &raw.sweep {
+        for (key, values) in &sweep.value.grid {
+            let loc = Loc::of(values);
+            let (stage, param) = key.split_once('.').ok_or((loc, format!("sweep grid key {key:?}: expected STAGE.PARAM")))?;
+            let axis = Axis { stage: stage.to_owned(), param: param.to_owned(), values: values.value.clone(), loc };
+            axis.check().map_err(|e| (loc, format!("sweep grid: {e}")))?;
+            check_swept(raw, &axis)?;
+            grid.push(axis);
+        }
+        for entry in &sweep.value.list {
+            let loc = Loc::of(entry);
+            if entry.value.is_empty() {
+                return Err((loc, "sweep list: an empty variant; give at least one STAGE.PARAM: VALUE".into()));
+            }
+            let mut assignments = Vec::new();
+            for (key, value) in &entry.value {
+                let (stage, param) = key.split_once('.').ok_or((loc, format!("sweep list key {key:?}: expected STAGE.PARAM")))?;
+                let axis = Axis { stage: stage.to_owned(), param: param.to_owned(), values: vec![value.clone()], loc };
+                axis.check().map_err(|e| (loc, format!("sweep list: {e}")))?;
+                check_swept(raw, &axis)?;
+                assignments.push(sweep::Assignment { stage: axis.stage, param: axis.param, value: value.clone() });
+            }
+            listed.push(assignments);
+        }
+    }
+    for axis in cli {
+        check_swept(raw, axis)?;
+        grid.retain(|a| a.key() != axis.key());
+        grid.push(axis.clone());
+    }
+    Ok((grid, listed))
+}
+
+/// Checks that a swept parameter exists and that every value has its type.
+fn check_swept(raw: &RawPipeline, axis: &Axis) -> Result<(), (Loc, String)> {
+    let key = axis.key();
+    if axis.stage == VARS {
+        return Err((axis.loc, format!("sweep {key}: pipeline variables cannot be swept; sweep stage parameters")));
+    }
+    let Some(stage) = raw.stages.get(&axis.stage) else {
+        let known: Vec<&String> = raw.stages.keys().collect();
+        return Err((axis.loc, format!("sweep {key}: no stage named {:?} (stages: {known:?})", axis.stage)));
+    };
+    let Some(kind) = find_kind(&stage.kind.value) else { return Ok(()) }; // reported with the stage
+    let ty = match kind.params().into_iter().find(|p| p.name == axis.param) {
+        Some(spec) => spec.ty,
+        None if kind.open_params() => lungflow_stages::ParamType::Scalar,
+        None => {
+            let known: Vec<&str> = kind.params().iter().map(|p| p.name).collect();
+            return Err((axis.loc, format!("sweep {key}: kind {:?} has no parameter {:?} (parameters: {})", kind.name(), axis.param, known.join(", "))));
+        }
+    };
+    for v in &axis.values {
+        ty.check(v).map_err(|e| (axis.loc, format!("sweep {key}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Checks a parsed pipeline against the stage kinds, with `overrides` applied.
+fn check(raw: &RawPipeline, file: &str, overrides: &[Override]) -> Result<Parsed, SpecError> {
+    let at = |loc: Loc, message: String| SpecError { file: file.to_owned(), line: loc.line, column: loc.column, message };
     let names: Vec<String> = raw.stages.keys().cloned().collect();
     for name in &names {
         if !is_plain_name(name) {
@@ -312,13 +427,14 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, S
             };
             inputs.insert(input.clone(), r);
         }
-        stages.push(Stage { name: name.clone(), kind, foreach, params, inputs, loc });
+        stages.push(Stage { name: name.clone(), kind, foreach, params, inputs, loc, variant: None });
     }
 
     check_fan_in(&stages, &item_sets).map_err(|(loc, msg)| at(loc, msg))?;
     let order = graph::topological_order(&stages, &item_sets).map_err(|(loc, msg)| at(loc, msg))?;
     Ok((item_sets, stages, order))
 }
+
 
 /// The pseudo-stage name that `--set` uses for pipeline variables.
 pub const VARS: &str = "vars";

@@ -3,50 +3,9 @@
 //! fine-tuned), and every real chest series with a labels file written here.
 
 mod common;
-use std::path::Path;
 
 use common::*;
 use serde_json::Value;
-
-/// [`preprocessing`] (8 patches each) -> gmcae (widths 4,8) ->
-/// encode -> classifier -> predict -> submission, over item set `set`.
-fn chain(set: &str, dicom: &str, labels: &str, ids: &str) -> String {
-    let front = preprocessing(set, dicom, 8);
-    format!(
-        r#"
-{front}  gmcae:
-    kind: gmcae_train
-    inputs: {{patches: "@patches"}}
-    params: {{widths: "4,8", mixtures: 2, epochs: 2, lr: 0.002, seed: 1}}
-  encode:
-    kind: encode
-    foreach: {set}
-    inputs: {{model: "@gmcae", lungs: "@lungs"}}
-  classifier:
-    kind: classifier_train
-    inputs: {{features: "@encode", labels: "{labels}"}}
-    params: {{widths: 4, hidden: 8, epochs: 3, patience: 3, val_fraction: 0.3}}
-  predict:
-    kind: predict
-    foreach: {set}
-    inputs: {{model: "@classifier", features: "@encode"}}
-  submission:
-    kind: submission
-    inputs: {{predictions: "@predict", ids: "{ids}"}}
-"#
-    )
-}
-
-/// Rows of a Parquet file as read by pyarrow, column by column.
-fn read_parquet(path: &Path) -> Value {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys, json, pyarrow.parquet as pq; print(json.dumps(pq.read_table(sys.argv[1]).to_pydict()))"])
-        .arg(path)
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn executed_stages(doc: &Value) -> Vec<String> {
     let mut stages: Vec<String> = instances(doc, "executed").into_iter().map(|(s, _)| s).collect();

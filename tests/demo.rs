@@ -27,6 +27,24 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
     let (_, second) = p.json(&["run", "demo.yaml"]);
     assert!(instances(&second, "executed").is_empty(), "{second}");
 
+    // pipelines/sweep.yaml is the demo chain swept over m and lr: its
+    // variant m = 4, lr = 1e-3 is the demo, already computed to the end.
+    let sweep = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/sweep.yaml")).unwrap();
+    p.write("sweep.yaml", &sweep);
+    let (code, variants) = p.json(&["sweep", "status", "sweep.yaml"]);
+    assert_eq!(code, 0, "{variants}");
+    let states: Vec<(String, String)> = variants
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["variant"].as_str().unwrap().to_owned(), v["state"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(states.len(), 6, "{variants}");
+    for (name, state) in &states {
+        let expected = if name == "gmcae.lr=1e-3,gmcae.mixtures=4" { "done" } else { "missing" };
+        assert_eq!(state, expected, "{name}: {variants}");
+    }
+
     let (code, third) = p.json(&["run", "demo.yaml", "--set", "classifier.lr=0.001"]);
     assert_eq!(code, 0, "{third}");
     let mut stages: Vec<String> = instances(&third, "executed").into_iter().map(|(s, _)| s).collect();

@@ -19,6 +19,11 @@ pub struct Canvas {
 pub const BLUE: [u8; 3] = [31, 119, 180];
 /// Orange.
 pub const ORANGE: [u8; 3] = [255, 127, 14];
+/// Distinct colours for many series (matplotlib's tab10).
+pub const PALETTE: [[u8; 3]; 10] = [
+    [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+    [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
+];
 /// Grey, for baselines.
 pub const DARK_GREY: [u8; 3] = [110, 110, 110];
 const BLACK: [u8; 3] = [0, 0, 0];
@@ -101,8 +106,13 @@ pub struct Series<'a> {
 
 /// A line chart with axes, ticks and a legend.
 pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series<'_>]) -> Result<(), StageError> {
-    let (w, h) = (640usize, 400usize);
-    let (left, right, top, bottom) = (80.0, 20.0, 40.0, 50.0);
+    // Long legend names get a column of their own right of the plot.
+    let longest = series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0);
+    let legend_width = 8 * longest + 40;
+    let beside = legend_width > 150;
+    let w = if beside { 480 + legend_width } else { 640usize };
+    let h = 400usize;
+    let (left, right, top, bottom) = (80.0, if beside { legend_width as f64 + 10.0 } else { 20.0 }, 40.0, 50.0);
     let mut c = Canvas::new(w, h);
     let pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied()).filter(|p| p.1.is_finite()).collect();
     let (mut x0, mut x1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
@@ -144,8 +154,9 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
             c.line((px(x) - 2.0, py(y)), (px(x) + 2.0, py(y)), s.color, 3);
         }
         let ly = top as i64 + 8 + 14 * k as i64;
-        c.line((w as f64 - 150.0, ly as f64 + 4.0), (w as f64 - 130.0, ly as f64 + 4.0), s.color, 3);
-        c.text(w as i64 - 124, ly, s.name, BLACK);
+        let lx = if beside { w as f64 - legend_width as f64 } else { w as f64 - 150.0 };
+        c.line((lx, ly as f64 + 4.0), (lx + 20.0, ly as f64 + 4.0), s.color, 3);
+        c.text(lx as i64 + 26, ly, s.name, BLACK);
     }
     c.save(path)
 }

@@ -94,6 +94,49 @@ pub fn preprocessing(set: &str, dicom: &str, count: usize) -> String {
     .concat()
 }
 
+/// [`preprocessing`] (8 patches each) -> gmcae (widths 4,8) ->
+/// encode -> classifier -> predict -> submission, over item set `set`.
+pub fn chain(set: &str, dicom: &str, labels: &str, ids: &str) -> String {
+    let front = preprocessing(set, dicom, 8);
+    format!(
+        r#"
+{front}  gmcae:
+    kind: gmcae_train
+    inputs: {{patches: "@patches"}}
+    params: {{widths: "4,8", mixtures: 2, epochs: 2, lr: 0.002, seed: 1}}
+  encode:
+    kind: encode
+    foreach: {set}
+    inputs: {{model: "@gmcae", lungs: "@lungs"}}
+  classifier:
+    kind: classifier_train
+    inputs: {{features: "@encode", labels: "{labels}"}}
+    params: {{widths: 4, hidden: 8, epochs: 3, patience: 3, val_fraction: 0.3}}
+  predict:
+    kind: predict
+    foreach: {set}
+    inputs: {{model: "@classifier", features: "@encode"}}
+  submission:
+    kind: submission
+    inputs: {{predictions: "@predict", ids: "{ids}"}}
+"#
+    )
+}
+
+/// A Parquet file as read by pyarrow: `to_pydict` (column name to values)
+/// or `to_pylist` (one object per row).
+pub fn read_parquet_as(path: &Path, method: &str) -> Value {
+    let code = format!("import sys, json, pyarrow.parquet as pq; print(json.dumps(pq.read_table(sys.argv[1]).{method}()))");
+    let out = Command::new("python3").args(["-c", &code]).arg(path).output().expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A Parquet file's columns as read by pyarrow.
+pub fn read_parquet(path: &Path) -> Value {
+    read_parquet_as(path, "to_pydict")
+}
+
 /// The value of one row of `lungflow metrics --json`.
 pub fn metric(rows: &Value, stage: &str, name: &str) -> f64 {
     rows.as_array()

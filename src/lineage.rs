@@ -1,0 +1,271 @@
+//! Lineage of one prediction: from a patient's submission row, through the
+//! cache entries it was computed from (read from their manifests), down to
+//! the DICOM files. Entries are expanded along the patient's own path;
+//! gathered inputs (a model's training set) are listed item by item with
+//! their keys, and only the patient's own item is followed further.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cache::Cache;
+use crate::keys::canonical;
+use crate::manifest::{FileRecord, InputRecord};
+
+/// The table in which a stage lists the source files it read (`hu_volume`
+/// lists DICOM files: path, sop_instance_uid, size, blake3).
+pub use lungflow_stages::hu_volume::SOURCES_FILE;
+/// The submission's sidecar: one row per patient with its `prediction_key`.
+pub use lungflow_stages::submission::SUBMISSION_TABLE;
+
+/// A patient's row of a submission.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubmissionRow {
+    /// The submission entry's key.
+    pub submission_key: String,
+    /// The patient id.
+    pub id: String,
+    /// The submitted (clipped) probability.
+    pub cancer: f64,
+    /// The key of the prediction the row came from: the lineage's root.
+    pub prediction_key: String,
+}
+
+/// One input of an entry.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum InputNode {
+    /// The output of one instance, itself in [`Lineage::entries`].
+    Stage {
+        /// Input name.
+        role: String,
+        /// Producing stage.
+        stage: String,
+        /// Its item.
+        item: Option<String>,
+        /// Its key.
+        key: String,
+    },
+    /// The outputs of every item of a stage (a training set).
+    Gather {
+        /// Input name.
+        role: String,
+        /// Producing stage.
+        stage: String,
+        /// Each item with the key of its instance.
+        items: Vec<(String, String)>,
+    },
+    /// Files outside the cache.
+    External {
+        /// Input name.
+        role: String,
+        /// The path given.
+        path: String,
+        /// Its digest.
+        digest: String,
+        /// Every file read.
+        files: Vec<FileRecord>,
+    },
+}
+
+/// One cache entry of the lineage.
+#[derive(Clone, Debug, Serialize)]
+pub struct EntryNode {
+    /// Its key.
+    pub key: String,
+    /// The stage that computed it (`STAGE@VARIANT` for a swept copy).
+    pub stage: String,
+    /// Stage kind and version.
+    pub kind: String,
+    /// Kind version (the code version in the key).
+    pub kind_version: u32,
+    /// Item, for per-item stages.
+    pub item: Option<String>,
+    /// Parameters.
+    pub params: BTreeMap<String, Value>,
+    /// blake3 of the canonical parameters.
+    pub params_digest: String,
+    /// When it finished computing.
+    pub created: String,
+    /// lungflow version that computed it.
+    pub tool_version: String,
+    /// Its inputs.
+    pub inputs: Vec<InputNode>,
+}
+
+/// One source file a stage read (a DICOM file for `hu_volume`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceFile {
+    /// The entry that read it.
+    pub entry: String,
+    /// Its path when read.
+    pub path: String,
+    /// The DICOM SOP Instance UID, when the stage records it.
+    pub sop_instance_uid: Option<String>,
+    /// Size in bytes when read.
+    pub size: u64,
+    /// blake3 when read.
+    pub blake3: String,
+}
+
+/// The lineage of one patient's prediction.
+#[derive(Clone, Debug, Serialize)]
+pub struct Lineage {
+    /// The submission row it starts from.
+    pub row: SubmissionRow,
+    /// The prediction's key.
+    pub root: String,
+    /// Every expanded entry by key, in the order found (root first).
+    pub entries: Vec<EntryNode>,
+    /// Keys on the patient's path that are not in the cache (any longer).
+    pub missing: Vec<String>,
+    /// The source files of the patient's path.
+    pub source_files: Vec<SourceFile>,
+}
+
+/// Reads `patient`'s row of the submission in entry `submission_key`.
+pub fn submission_row(cache: &Cache, submission_key: &str, patient: &str) -> Result<SubmissionRow> {
+    let path = cache.out_dir(submission_key).join(SUBMISSION_TABLE);
+    let rows = lungflow_stages::table::read_rows(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let row = rows.iter().find(|r| r.get("id").and_then(Value::as_str) == Some(patient)).with_context(|| {
+        format!("patient {patient:?} is not in the submission ({} rows in {}); only test patients have a submitted prediction", rows.len(), path.display())
+    })?;
+    let text = |name: &str| row.get(name).and_then(Value::as_str).map(str::to_owned);
+    Ok(SubmissionRow {
+        submission_key: submission_key.to_owned(),
+        id: patient.to_owned(),
+        cancer: row.get("cancer").and_then(Value::as_f64).unwrap_or(f64::NAN),
+        prediction_key: text("prediction_key").with_context(|| format!("{}: row {patient:?} has no prediction_key", path.display()))?,
+    })
+}
+
+/// Follows the manifests from the row's prediction down to its source files.
+pub fn trace(cache: &Cache, row: SubmissionRow) -> Result<Lineage> {
+    let patient = row.id.clone();
+    let mut lineage = Lineage { root: row.prediction_key.clone(), row, entries: Vec::new(), missing: Vec::new(), source_files: Vec::new() };
+    let mut queue = VecDeque::from([lineage.root.clone()]);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(key) = queue.pop_front() {
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let Some(m) = cache.manifest(&key)? else {
+            lineage.missing.push(key);
+            continue;
+        };
+        let mut inputs = Vec::new();
+        for (role, input) in &m.material.inputs {
+            inputs.push(match input {
+                InputRecord::Stage { stage, item, key, .. } => {
+                    queue.push_back(key.clone());
+                    InputNode::Stage { role: role.clone(), stage: stage.clone(), item: item.clone(), key: key.clone() }
+                }
+                InputRecord::Gather { stage, items, .. } => {
+                    queue.extend(items.iter().filter(|g| g.item == patient).map(|g| g.key.clone()));
+                    let items = items.iter().map(|g| (g.item.clone(), g.key.clone())).collect();
+                    InputNode::Gather { role: role.clone(), stage: stage.clone(), items }
+                }
+                InputRecord::External { path, digest, files } => {
+                    InputNode::External { role: role.clone(), path: path.clone(), digest: digest.clone(), files: files.clone() }
+                }
+            });
+        }
+        if m.outputs.iter().any(|f| f.path == SOURCES_FILE) {
+            lineage.source_files.extend(read_sources(&cache.out_dir(&key).join(SOURCES_FILE), &key)?);
+        }
+        lineage.entries.push(EntryNode {
+            params_digest: params_digest(&m.material.params),
+            key,
+            stage: m.stage,
+            kind: m.material.kind,
+            kind_version: m.material.kind_version,
+            item: m.material.item,
+            params: m.material.params,
+            created: m.finished,
+            tool_version: m.tool_version,
+            inputs,
+        });
+    }
+    Ok(lineage)
+}
+
+/// blake3 of a parameter set's canonical JSON.
+pub fn params_digest(params: &BTreeMap<String, Value>) -> String {
+    let doc = canonical(&serde_json::to_value(params).expect("JSON"));
+    blake3::hash(doc.to_string().as_bytes()).to_hex().to_string()
+}
+
+/// The rows of a stage's `sources.parquet`.
+fn read_sources(path: &Path, entry: &str) -> Result<Vec<SourceFile>> {
+    let rows = lungflow_stages::table::read_rows(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    rows.iter()
+        .map(|r| {
+            let text = |name: &str| r.get(name).and_then(Value::as_str).map(str::to_owned);
+            Ok(SourceFile {
+                entry: entry.to_owned(),
+                path: text("path").with_context(|| format!("{}: a row has no path", path.display()))?,
+                sop_instance_uid: text("sop_instance_uid"),
+                size: r.get("size").and_then(Value::as_u64).unwrap_or(0),
+                blake3: text("blake3").with_context(|| format!("{}: a row has no blake3", path.display()))?,
+            })
+        })
+        .collect()
+}
+
+/// Every file outside the cache the lineage read, with its recorded size and
+/// digest: source files and the files of external inputs, once per path.
+pub fn recorded_files(lineage: &Lineage) -> Vec<(PathBuf, u64, String)> {
+    let mut files: BTreeMap<PathBuf, (u64, String)> = BTreeMap::new();
+    for f in &lineage.source_files {
+        files.entry(PathBuf::from(&f.path)).or_insert((f.size, f.blake3.clone()));
+    }
+    for e in &lineage.entries {
+        for input in &e.inputs {
+            if let InputNode::External { path, files: read, .. } = input {
+                for f in read {
+                    let full = if f.path.is_empty() { PathBuf::from(path) } else { Path::new(path).join(&f.path) };
+                    files.entry(full).or_insert((f.size, f.blake3.clone()));
+                }
+            }
+        }
+    }
+    files.into_iter().map(|(p, (size, digest))| (p, size, digest)).collect()
+}
+
+/// Every key the lineage names: expanded entries, their stage inputs and
+/// every gathered item.
+pub fn named_keys(lineage: &Lineage) -> Vec<(String, String)> {
+    let mut keys: BTreeMap<String, String> = BTreeMap::new();
+    keys.insert(lineage.row.submission_key.clone(), "submission".into());
+    for e in &lineage.entries {
+        keys.insert(e.key.clone(), crate::evaluate::instance_label(&e.stage, e.item.as_deref()));
+        for input in &e.inputs {
+            match input {
+                InputNode::Stage { stage, item, key, .. } => {
+                    keys.entry(key.clone()).or_insert_with(|| crate::evaluate::instance_label(stage, item.as_deref()));
+                }
+                InputNode::Gather { stage, items, .. } => {
+                    for (item, key) in items {
+                        keys.entry(key.clone()).or_insert_with(|| crate::evaluate::instance_label(stage, Some(item)));
+                    }
+                }
+                InputNode::External { .. } => {}
+            }
+        }
+    }
+    for key in &lineage.missing {
+        keys.entry(key.clone()).or_insert_with(|| "?".into());
+    }
+    keys.into_iter().collect()
+}
+
+/// Fails unless `lineage` found every entry on the patient's path.
+pub fn require_complete(lineage: &Lineage) -> Result<()> {
+    if let Some(key) = lineage.missing.first() {
+        bail!("entry {key} on the lineage is not in the cache any more (run `lineage --verify` for the details)");
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! `lineage --verify`: rehashes the files and cache entries a prediction's
+//! lineage recorded and reports every drift since it was computed.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::lineage::{Lineage, named_keys, recorded_files};
+
+/// One difference between what the lineage recorded and what is there now.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Drift {
+    /// `file changed`, `file missing`, `entry missing` or `entry corrupt`.
+    pub problem: &'static str,
+    /// The file's path or the entry's key.
+    pub target: String,
+    /// Details: the digests, or what is wrong with the entry.
+    pub detail: String,
+}
+
+/// Every drift of the lineage's files and entries, files first, each sorted.
+pub fn verify(cache: &Cache, lineage: &Lineage) -> Vec<Drift> {
+    let mut drifts: Vec<Drift> = recorded_files(lineage)
+        .par_iter()
+        .filter_map(|(path, size, digest)| {
+            let target = path.display().to_string();
+            let now = match std::fs::metadata(path) {
+                Err(e) => return Some(Drift { problem: "file missing", target, detail: e.to_string() }),
+                Ok(m) => m.len(),
+            };
+            let fresh = match crate::digest::hash_file(path, now) {
+                Ok(d) => d,
+                Err(e) => return Some(Drift { problem: "file missing", target, detail: format!("{e:#}") }),
+            };
+            (fresh != *digest || now != *size).then(|| Drift {
+                problem: "file changed",
+                target,
+                detail: format!("blake3 was {digest} ({size} bytes), now {fresh} ({now} bytes)"),
+            })
+        })
+        .collect();
+    let mut entries: Vec<Drift> = named_keys(lineage)
+        .par_iter()
+        .filter_map(|(key, label)| {
+            if !cache.entry_dir(key).exists() {
+                return Some(Drift { problem: "entry missing", target: key.clone(), detail: format!("{label} is not in the cache") });
+            }
+            cache.verify_entry(key).map(|why| Drift { problem: "entry corrupt", target: key.clone(), detail: format!("{label}: {why}") })
+        })
+        .collect();
+    drifts.sort_by(|a, b| a.target.cmp(&b.target));
+    entries.sort_by(|a, b| a.target.cmp(&b.target));
+    drifts.extend(entries);
+    drifts
+}

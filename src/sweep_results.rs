@@ -1,0 +1,140 @@
+//! What each variant of a sweep reached: its state (and error), the compute
+//! seconds of its own instances, the final metrics and the validation curves
+//! of the stages the sweep varies.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::cache::Cache;
+use crate::evaluate::{Evaluation, Outcome, instance_label};
+use crate::metrics::METRICS_FILE;
+use crate::spec::Pipeline;
+use crate::sweep::Variant;
+
+/// The per-epoch table whose first `val_` column is a stage's validation curve.
+pub const CURVES_FILE: &str = "metrics.parquet";
+
+/// One variant's results.
+#[derive(Clone, Debug)]
+pub struct VariantResult {
+    /// The variant's name.
+    pub name: String,
+    /// Its swept values by `STAGE.PARAM`.
+    pub params: BTreeMap<String, Value>,
+    /// `done`, `failed`, `missing` (not computed yet) or `incomplete` (a run
+    /// stopped before reaching it).
+    pub state: &'static str,
+    /// The first failure among its instances: `stage[item]: error`.
+    pub error: Option<String>,
+    /// Instances of every stage the variant uses, shared ones included.
+    pub instances: usize,
+    /// How many of them are in the cache.
+    pub available: usize,
+    /// Compute seconds of the instances only this variant's configuration
+    /// uses (shared upstream left out).
+    pub seconds: f64,
+    /// Final metrics of its varied stages that run once, as `STAGE.METRIC`,
+    /// in pipeline order.
+    pub metrics: Vec<(String, f64)>,
+    /// Validation curves of its varied stages that run once: (stage, column,
+    /// (epoch, value) points).
+    pub curves: Vec<(String, String, Vec<(f64, f64)>)>,
+}
+
+/// The results of every variant of `p`, from a run or an inspection.
+pub fn variant_results(p: &Pipeline, cache: &Cache, eval: &Evaluation) -> Result<Vec<VariantResult>> {
+    p.variants.iter().map(|v| variant_result(p, cache, eval, v)).collect()
+}
+
+fn variant_result(p: &Pipeline, cache: &Cache, eval: &Evaluation, v: &Variant) -> Result<VariantResult> {
+    let used: Vec<usize> = v.stages.values().copied().collect();
+    let mut result = VariantResult {
+        name: v.name.clone(),
+        params: v.assignments.iter().map(|a| (format!("{}.{}", a.stage, a.param), a.value.clone())).collect(),
+        state: "done",
+        error: None,
+        instances: 0,
+        available: 0,
+        seconds: 0.0,
+        metrics: Vec::new(),
+        curves: Vec::new(),
+    };
+    let mut missing = false;
+    let mut incomplete = false;
+    if eval.unexpanded.iter().any(|(s, _)| used.contains(s)) {
+        missing = true;
+    }
+    for inst in eval.instances.iter().filter(|i| used.contains(&i.stage)) {
+        let stage = &p.stages[inst.stage];
+        let label = || instance_label(&stage.name, inst.item.as_deref());
+        result.instances += 1;
+        match &inst.outcome {
+            Outcome::Available(prod) => {
+                result.available += 1;
+                if stage.variant.is_none() {
+                    continue;
+                }
+                result.seconds += match prod.executed {
+                    Some(s) => s,
+                    None => cache.manifest(&prod.key)?.map_or(0.0, |m| m.seconds),
+                };
+                if inst.item.is_none() {
+                    let base = stage.base_name();
+                    read_metrics(&prod.out_dir.join(METRICS_FILE), base, &mut result.metrics);
+                    if let Some((column, points)) = read_curve(&prod.out_dir.join(CURVES_FILE)) {
+                        result.curves.push((base.to_owned(), column, points));
+                    }
+                }
+            }
+            Outcome::Failed(e) => {
+                result.error.get_or_insert_with(|| format!("{}: {e}", label()));
+            }
+            Outcome::Pending(pending) => {
+                let failed = pending.key.as_deref().and_then(|k| cache.failure(k));
+                match failed {
+                    Some(e) => {
+                        result.error.get_or_insert_with(|| format!("{}: {e}", label()));
+                    }
+                    None => missing = true,
+                }
+            }
+            Outcome::Skipped(why) if why.starts_with("upstream") => missing = true,
+            Outcome::Skipped(_) => incomplete = true,
+        }
+    }
+    result.state = if result.error.is_some() {
+        "failed"
+    } else if incomplete {
+        "incomplete"
+    } else if missing {
+        "missing"
+    } else {
+        "done"
+    };
+    Ok(result)
+}
+
+/// Adds the numbers of a `metrics.json` as `STAGE.NAME`; a missing or
+/// unreadable file adds nothing (the stage reports no metrics).
+fn read_metrics(path: &std::path::Path, stage: &str, into: &mut Vec<(String, f64)>) {
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) else { return };
+    for (name, value) in map {
+        if let Some(x) = value.as_f64() {
+            into.push((format!("{stage}.{name}"), x));
+        }
+    }
+}
+
+/// The first `val_` column of a per-epoch table against its `epoch` column.
+fn read_curve(path: &std::path::Path) -> Option<(String, Vec<(f64, f64)>)> {
+    if !path.exists() {
+        return None;
+    }
+    let columns = lungflow_stages::table::read_numeric_columns(path).ok()?;
+    let epochs = &columns.iter().find(|(n, _)| n == "epoch")?.1;
+    let (name, values) = columns.iter().find(|(n, _)| n.starts_with("val_"))?;
+    Some((name.clone(), epochs.iter().copied().zip(values.iter().copied()).collect()))
+}
