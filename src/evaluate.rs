@@ -214,9 +214,18 @@ pub fn evaluate(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options) ->
     })?;
     db.save_stats(&digester.take_fresh())?;
     progress.finish();
-    let computed = sched.nodes.iter().any(|n| matches!(&n.outcome, Some(Outcome::Available(p)) if p.executed.is_some()));
-    if computed && let Err(e) = crate::lineage_table::write_lineage_table(cache) {
-        eprintln!("warning: cannot update {}: {e:#}", cache.root().join(crate::lineage_table::LINEAGE_TABLE).display());
+    let computed: Vec<String> = sched
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.outcome {
+            Some(Outcome::Available(p)) if p.executed.is_some() => Some(p.key.clone()),
+            _ => None,
+        })
+        .collect();
+    if !computed.is_empty()
+        && let Err(e) = crate::lineage_table::record_run(cache, &computed)
+    {
+        eprintln!("warning: cannot update the lineage table in {}: {e:#}", cache.root().join(crate::lineage_table::LINEAGE_DIR).display());
     }
     sched.skip_unfinished("not started: the run stopped after a failure (use --keep-going to continue other branches)");
     Ok(Evaluation { unexpanded: sched.unexpanded(), instances: sched.results(), seconds: started.elapsed().as_secs_f64() })

@@ -80,3 +80,34 @@ fn submission_stage(p: &Pipeline, stage: Option<&str>, variant: Option<&str>) ->
         None => Err(usage(format!("no variant {variant:?} (variants: {})", names.join(" | ")))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Pipeline {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        crate::spec::load(&file, &[]).map_err(|e| e.to_string()).unwrap()
+    }
+
+    const SWEPT: &str = "items:\n  p:\n    list: [a]\nstages:\n  pred:\n    kind: command\n    foreach: p\n    params: {cmd: x, k: 1}\n  sub:\n    kind: submission\n    inputs: {predictions: \"@pred\", ids: ids.csv}\nsweep:\n  grid:\n    pred.k: [1, 2]\n";
+
+    fn message(r: Result<String, Exit>) -> String {
+        r.err().map(|Exit(code, m)| format!("{code} {m}")).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_submission_stage_is_found_per_variant() {
+        let p = load(SWEPT);
+        assert_eq!(submission_stage(&p, None, Some("pred.k=2")).ok().as_deref(), Some("sub@pred.k=2"));
+        assert!(message(submission_stage(&p, None, None)).contains("2 ") && message(submission_stage(&p, None, None)).contains("pick one with --variant (variants: pred.k=1 | pred.k=2)"));
+        assert!(message(submission_stage(&p, None, Some("pred.k=3"))).contains("no variant \"pred.k=3\""));
+        assert!(message(submission_stage(&p, Some("nope"), None)).contains("no stage named \"nope\""));
+        let plain = load(SWEPT.split("sweep:").next().unwrap());
+        assert_eq!(submission_stage(&plain, None, None).ok().as_deref(), Some("sub"));
+        let none = load("stages:\n  a:\n    kind: command\n    params: {cmd: x}\n");
+        assert!(message(submission_stage(&none, None, None)).contains("no stage of kind `submission`"));
+    }
+}

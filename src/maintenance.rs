@@ -68,7 +68,7 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
     if !dry_run {
         remove_abandoned_staging(cache)?;
         if !report.removed.is_empty() {
-            crate::lineage_table::write_lineage_table(cache)?;
+            crate::lineage_table::rebuild(cache)?;
         }
     }
     Ok(report)

@@ -3,6 +3,7 @@
 //! fine-tuned), and every real chest series with a labels file written here.
 
 mod common;
+use std::path::Path;
 
 use common::*;
 use serde_json::Value;

@@ -45,6 +45,14 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
         assert_eq!(state, expected, "{name}: {variants}");
     }
 
+    // The lineage of a submitted prediction reaches its DICOM files, which
+    // the cohort wrote into its cache entry, and verifies clean.
+    let patient = csv.lines().nth(1).unwrap().split(',').next().unwrap();
+    let (code, lineage) = p.json(&["lineage", "demo.yaml", patient, "--verify"]);
+    assert_eq!(code, 0, "{}", lineage["drift"]);
+    let files = lineage["source_files"].as_array().unwrap();
+    assert!(!files.is_empty() && files.iter().all(|f| f["path"].as_str().unwrap().contains(&format!("/dicom/{patient}/"))), "{files:?}");
+
     let (code, third) = p.json(&["run", "demo.yaml", "--set", "classifier.lr=0.001"]);
     assert_eq!(code, 0, "{third}");
     let mut stages: Vec<String> = instances(&third, "executed").into_iter().map(|(s, _)| s).collect();

@@ -87,7 +87,7 @@ fn a_prediction_is_traced_to_its_dicom_files_and_a_changed_byte_is_found() {
     assert_eq!((code, clean["drift"].as_array().map(Vec::len)), (0, Some(0)), "{}", clean["drift"]);
 
     // The whole graph as Parquet: the classifier's training set and the DICOM files.
-    let edges = read_parquet_as(&p.path().join("cache/lineage.parquet"), "to_pylist");
+    let edges = read_parquet_as(&p.path().join("cache/lineage"), "to_pylist");
     let edges = edges.as_array().unwrap();
     let classifier = key_of("classifier", None);
     let features: Vec<&Value> = edges.iter().filter(|e| e["child_key"] == classifier && e["role"] == "features").collect();
@@ -133,6 +133,21 @@ fn a_prediction_is_traced_to_its_dicom_files_and_a_changed_byte_is_found() {
     assert_eq!(after["drift"].as_array().map(Vec::len), Some(0), "{}", after["drift"]);
     let changed = after["source_files"].as_array().unwrap().iter().find(|f| f["path"] == victim.to_str().unwrap()).unwrap();
     assert_eq!(changed["blake3"], blake3::hash(&bytes).to_hex().as_str());
+
+    // The rerun added a part with the new entries' edges; gc drops the old
+    // entries and rebuilds the dataset as one part without them.
+    let children = |edges: &Value| -> BTreeSet<String> { edges.as_array().unwrap().iter().map(|e| e["child_key"].as_str().unwrap().to_owned()).collect() };
+    let parts = || std::fs::read_dir(p.path().join("cache/lineage")).unwrap().count();
+    let new_hu = entry(&after, "hu")["key"].as_str().unwrap().to_owned();
+    let old_hu = entry(&before, "hu")["key"].as_str().unwrap().to_owned();
+    let both = children(&read_parquet_as(&p.path().join("cache/lineage"), "to_pylist"));
+    assert_eq!(parts(), 2);
+    assert!(both.contains(&new_hu) && both.contains(&old_hu));
+    let out = p.run(&["gc", "--pipelines", "."]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept = children(&read_parquet_as(&p.path().join("cache/lineage"), "to_pylist"));
+    assert_eq!(parts(), 1);
+    assert!(kept.contains(&new_hu) && !kept.contains(&old_hu));
 }
 
 fn key_of_now(p: &Project, stage: &str, item: &str) -> Value {

@@ -122,6 +122,12 @@ fn a_sweep_shares_its_upstream_and_runs_only_new_variants() {
     let (_, status) = p.json(&["sweep", "status", "sweep.yaml"]);
     assert_eq!(rows(&status).len(), 4);
     assert!(rows(&status).iter().all(|r| r["state"] == "done" && r["available"] == r["instances"]), "{status}");
+
+    // gc keeps what the file's sweep reaches: only the two variants given
+    // on the command line (2 gmcae, 16 encode, 2 classifier entries) go.
+    let (code, gc) = p.json(&["gc", "--pipelines", ".", "--dry-run"]);
+    assert_eq!(code, 0, "{gc}");
+    assert_eq!(gc["removed"].as_array().unwrap().len(), 2 + 2 * 8 + 2, "{gc}");
 }
 
 /// Three variants of a command, one of which fails.
