@@ -20,6 +20,8 @@ use crate::manifest::{FileRecord, InputRecord};
 pub use lungflow_stages::hu_volume::SOURCES_FILE;
 /// The submission's sidecar: one row per patient with its `prediction_key`.
 pub use lungflow_stages::submission::SUBMISSION_TABLE;
+/// The file in which a training stage records its training and validation patients.
+pub const SPLIT_FILE: &str = "split.json";
 
 /// A patient's row of a submission.
 #[derive(Clone, Debug, Serialize)]
@@ -94,6 +96,9 @@ pub struct EntryNode {
     pub tool_version: String,
     /// Its inputs.
     pub inputs: Vec<InputNode>,
+    /// For a trained model, the patients it was trained and validated on, as
+    /// the stage recorded them in `split.json` (`train_patients`, `val_patients`).
+    pub split: Option<Value>,
 }
 
 /// One source file a stage read (a DICOM file for `hu_volume`).
@@ -176,6 +181,13 @@ pub fn trace(cache: &Cache, row: SubmissionRow) -> Result<Lineage> {
         if m.outputs.iter().any(|f| f.path == SOURCES_FILE) {
             lineage.source_files.extend(read_sources(&cache.out_dir(&key).join(SOURCES_FILE), &key)?);
         }
+        let split = if m.outputs.iter().any(|f| f.path == SPLIT_FILE) {
+            let path = cache.out_dir(&key).join(SPLIT_FILE);
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?)
+        } else {
+            None
+        };
         lineage.entries.push(EntryNode {
             params_digest: params_digest(&m.material.params),
             key,
@@ -187,6 +199,7 @@ pub fn trace(cache: &Cache, row: SubmissionRow) -> Result<Lineage> {
             created: m.finished,
             tool_version: m.tool_version,
             inputs,
+            split,
         });
     }
     Ok(lineage)

@@ -39,6 +39,10 @@ fn entry_lines<'a>(l: &Lineage, entries: &BTreeMap<&str, &'a EntryNode>, key: &s
     }
     let params = serde_json::to_string(&e.params).unwrap_or_default();
     let _ = writeln!(out, "{indent}{who} {}  {} v{}  {}  {params}", short(key), e.kind, e.kind_version, e.created);
+    if let Some(split) = &e.split {
+        let count = |k: &str| split.get(k).and_then(|v| v.as_array()).map_or(0, Vec::len);
+        let _ = writeln!(out, "{indent}  trained on {} patients, validated on {} ({})", count("train_patients"), count("val_patients"), crate::lineage::SPLIT_FILE);
+    }
     let sources: Vec<&SourceFile> = l.source_files.iter().filter(|f| f.entry == e.key).collect();
     let deeper = format!("{indent}    ");
     for input in &e.inputs {

@@ -69,6 +69,17 @@ fn a_prediction_is_traced_to_its_dicom_files_and_a_changed_byte_is_found() {
             assert_eq!(pair[1], key_of(gathered, pair[0].as_str()), "{stage}: {pair}");
         }
     }
+    // The classifier read only the labelled patients: its split names them all.
+    let split = &entry(&before, "classifier")["split"];
+    let mut trained: Vec<String> = ["train_patients", "val_patients"]
+        .iter()
+        .flat_map(|k| split[k].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()))
+        .collect();
+    trained.sort();
+    let mut labelled: Vec<String> = p.read("data/stage1_labels.csv").lines().skip(1).map(|l| l.split(',').next().unwrap().to_owned()).collect();
+    labelled.sort();
+    assert_eq!(trained, labelled);
+    assert!(!trained.contains(&patient), "a test patient is not a training patient");
 
     // Every DICOM file of the patient, with a digest that matches the file now.
     let dir = p.path().join("data/dicom").join(&patient);
@@ -166,7 +177,7 @@ fn lineage_draws_mermaid_and_text_and_refuses_what_it_cannot_trace() {
 
     let text = String::from_utf8(p.run(&["lineage", "pipe.yaml", &ids[1]]).stdout).unwrap();
     assert!(text.starts_with(&format!("{}: cancer ", ids[1])), "{text}");
-    for needle in [format!("hu[{}]", ids[1]), "features <- encode, 8 items".into(), "source files (28):".into(), "(shown above)".into()] {
+    for needle in [format!("hu[{}]", ids[1]), "features <- encode, 8 items".into(), "source files (28):".into(), "(shown above)".into(), "trained on 4 patients, validated on 2 (split.json)".into()] {
         assert!(text.contains(&needle), "{needle}:\n{text}");
     }
     let chart = String::from_utf8(p.run(&["lineage", "pipe.yaml", &ids[1], "--format", "mermaid"]).stdout).unwrap();
