@@ -503,6 +503,19 @@ pub(crate) struct RunLists {
     pub(crate) failures: Vec<String>,
 }
 
+impl RunLists {
+    /// `executed N, cached N, failed N, skipped N (S s)`: the last line of a run.
+    pub(crate) fn summary<T>(executed: &[T], cached: &[T], failed: &[T], skipped: &[T], seconds: f64) -> String {
+        format!(
+            "executed {}, cached {}, failed {}, skipped {} ({seconds:.2}s)",
+            executed.len(),
+            cached.len(),
+            failed.len(),
+            skipped.len()
+        )
+    }
+}
+
 /// Sorts an evaluation's instances into [`RunLists`].
 pub(crate) fn run_lists(p: &Pipeline, eval: &Evaluation) -> RunLists {
     let mut l = RunLists::default();
@@ -541,14 +554,7 @@ fn report_run(p: &Pipeline, cache: &Cache, eval: &Evaluation, json_out: bool, dr
     let summary = if dry_run {
         format!("would run {}, fresh {}, failed {} ({:.2}s)", would_run.len(), cached.len(), failed.len(), eval.seconds)
     } else {
-        format!(
-            "executed {}, cached {}, failed {}, skipped {} ({:.2}s)",
-            executed.len(),
-            cached.len(),
-            failed.len(),
-            skipped.len(),
-            eval.seconds
-        )
+        RunLists::summary(&executed, &cached, &failed, &skipped, eval.seconds)
     };
     let results = cache.root().join("results").join(pipeline_name(p));
     if json_out {

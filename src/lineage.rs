@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -239,8 +239,7 @@ pub fn recorded_files(lineage: &Lineage) -> Vec<(PathBuf, u64, String)> {
         for input in &e.inputs {
             if let InputNode::External { path, files: read, .. } = input {
                 for f in read {
-                    let full = if f.path.is_empty() { PathBuf::from(path) } else { Path::new(path).join(&f.path) };
-                    files.entry(full).or_insert((f.size, f.blake3.clone()));
+                    files.entry(f.external_path(path)).or_insert((f.size, f.blake3.clone()));
                 }
             }
         }
@@ -273,12 +272,4 @@ pub fn named_keys(lineage: &Lineage) -> Vec<(String, String)> {
         keys.entry(key.clone()).or_insert_with(|| "?".into());
     }
     keys.into_iter().collect()
-}
-
-/// Fails unless `lineage` found every entry on the patient's path.
-pub fn require_complete(lineage: &Lineage) -> Result<()> {
-    if let Some(key) = lineage.missing.first() {
-        bail!("entry {key} on the lineage is not in the cache any more (run `lineage --verify` for the details)");
-    }
-    Ok(())
 }

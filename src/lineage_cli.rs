@@ -28,11 +28,11 @@ pub(crate) fn lineage(cache_root: &Path, args: LineageArgs) -> Result<i32, Exit>
     })?;
     let row = submission_row(&cache, &key, &args.patient).map_err(|e| Exit(EXIT_USAGE, format!("{e:#}")))?;
     let lineage = trace(&cache, row)?;
-    let drift = args.verify.then(|| verify(&cache, &lineage));
+    let checked = args.verify.then(|| verify(&cache, &lineage));
     if args.json {
         let mut doc = serde_json::to_value(&lineage).context("cannot encode JSON")?;
-        if let Some(d) = &drift {
-            doc["drift"] = json!(d);
+        if let Some(c) = &checked {
+            doc["drift"] = json!(c.drift);
         }
         println!("{}", serde_json::to_string_pretty(&doc).context("cannot encode JSON")?);
     } else {
@@ -40,16 +40,14 @@ pub(crate) fn lineage(cache_root: &Path, args: LineageArgs) -> Result<i32, Exit>
             LineageFormat::Text => print!("{}", text(&lineage)),
             LineageFormat::Mermaid => print!("{}", mermaid(&lineage)),
         }
-        if let Some(d) = &drift {
-            for x in d {
+        if let Some(c) = &checked {
+            for x in &c.drift {
                 println!("DRIFT {} {}: {}", x.problem, x.target, x.detail);
             }
-            let files = crate::lineage::recorded_files(&lineage).len();
-            let entries = crate::lineage::named_keys(&lineage).len();
-            println!("verified {files} files and {entries} cache entries: {} drifted", d.len());
+            println!("verified {} files and {} cache entries: {} drifted", c.files, c.entries, c.drift.len());
         }
     }
-    Ok(if drift.is_some_and(|d| !d.is_empty()) { EXIT_FAILED } else { 0 })
+    Ok(if checked.is_some_and(|c| !c.drift.is_empty()) { EXIT_FAILED } else { 0 })
 }
 
 /// The name of the submission stage to start from: `--stage`, else the one

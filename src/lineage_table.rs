@@ -98,7 +98,7 @@ pub fn edges_of(m: &Manifest) -> Vec<Edge> {
             }
             InputRecord::External { path, files, .. } => {
                 for f in files {
-                    let full = if f.path.is_empty() { path.clone() } else { format!("{path}/{}", f.path) };
+                    let full = f.external_path(path).display().to_string();
                     out.push(Edge { parent_path: Some(full), parent_size: Some(f.size), ..edge(role, &f.blake3, "file") });
                 }
             }
@@ -115,7 +115,7 @@ pub fn record_run(cache: &Cache, computed: &[String]) -> Result<PathBuf> {
         return rebuild(cache);
     }
     let edges = edges_of_keys(cache, computed)?;
-    write_part(&dir, "run", &edges)
+    write_part(cache, "run", &edges)
 }
 
 /// Rebuilds the dataset from every manifest as one part and removes the
@@ -125,7 +125,7 @@ pub fn rebuild(cache: &Cache) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let old = parts(&dir)?;
     let edges = edges_of_keys(cache, &cache.keys()?)?;
-    let part = write_part(&dir, "all", &edges)?;
+    let part = write_part(cache, "all", &edges)?;
     for p in old {
         std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
     }
@@ -147,9 +147,9 @@ fn edges_of_keys(cache: &Cache, keys: &[String]) -> Result<Vec<Edge>> {
     Ok(per_entry.into_iter().flatten().collect())
 }
 
-/// Writes one part, `PREFIX-TIME-PID.parquet`: to a hidden file, then renamed
-/// so readers never see half a part.
-fn write_part(dir: &Path, prefix: &str, edges: &[Edge]) -> Result<PathBuf> {
+/// Writes one part, `PREFIX-TIME-PID.parquet`: into `cache/tmp/` first, then
+/// renamed into the dataset, so readers (and globs) never see half a part.
+fn write_part(cache: &Cache, prefix: &str, edges: &[Edge]) -> Result<PathBuf> {
     let text = |f: &dyn Fn(&Edge) -> String| Arc::new(StringArray::from_iter_values(edges.iter().map(f))) as ArrayRef;
     let opt = |f: &dyn Fn(&Edge) -> Option<String>| Arc::new(edges.iter().map(f).collect::<StringArray>()) as ArrayRef;
     let batch = RecordBatch::try_from_iter([
@@ -172,7 +172,7 @@ fn write_part(dir: &Path, prefix: &str, edges: &[Edge]) -> Result<PathBuf> {
     .context("cannot build the lineage table")?;
     let stamp = now_rfc3339().replace([':', '.'], "");
     let name = format!("{prefix}-{stamp}-{}.parquet", std::process::id());
-    let (tmp, path) = (dir.join(format!(".{name}")), dir.join(&name));
+    let (tmp, path) = (cache.root().join("tmp").join(format!("lineage-{name}")), cache.root().join(LINEAGE_DIR).join(&name));
     lungflow_stages::table::write_parquet(&tmp, &batch).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
     Ok(path)

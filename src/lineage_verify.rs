@@ -18,9 +18,21 @@ pub struct Drift {
     pub detail: String,
 }
 
-/// Every drift of the lineage's files and entries, files first, each sorted.
-pub fn verify(cache: &Cache, lineage: &Lineage) -> Vec<Drift> {
-    let mut drifts: Vec<Drift> = recorded_files(lineage)
+/// What `verify` checked and found.
+pub struct Verification {
+    /// Files rehashed.
+    pub files: usize,
+    /// Cache entries checked.
+    pub entries: usize,
+    /// Every drift, files first, each sorted.
+    pub drift: Vec<Drift>,
+}
+
+/// Checks the lineage's files and entries against what it recorded.
+pub fn verify(cache: &Cache, lineage: &Lineage) -> Verification {
+    let files = recorded_files(lineage);
+    let keys = named_keys(lineage);
+    let mut drifts: Vec<Drift> = files
         .par_iter()
         .filter_map(|(path, size, digest)| {
             let target = path.display().to_string();
@@ -39,7 +51,7 @@ pub fn verify(cache: &Cache, lineage: &Lineage) -> Vec<Drift> {
             })
         })
         .collect();
-    let mut entries: Vec<Drift> = named_keys(lineage)
+    let mut entries: Vec<Drift> = keys
         .par_iter()
         .filter_map(|(key, label)| {
             if !cache.entry_dir(key).exists() {
@@ -51,5 +63,5 @@ pub fn verify(cache: &Cache, lineage: &Lineage) -> Vec<Drift> {
     drifts.sort_by(|a, b| a.target.cmp(&b.target));
     entries.sort_by(|a, b| a.target.cmp(&b.target));
     drifts.extend(entries);
-    drifts
+    Verification { files: files.len(), entries: keys.len(), drift: drifts }
 }

@@ -18,6 +18,14 @@ pub struct FileRecord {
     pub blake3: String,
 }
 
+impl FileRecord {
+    /// Where this file of an external input at `input` is: the input itself
+    /// for a single file, else the file under the input folder.
+    pub fn external_path(&self, input: &str) -> std::path::PathBuf {
+        if self.path.is_empty() { input.into() } else { std::path::Path::new(input).join(&self.path) }
+    }
+}
+
 /// One item's part of an input gathered from a per-item stage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatheredItem {

@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::cache::Cache;
-use crate::cli::{EXIT_FAILED, EXIT_USAGE, Exit, SweepTarget, SweepVerb, default_jobs, inspect, load_swept, run_lists, work_dir};
+use crate::cli::{EXIT_FAILED, EXIT_USAGE, Exit, SweepTarget, SweepVerb, default_jobs, inspect, load_swept, run_lists, work_dir, RunLists};
 use crate::evaluate::{Evaluation, Mode, Options, evaluate, pipeline_name};
 use crate::spec::Pipeline;
 use crate::sweep_results::{VariantResult, variant_results};
@@ -32,14 +32,7 @@ pub(crate) fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
                 for f in &lists.failures {
                     println!("{f}");
                 }
-                println!(
-                    "executed {}, cached {}, failed {}, skipped {} ({:.2}s)",
-                    lists.executed.len(),
-                    lists.cached.len(),
-                    lists.failed.len(),
-                    lists.skipped.len(),
-                    eval.seconds
-                );
+                println!("{}", RunLists::summary(&lists.executed, &lists.cached, &lists.failed, &lists.skipped, eval.seconds));
                 print_sharing(&p, &eval);
                 println!("{df}");
                 print_written(&written);

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::cache::Cache;
 use crate::evaluate::{Evaluation, Outcome, instance_label};
-use crate::metrics::METRICS_FILE;
+use crate::metrics::read_metrics;
 use crate::spec::Pipeline;
 use crate::sweep::Variant;
 
@@ -82,8 +82,11 @@ fn variant_result(p: &Pipeline, cache: &Cache, eval: &Evaluation, v: &Variant) -
                 };
                 if inst.item.is_none() {
                     let base = stage.base_name();
-                    read_metrics(&prod.out_dir.join(METRICS_FILE), base, &mut result.metrics);
-                    if let Some((column, points)) = read_curve(&prod.out_dir.join(CURVES_FILE)) {
+                    let metrics = read_metrics(&prod.out_dir, &prod.outputs)?;
+                    result.metrics.extend(metrics.into_iter().map(|(name, v)| (format!("{base}.{name}"), v)));
+                    if prod.outputs.iter().any(|f| f.path == CURVES_FILE)
+                        && let Some((column, points)) = read_curve(&prod.out_dir.join(CURVES_FILE))?
+                    {
                         result.curves.push((base.to_owned(), column, points));
                     }
                 }
@@ -116,25 +119,14 @@ fn variant_result(p: &Pipeline, cache: &Cache, eval: &Evaluation, v: &Variant) -
     Ok(result)
 }
 
-/// Adds the numbers of a `metrics.json` as `STAGE.NAME`; a missing or
-/// unreadable file adds nothing (the stage reports no metrics).
-fn read_metrics(path: &std::path::Path, stage: &str, into: &mut Vec<(String, f64)>) {
-    let Ok(text) = std::fs::read_to_string(path) else { return };
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) else { return };
-    for (name, value) in map {
-        if let Some(x) = value.as_f64() {
-            into.push((format!("{stage}.{name}"), x));
-        }
-    }
-}
-
-/// The first `val_` column of a per-epoch table against its `epoch` column.
-fn read_curve(path: &std::path::Path) -> Option<(String, Vec<(f64, f64)>)> {
-    if !path.exists() {
-        return None;
-    }
-    let columns = lungflow_stages::table::read_numeric_columns(path).ok()?;
-    let epochs = &columns.iter().find(|(n, _)| n == "epoch")?.1;
-    let (name, values) = columns.iter().find(|(n, _)| n.starts_with("val_"))?;
-    Some((name.clone(), epochs.iter().copied().zip(values.iter().copied()).collect()))
+/// The first `val_` column of a per-epoch table against its `epoch` column
+/// (none when the table has no such columns).
+fn read_curve(path: &std::path::Path) -> Result<Option<(String, Vec<(f64, f64)>)>> {
+    let columns = lungflow_stages::table::read_numeric_columns(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (Some((_, epochs)), Some((name, values))) =
+        (columns.iter().find(|(n, _)| n == "epoch"), columns.iter().find(|(n, _)| n.starts_with("val_")))
+    else {
+        return Ok(None);
+    };
+    Ok(Some((name.clone(), epochs.iter().copied().zip(values.iter().copied()).collect())))
 }
