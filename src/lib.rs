@@ -1,34 +1,23 @@
 //! lungflow: declarative, content-keyed dataflow pipelines for lung-CT
 //! machine learning.
 //!
-//! This crate decides *when* things run: it reads pipeline files ([`spec`]),
-//! orders stages ([`graph`]), keys every instance by content ([`keys`],
-//! [`digest`]), keeps results in a content-addressed cache ([`cache`],
-//! [`manifest`], [`state`]) and runs what is missing ([`evaluate`]). *How* each
-//! stage computes lives in the `lungflow-stages` crate; this crate never does
-//! domain work itself.
+//! This crate decides *when* things run. It is layered, each layer using only
+//! those below it:
+//!
+//! - [`cli`]: one file per verb.
+//! - [`report`], [`lineage`], [`maintenance`]: what a run or the cache says.
+//! - [`run`]: scheduling, executing and the outcome of every instance.
+//! - [`pipeline`] (what a pipeline file says) and [`store`] (the
+//!   content-addressed cache, keys, manifests, the state database).
+//!
+//! *How* each stage computes lives in the `lungflow-stages` crate, reached
+//! only through its `StageKind` contract; this crate never does domain work.
+#![warn(missing_docs)]
 
-pub mod cache;
 pub mod cli;
-pub mod digest;
-pub mod evaluate;
-pub mod explain;
-pub mod graph;
-pub mod keys;
 pub mod lineage;
-pub(crate) mod lineage_cli;
-pub mod lineage_render;
-pub mod lineage_table;
-pub mod lineage_verify;
 pub mod maintenance;
-pub mod manifest;
-pub mod metrics;
-pub mod progress;
-pub mod spec;
-pub mod state;
-pub mod status;
-pub mod sweep;
-pub(crate) mod sweep_cli;
-pub mod sweep_curves;
-pub mod sweep_results;
-pub mod sweep_table;
+pub mod pipeline;
+pub mod report;
+pub mod run;
+pub mod store;

@@ -7,6 +7,6 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    lungflow::sweep_table::configure_display();
+    lungflow::report::sweep_table::configure_display();
     std::process::exit(lungflow::cli::main());
 }

@@ -8,9 +8,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cache::Cache;
-use crate::evaluate::{Mode, Options, Outcome, evaluate};
-use crate::spec;
+use crate::store::cache::Cache;
+use crate::run::executor::run_pipeline;
+use crate::run::options::{Mode, Options};
+use crate::run::outcome::Outcome;
+use crate::pipeline::load;
 
 /// What `gc` did or would do.
 #[derive(Debug, Serialize)]
@@ -38,9 +40,9 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
         .collect();
     files.sort();
     for file in files {
-        let pipeline = spec::load(&file, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let pipeline = load::load(&file, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
         let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false };
-        let eval = evaluate(&pipeline, cache, work_dir, &opts)?;
+        let eval = run_pipeline(&pipeline, cache, work_dir, &opts)?;
         for inst in eval.instances {
             if let Outcome::Available(p) = inst.outcome {
                 reachable.insert(p.key.clone());
@@ -58,7 +60,7 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
             report.busy.push(key);
             continue;
         };
-        let dir = cache.entry_dir(&key);
+        let dir = cache.entry_dir(&key)?;
         report.removed_bytes += dir_size(&dir);
         if !dry_run {
             fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
@@ -68,7 +70,7 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
     if !dry_run {
         remove_abandoned_staging(cache)?;
         if !report.removed.is_empty() {
-            crate::lineage_table::rebuild(cache)?;
+            crate::lineage::table::rebuild(cache)?;
         }
     }
     Ok(report)

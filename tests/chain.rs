@@ -3,7 +3,6 @@
 //! fine-tuned), and every real chest series with a labels file written here.
 
 mod common;
-use std::path::Path;
 
 use common::*;
 use serde_json::Value;
@@ -131,7 +130,7 @@ fn mismatched_labels_and_fine_tuning_give_clear_errors() {
 #[test]
 fn the_whole_chain_runs_on_every_real_chest_series() {
     let p = Project::new();
-    let chest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct/chest");
+    let chest = ct_data().join("chest");
     let mut series: Vec<String> = std::fs::read_dir(&chest).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     series.sort();
     assert_eq!(series.len(), 4, "{series:?}");

@@ -5,11 +5,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use lungflow_stages::volume::{read_mask, read_volume};
+use lungflow_stages::formats::volume::{read_mask, read_volume};
 
-/// The real test data shipped beside the project.
-fn ct_data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct").join(rel)
+/// A path in the real test data.
+fn ct(rel: &str) -> PathBuf {
+    ct_data().join(rel)
 }
 
 fn run_ok(p: &Project, args: &[&str]) {
@@ -131,7 +131,7 @@ fn synthetic_series_use_both_pixel_representations_and_padding() {
 #[test]
 fn slice_order_comes_from_positions_not_file_names() {
     let p = Project::new();
-    let src = ct_data("chest/LIDC-IDRI-0002");
+    let src = ct("chest/LIDC-IDRI-0002");
     let shuffled = p.path().join("shuffled");
     std::fs::create_dir_all(&shuffled).unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
@@ -152,7 +152,7 @@ fn slice_order_comes_from_positions_not_file_names() {
 #[test]
 fn gantry_tilt_is_refused_with_the_angle() {
     let p = Project::new();
-    let (code, err) = ingest(&p, &ct_data("oddities/ge-head-gantry-tilt"));
+    let (code, err) = ingest(&p, &ct("oddities/ge-head-gantry-tilt"));
     assert_eq!(code, 1);
     assert!(err.contains("gantry tilt") && err.contains("18.50 degrees"), "{err}");
 }
@@ -161,7 +161,7 @@ fn gantry_tilt_is_refused_with_the_angle() {
 fn copy_series(p: &Project, name: &str, src: &str) -> PathBuf {
     let dir = p.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    for f in std::fs::read_dir(ct_data(src)).unwrap() {
+    for f in std::fs::read_dir(ct(src)).unwrap() {
         let f = f.unwrap().path();
         std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
     }
@@ -225,7 +225,7 @@ fn bad_input_names_the_file_and_the_reason() {
     let d = copy_series(&p, "mixed-uid", "chest/LIDC-IDRI-0002");
     let uid = dicom::object::open_file(first_file(&d)).unwrap().element(tags::SERIES_INSTANCE_UID).unwrap().to_str().unwrap().into_owned();
     let stranger = d.join("stranger.dcm");
-    std::fs::copy(first_file(&ct_data("chest/LIDC-IDRI-0001")), &stranger).unwrap();
+    std::fs::copy(first_file(&ct("chest/LIDC-IDRI-0001")), &stranger).unwrap();
     edit(&stranger, |o| {
         o.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid.as_str())));
     });
@@ -259,7 +259,7 @@ fn bad_input_names_the_file_and_the_reason() {
 fn two_series_in_one_folder_pick_the_larger_by_the_documented_rule() {
     let p = Project::new();
     let both = copy_series(&p, "both", "chest/LIDC-IDRI-0001");
-    for f in std::fs::read_dir(ct_data("chest/ct-3slice")).unwrap() {
+    for f in std::fs::read_dir(ct("chest/ct-3slice")).unwrap() {
         let f = f.unwrap().path();
         std::fs::copy(&f, both.join(format!("other-{}", f.file_name().unwrap().to_string_lossy()))).unwrap();
     }

@@ -2,7 +2,6 @@
 //! cohort and on the real chest series.
 
 mod common;
-use std::path::Path;
 
 use common::*;
 
@@ -42,8 +41,8 @@ fn a_mixture_of_four_fits_better_than_one_gaussian() {
     // voxel per 4³ input voxels (crop edges rounded up).
     for patient in std::fs::read_dir(results.join("lungs")).unwrap() {
         let patient = patient.unwrap().file_name();
-        let crop = lungflow_stages::volume::read_volume(&results.join("lungs").join(&patient).join("volume.arrow")).unwrap();
-        let out = std::process::Command::new("python3")
+        let crop = lungflow_stages::formats::volume::read_volume(&results.join("lungs").join(&patient).join("volume.arrow")).unwrap();
+        let out = std::process::Command::new(python())
             .args(["-c", "import sys, json, pyarrow.ipc as i; t = i.open_file(sys.argv[1]).read_all(); m = json.loads(t.schema.metadata[b'lungflow']); print(json.dumps([m, t.num_rows, t.schema.field('features').type.list_size]))"])
             .arg(results.join("features").join(&patient).join("features.arrow"))
             .output()
@@ -65,7 +64,7 @@ fn a_mixture_of_four_fits_better_than_one_gaussian() {
 #[test]
 fn training_on_real_chest_patches_lowers_validation_nll_without_nan() {
     let p = Project::new();
-    let chest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct/chest");
+    let chest = ct_data().join("chest");
     p.write(
         "pipe.yaml",
         &format!(
@@ -84,7 +83,7 @@ stages:
     let (code, doc) = p.json(&["run", "pipe.yaml"]);
     assert_eq!(code, 0, "{doc}");
     let table = p.path().join("cache/results/pipe/gmcae/metrics.parquet");
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(python())
         .args(["-c", "import sys, pyarrow.parquet as pq, json; t = pq.read_table(sys.argv[1]).to_pydict(); print(json.dumps(t))"])
         .arg(&table)
         .output()

@@ -1,4 +1,6 @@
-//! The contract between the engine and a stage kind.
+//! The contract between the engine and a stage kind: what a kind declares
+//! ([`StageKind`], [`ParamSpec`], [`RowProvenance`]), what it is given when it
+//! runs ([`RunContext`], [`Input`]) and how it fails ([`StageError`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,11 +53,7 @@ impl ParamType {
             (ParamType::Scalar, Value::String(_) | Value::Number(_) | Value::Bool(_)) => true,
             _ => false,
         };
-        if ok {
-            Ok(value.clone())
-        } else {
-            Err(format!("expected {}, found {}", self.describe(), describe_value(value)))
-        }
+        if ok { Ok(value.clone()) } else { Err(format!("expected {}, found {}", self.describe(), describe_value(value))) }
     }
 }
 
@@ -134,6 +132,24 @@ impl StageError {
     }
 }
 
+/// Where a kind records, for each row of one of its output tables, the item
+/// the row is about and the key of the cache entry the row was computed from;
+/// lineage starts from such a row.
+///
+/// A kind that gathers per-item results into one table (`submission`, say)
+/// declares this so that the engine can trace a row back to the entry that
+/// produced it without knowing the kind, the table or its columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowProvenance {
+    /// File name of the Parquet table in the kind's output directory.
+    pub table: &'static str,
+    /// Column holding the item id (text).
+    pub item_column: &'static str,
+    /// Column holding the producing cache entry's key (text; null when the
+    /// row's input came from no cache entry).
+    pub key_column: &'static str,
+}
+
 /// A kind of stage: what it accepts and how it computes.
 pub trait StageKind: Send + Sync {
     /// The name used as `kind:` in pipeline files.
@@ -152,6 +168,11 @@ pub trait StageKind: Send + Sync {
     /// Whether one instance wants every core (the executor then runs it alone).
     fn wants_all_cores(&self) -> bool {
         false
+    }
+    /// The output table whose rows name the cache entries they came from, if
+    /// the kind writes one; `lungflow lineage` starts from its rows.
+    fn row_provenance(&self) -> Option<RowProvenance> {
+        None
     }
     /// Computes the outputs into `ctx.out_dir`.
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError>;

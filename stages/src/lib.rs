@@ -5,50 +5,32 @@
 //! knows nothing of caches, keys, scheduling or other stages. The engine (the
 //! `lungflow` crate) decides *when* a kind runs; this crate is what it runs.
 //! It is not a place for orchestration logic.
+//!
+//! The modules, and the one direction their imports go:
+//!
+//! ```text
+//! kinds ──> formats    the files kinds write and read (one file per format)
+//!   │  ──> models     GMCAE, classifier, symmetries, backends (no files)
+//!   │  ──> dicom      reading and writing DICOM series
+//!   │  ──> phantom    synthetic chests
+//!   │  ──> segment    lung segmentation
+//!   └───> plot, params, contract
+//! ```
+//!
+//! `kinds` holds one file per kind, named like the kind; no kind imports
+//! another, and `formats` and `models` never import `kinds`.
 
-pub mod classifier;
-pub mod classifier_train;
-pub mod command;
-pub mod components;
+#![warn(missing_docs)]
+
 pub mod contract;
-pub mod dicom_guard;
-pub mod dicom_series;
-pub mod device;
-pub mod dicom_writer;
-pub mod encode;
-pub mod evaluate_predictions;
-pub mod gmcae;
-pub mod gmcae_train;
-pub mod hu_volume;
-pub mod labels;
-pub mod lung_mask;
+pub mod dicom;
+pub mod formats;
+pub mod kinds;
+pub mod models;
 pub mod params;
-pub mod patches;
 pub mod phantom;
 pub mod plot;
-pub mod predict;
-pub mod resample;
-pub mod submission;
-pub mod symmetry;
-pub mod synthetic_cohort;
-pub mod table;
-pub mod volume;
+pub mod segment;
 
-pub use contract::{Input, ParamSpec, Producer, ParamType, RunContext, StageError, StageKind};
-
-/// Every stage kind lungflow knows, in a fixed order.
-pub fn all_kinds() -> Vec<&'static dyn StageKind> {
-    vec![
-        &command::Command, &hu_volume::HuVolume, &resample::Resample, &lung_mask::LungMask, &synthetic_cohort::SyntheticCohort, &patches::Patches, &gmcae_train::GmcaeTrain,
-        &encode::Encode,
-        &classifier_train::ClassifierTrain,
-        &predict::Predict,
-        &submission::Submission,
-        &evaluate_predictions::EvaluatePredictions,
-    ]
-}
-
-/// The stage kind with this name, if there is one.
-pub fn find_kind(name: &str) -> Option<&'static dyn StageKind> {
-    all_kinds().into_iter().find(|k| k.name() == name)
-}
+pub use contract::{Input, ParamSpec, ParamType, Producer, RowProvenance, RunContext, StageError, StageKind};
+pub use kinds::{all_kinds, find_kind};

@@ -1,0 +1,107 @@
+//! What every verb shares: the pipeline arguments (`PIPELINE --set --sweep
+//! --json`), the error type that carries an exit code, and small helpers.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::lineage::table::{LINEAGE_DIR, record_run};
+use crate::pipeline::load::load_sweep;
+use crate::pipeline::model::{Override, Pipeline};
+use crate::pipeline::sweep::Axis;
+use crate::run::executor::run_pipeline;
+use crate::run::options::{Mode, Options};
+use crate::run::outcome::RunResult;
+use crate::store::cache::Cache;
+
+/// Exit code: a stage failed, or `verify`/`lineage --verify` found damage.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: a bad pipeline file or bad usage.
+pub const EXIT_USAGE: i32 = 2;
+
+/// An error with the exit code it should produce.
+#[derive(Debug)]
+pub struct Exit(pub i32, pub String);
+
+impl<E: Into<anyhow::Error>> From<E> for Exit {
+    fn from(e: E) -> Self {
+        Exit(EXIT_FAILED, format!("{:#}", e.into()))
+    }
+}
+
+impl Exit {
+    /// A usage error (exit code 2).
+    pub fn usage(message: impl std::fmt::Display) -> Exit {
+        Exit(EXIT_USAGE, message.to_string())
+    }
+}
+
+/// The pipeline a verb works on, with its overrides, sweep axes and output form.
+#[derive(clap::Args, Debug)]
+pub struct PipelineArgs {
+    /// Pipeline file.
+    pub pipeline: PathBuf,
+    /// Override a parameter: STAGE.PARAM=VALUE (repeatable; `vars.NAME=VALUE`
+    /// sets a pipeline variable).
+    #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
+    pub set: Vec<String>,
+    /// Sweep a parameter: STAGE.PARAM=V1,V2 or STAGE.PARAM=[V1, "V,2"]
+    /// (repeatable; adds to or replaces an axis of the file's `sweep: grid:`).
+    #[arg(long = "sweep", value_name = "STAGE.PARAM=V1,V2")]
+    pub sweep: Vec<String>,
+    /// Print JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl PipelineArgs {
+    /// Loads the pipeline with the `--set` overrides and `--sweep` axes.
+    pub fn load(&self) -> Result<Pipeline, Exit> {
+        let overrides = self.set.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>().map_err(Exit::usage)?;
+        let axes = self.sweep.iter().map(|s| Axis::parse(s)).collect::<Result<Vec<_>, _>>().map_err(Exit::usage)?;
+        load_sweep(&self.pipeline, &overrides, &axes).map_err(Exit::usage)
+    }
+}
+
+/// Worker threads when `--jobs` is not given: the number of cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// The directory relative paths in pipelines are resolved against.
+pub fn work_dir() -> Result<PathBuf, Exit> {
+    Ok(std::env::current_dir().context("cannot read the working directory")?)
+}
+
+/// Looks every instance up without computing anything.
+pub fn inspect(p: &Pipeline, cache: &Cache) -> Result<RunResult, Exit> {
+    let opts = Options { jobs: default_jobs(), keep_going: true, mode: Mode::Inspect, progress: false };
+    Ok(run_pipeline(p, cache, &work_dir()?, &opts)?)
+}
+
+/// Adds what a run computed to the cache's lineage table; a failure there is
+/// a warning, never a failed run (the table can be rebuilt from manifests).
+pub fn record_lineage(cache: &Cache, run: &RunResult) {
+    let computed = run.executed_keys();
+    if !computed.is_empty()
+        && let Err(e) = record_run(cache, &computed)
+    {
+        eprintln!("warning: cannot update the lineage table in {}: {e:#}", cache.root().join(LINEAGE_DIR).display());
+    }
+}
+
+/// The folder of result links of a pipeline.
+pub fn results_dir(cache: &Cache, p: &Pipeline) -> PathBuf {
+    cache.root().join("results").join(p.name())
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Exit> {
+    println!("{}", serde_json::to_string_pretty(value).context("cannot encode JSON")?);
+    Ok(())
+}
+
+/// Opens the cache at `root`.
+pub fn open_cache(root: &Path) -> Result<Cache, Exit> {
+    Ok(Cache::open(root)?)
+}

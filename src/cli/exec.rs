@@ -1,0 +1,134 @@
+//! `lungflow exec KIND`: run one stage kind by hand, outside any pipeline and
+//! cache, into an empty folder.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use lungflow_stages::{Input, RunContext, StageKind, find_kind};
+
+use crate::cli::args::{EXIT_FAILED, Exit, default_jobs, work_dir};
+use crate::pipeline::check::resolve_params_for_exec;
+use crate::pipeline::model::parse_scalar;
+use crate::run::instance::panic_text;
+
+/// Arguments of `lungflow exec`.
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// Stage kind.
+    kind: String,
+    /// An input: NAME=PATH (repeatable).
+    #[arg(long = "input", value_name = "NAME=PATH")]
+    inputs: Vec<String>,
+    /// A parameter: PARAM=VALUE (repeatable).
+    #[arg(long = "set", value_name = "PARAM=VALUE")]
+    set: Vec<String>,
+    /// Item id, for per-item kinds.
+    #[arg(long)]
+    item: Option<String>,
+    /// Output folder (created; must be empty if it exists).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs the kind named in `args`.
+pub fn exec(args: ExecArgs) -> Result<i32, Exit> {
+    run_kind(&args.kind, &args.inputs, &args.set, args.item.as_deref(), &args.out)
+}
+
+/// Runs one kind with `NAME=PATH` inputs and `PARAM=VALUE` parameters into
+/// `out`, which must be empty or absent. A kind that panics is a failure
+/// (exit 1) with the panic's message, not a crash.
+pub fn run_kind(kind_name: &str, inputs: &[String], set: &[String], item: Option<&str>, out: &Path) -> Result<i32, Exit> {
+    let kind = find_kind(kind_name).ok_or_else(|| Exit::usage(format!("unknown kind {kind_name:?}")))?;
+    run_found(kind, inputs, set, item, out)
+}
+
+fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Option<&str>, out: &Path) -> Result<i32, Exit> {
+    let mut given = BTreeMap::new();
+    for s in set {
+        let (k, v) = s.split_once('=').ok_or_else(|| Exit::usage(format!("--set {s:?}: expected PARAM=VALUE")))?;
+        given.insert(k.to_owned(), parse_scalar(v));
+    }
+    let params = resolve_params_for_exec(kind, given).map_err(Exit::usage)?;
+    let mut input_map = BTreeMap::new();
+    for i in inputs {
+        let (k, v) = i.split_once('=').ok_or_else(|| Exit::usage(format!("--input {i:?}: expected NAME=PATH")))?;
+        let path = std::fs::canonicalize(v).map_err(|e| Exit::usage(format!("--input {k}: {v}: {e}")))?;
+        input_map.insert(k.to_owned(), Input { path, producers: Vec::new() });
+    }
+    let out = empty_out_dir(out)?;
+    let log_path = std::env::temp_dir().join(format!("lungflow-exec-{}.log", std::process::id()));
+    let wd = work_dir()?;
+    let ctx = RunContext { params: &params, inputs: &input_map, item, out_dir: &out, log_path: &log_path, work_dir: &wd, threads: default_jobs() };
+    let failure = match catch_unwind(AssertUnwindSafe(|| kind.run(&ctx))) {
+        Ok(Ok(())) => {
+            println!("{} wrote {}", kind.name(), out.display());
+            return Ok(0);
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => format!("internal error: {}", panic_text(&panic)),
+    };
+    let log = if log_path.exists() { format!(" (log: {})", log_path.display()) } else { String::new() };
+    Err(Exit(EXIT_FAILED, format!("{} failed: {failure}{log}", kind.name())))
+}
+
+/// Creates `out` (or checks that it is an empty folder) and returns its
+/// absolute path; anything already in it is a usage error, never overwritten.
+fn empty_out_dir(out: &Path) -> Result<PathBuf, Exit> {
+    if out.exists() {
+        let mut entries = std::fs::read_dir(out).map_err(|e| Exit::usage(format!("--out {}: {e}", out.display())))?;
+        if entries.next().is_some() {
+            return Err(Exit::usage(format!("--out {}: the folder is not empty; give a new or empty folder", out.display())));
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    Ok(std::fs::canonicalize(out).with_context(|| format!("cannot resolve {}", out.display()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lungflow_stages::{ParamSpec, StageError};
+
+    /// A kind with a bug: it panics on any input.
+    struct Panics;
+
+    impl StageKind for Panics {
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+        fn doc(&self) -> &'static str {
+            "test kind that panics"
+        }
+        fn params(&self) -> Vec<ParamSpec> {
+            Vec::new()
+        }
+        fn run(&self, _: &RunContext<'_>) -> Result<(), StageError> {
+            let rows: Vec<u8> = Vec::new();
+            panic!("no first row: {}", rows.len())
+        }
+    }
+
+    #[test]
+    fn a_kind_that_panics_fails_with_its_message_and_exit_code_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let Err(Exit(code, message)) = run_found(&Panics, &[], &[], None, &dir.path().join("out")) else { panic!("it failed") };
+        assert_eq!(code, EXIT_FAILED);
+        assert!(message.contains("panics failed: internal error: no first row: 0"), "{message}");
+    }
+
+    #[test]
+    fn an_out_folder_that_is_not_empty_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
+        let Err(Exit(code, message)) = run_found(&Panics, &[], &[], None, dir.path()) else { panic!("it was refused") };
+        assert_eq!(code, crate::cli::args::EXIT_USAGE);
+        assert!(message.contains("is not empty"), "{message}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(), "mine");
+    }
+}

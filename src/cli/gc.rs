@@ -1,0 +1,37 @@
+//! `lungflow gc`: drop cache entries that no pipeline file reaches.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::args::{Exit, default_jobs, open_cache, print_json, work_dir};
+use crate::maintenance::gc as collect;
+
+/// Arguments of `lungflow gc`.
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    /// Folder of pipeline files.
+    #[arg(long, default_value = "pipelines")]
+    pipelines: PathBuf,
+    /// Only report what would be removed.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Removes (or lists) unreachable entries.
+pub fn gc(cache_root: &Path, args: GcArgs) -> Result<i32, Exit> {
+    let cache = open_cache(cache_root)?;
+    let report = collect(&cache, &work_dir()?, &args.pipelines, default_jobs(), args.dry_run)?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        let verb = if args.dry_run { "would remove" } else { "removed" };
+        for k in &report.removed {
+            println!("{verb} {k}");
+        }
+        let mb = report.removed_bytes as f64 / 1e6;
+        println!("{verb} {} entries ({mb:.1} MB), kept {}, {} busy", report.removed.len(), report.kept, report.busy.len());
+    }
+    Ok(0)
+}

@@ -1,0 +1,106 @@
+//! The command line: one file per verb, over the shared arguments in
+//! [`args`]. `main` parses, dispatches and turns errors into exit codes.
+//!
+//! Exit codes: 0 success; 1 a stage failed or was skipped, `verify` or
+//! `lineage --verify` found damage, or the cache could not be read; 2 a bad
+//! pipeline file or bad usage (unknown stage, kind, item, variant or a
+//! malformed option).
+
+pub mod args;
+pub mod dag;
+pub mod exec;
+pub mod explain;
+pub mod gc;
+pub mod kinds;
+pub mod lineage;
+pub mod metrics;
+pub mod run;
+pub mod status;
+pub mod sweep;
+pub mod synth;
+pub mod verify;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::cli::args::{EXIT_USAGE, Exit, PipelineArgs};
+use crate::store::cache::DEFAULT_ROOT;
+
+#[derive(Parser)]
+#[command(name = "lungflow", version, about = "Declarative, content-keyed pipelines for lung-CT machine learning")]
+struct Cli {
+    /// Cache root.
+    #[arg(long, global = true, env = "LUNGFLOW_CACHE", default_value = DEFAULT_ROOT)]
+    cache: PathBuf,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Run a pipeline: compute every instance that is not in the cache.
+    Run(run::RunArgs),
+    /// Every instance's state: fresh, stale or missing, with reasons.
+    Status(PipelineArgs),
+    /// Why a stage (or one item of it) would rerun, field by field.
+    Explain(explain::ExplainArgs),
+    /// Final metrics of every stage that reports some: stage, variant, name, value.
+    Metrics(PipelineArgs),
+    /// Draw the stage graph.
+    Dag(dag::DagArgs),
+    /// Run one stage kind by hand, outside any pipeline and cache.
+    Exec(exec::ExecArgs),
+    /// Drop cache entries that no pipeline file in pipelines/ reaches.
+    Gc(gc::GcArgs),
+    /// Rehash every cache entry and report any that differ from their manifest.
+    Verify(verify::VerifyArgs),
+    /// Write a synthetic cohort of phantom chest CTs (DICOM + labels.csv).
+    Synth(synth::SynthArgs),
+    /// The lineage of one patient's prediction: its submission row, the models
+    /// and their training patients, down to each DICOM file; --verify rehashes it.
+    Lineage(lineage::LineageArgs),
+    /// Sweeps: run every variant, show their states, or tabulate their metrics.
+    Sweep {
+        #[command(subcommand)]
+        action: sweep::SweepVerb,
+    },
+    /// List stage kinds and their parameters.
+    Kinds(kinds::KindsArgs),
+}
+
+/// Parses arguments, runs the verb and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(Exit(code, message)) => {
+            eprintln!("error: {message}");
+            code
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32, Exit> {
+    let cache = cli.cache.as_path();
+    match cli.verb {
+        Verb::Run(args) => run::run(cache, args),
+        Verb::Status(args) => status::status(cache, args),
+        Verb::Explain(args) => explain::explain(cache, args),
+        Verb::Metrics(args) => metrics::metrics(cache, args),
+        Verb::Dag(args) => dag::dag(args),
+        Verb::Exec(args) => exec::exec(args),
+        Verb::Gc(args) => gc::gc(cache, args),
+        Verb::Verify(args) => verify::verify(cache, args),
+        Verb::Synth(args) => synth::synth(args),
+        Verb::Lineage(args) => lineage::lineage(cache, args),
+        Verb::Sweep { action } => sweep::sweep(cache, action),
+        Verb::Kinds(args) => kinds::kinds(args),
+    }
+}

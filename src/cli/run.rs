@@ -1,0 +1,100 @@
+//! `lungflow run PIPELINE`: compute every instance that is not in the cache.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, open_cache, record_lineage, results_dir, work_dir};
+use crate::pipeline::model::Pipeline;
+use crate::report::metrics::rows as metric_rows;
+use crate::report::run_report::RunReport;
+use crate::run::executor::run_pipeline;
+use crate::run::options::{Mode, Options};
+use crate::run::outcome::{Outcome, RunResult};
+
+/// Arguments of `lungflow run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    target: PipelineArgs,
+    /// Instances computed at once (default: number of cores).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Show what would run, run nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// After a failure, go on with branches that do not depend on it.
+    #[arg(long, short)]
+    keep_going: bool,
+}
+
+/// Runs the pipeline; exit code 1 when an instance failed or was skipped.
+pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
+    let p = args.target.load()?;
+    let cache = open_cache(cache_root)?;
+    let mode = if args.dry_run { Mode::Inspect } else { Mode::Execute };
+    // A failing variant of a sweep does not stop the other variants.
+    let keep_going = args.keep_going || !p.variants.is_empty();
+    let opts = Options { jobs: args.jobs.unwrap_or_else(default_jobs), keep_going, mode, progress: !args.target.json };
+    let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
+    if !args.dry_run {
+        record_lineage(&cache, &result);
+    }
+    let results = results_dir(&cache, &p);
+    let report = RunReport::new(&p, &result, &results, args.dry_run);
+    if args.target.json {
+        for f in report.failure_lines() {
+            eprintln!("{f}");
+        }
+        eprintln!("{}", report.summary());
+        println!("{}", serde_json::to_string(&report).context("cannot encode JSON")?);
+    } else {
+        for r in report.would_run.iter().flatten() {
+            println!("would run {}", r.label());
+        }
+        for f in report.failure_lines() {
+            println!("{f}");
+        }
+        for r in &report.skipped {
+            println!("skipped {}: {}", r.stage, r.reason.as_deref().unwrap_or(""));
+        }
+        println!("{}", report.summary());
+        if !args.dry_run {
+            println!("results: {}", results.display());
+            print_once_stages(&p, &result, &results);
+        }
+    }
+    Ok(if report.complete() { 0 } else { EXIT_FAILED })
+}
+
+/// One line per stage that runs once and is available: its results folder,
+/// its `.csv` outputs and its final metrics.
+fn print_once_stages(p: &Pipeline, result: &RunResult, results: &Path) {
+    let metrics = metric_rows(p, result).unwrap_or_default();
+    for &s in &p.order {
+        let stage = &p.stages[s];
+        let available = result.instances.iter().find(|i| i.stage == s && i.item.is_none()).and_then(|i| match &i.outcome {
+            Outcome::Available(prod) => Some(prod),
+            _ => None,
+        });
+        let (None, Some(prod)) = (&stage.foreach, available) else { continue };
+        let mut line = format!("  {:<12} {}", stage.name, results.join(&stage.name).display());
+        for f in prod.outputs.iter().filter(|f| f.path.ends_with(".csv") && !f.path.contains('/')) {
+            line.push_str(&format!(" {}", f.path));
+        }
+        let values: Vec<String> = metrics
+            .iter()
+            .filter(|m| m.stage == stage.base_name() && m.variant == stage.variant && m.item.is_none())
+            .map(|m| format!("{} {}", m.name, short_number(m.value)))
+            .collect();
+        if !values.is_empty() {
+            line.push_str(&format!("\n  {:<12} {}", "", values.join(", ")));
+        }
+        println!("{line}");
+    }
+}
+
+/// A number with four significant digits, integers as integers.
+fn short_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e9 { format!("{v:.0}") } else { format!("{v:.4}") }
+}

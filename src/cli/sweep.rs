@@ -1,0 +1,194 @@
+//! `lungflow sweep run|status|show`: the sweep verbs of the command line.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, inspect, open_cache, print_json, record_lineage, results_dir, work_dir};
+use crate::pipeline::model::Pipeline;
+use crate::report::run_report::RunReport;
+use crate::report::sweep_results::{VariantResult, VariantState, variant_results};
+use crate::report::sweep_table::{select, sorted, table, to_json, write_csv, write_parquet};
+use crate::run::executor::run_pipeline;
+use crate::run::options::{Mode, Options};
+use crate::run::outcome::{Outcome, RunResult};
+
+/// What `lungflow sweep` does.
+#[derive(Subcommand, Debug)]
+pub enum SweepVerb {
+    /// Run every variant; instances the variants share run once.
+    Run {
+        /// The pipeline, its overrides and sweep axes.
+        #[command(flatten)]
+        target: PipelineArgs,
+        /// Instances computed at once (default: number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
+    /// Each variant's state (done, failed, missing) and its instances in the cache.
+    Status {
+        /// The pipeline, its overrides and sweep axes.
+        #[command(flatten)]
+        target: PipelineArgs,
+    },
+    /// The sweep table (variant x swept parameters x final metrics) and the
+    /// validation curves of all variants as PNG.
+    Show {
+        /// The pipeline, its overrides and sweep axes.
+        #[command(flatten)]
+        target: PipelineArgs,
+        /// Sort by this column (ascending; see --desc).
+        #[arg(long)]
+        sort: Option<String>,
+        /// Sort in descending order.
+        #[arg(long)]
+        desc: bool,
+        /// Keep only metric columns starting with these prefixes, e.g.
+        /// `classifier.val_,seconds` (variant, swept parameters and state stay).
+        #[arg(long, value_delimiter = ',', value_name = "PREFIX,...")]
+        columns: Vec<String>,
+        /// Also write the table as CSV.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Also write the table as Parquet.
+        #[arg(long, value_name = "FILE")]
+        parquet: Option<PathBuf>,
+    },
+}
+
+/// Runs one sweep verb; returns the exit code.
+pub fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
+    match action {
+        SweepVerb::Run { target, jobs } => run(cache_root, &target, jobs),
+        SweepVerb::Status { target } => status(cache_root, &target),
+        SweepVerb::Show { target, sort, desc, columns, csv, parquet } => {
+            let p = load_target(&target)?;
+            let cache = open_cache(cache_root)?;
+            let results = variant_results(&p, &cache, &inspect(&p, &cache)?)?;
+            let mut df = table(&results)?;
+            if let Some(column) = &sort {
+                df = sorted(&df, column, desc).map_err(|e| Exit::usage(format!("{e:#}")))?;
+            }
+            let mut written = write_outputs(&p, &cache, &results, &df)?;
+            if !columns.is_empty() {
+                let swept: Vec<String> = results.iter().flat_map(|r| r.params.keys().cloned()).collect();
+                df = select(&df, &swept, &columns)?;
+            }
+            if let Some(path) = &csv {
+                write_csv(&df, path)?;
+                written.push(path.clone());
+            }
+            if let Some(path) = &parquet {
+                write_parquet(&df, path)?;
+                written.push(path.clone());
+            }
+            if target.json {
+                print_json(&to_json(&df)?)?;
+            } else {
+                println!("{df}");
+                print_written(&written);
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `sweep run`: every variant, then the table; exit 1 unless all are done.
+fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>) -> Result<i32, Exit> {
+    let p = load_target(target)?;
+    let cache = open_cache(cache_root)?;
+    let opts = Options { jobs: jobs.unwrap_or_else(default_jobs), keep_going: true, mode: Mode::Execute, progress: !target.json };
+    let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
+    record_lineage(&cache, &result);
+    let results = variant_results(&p, &cache, &result)?;
+    let df = table(&results)?;
+    let written = write_outputs(&p, &cache, &results, &df)?;
+    let mut report = RunReport::new(&p, &result, &results_dir(&cache, &p), false);
+    if target.json {
+        report.variants = Some(to_json(&df)?);
+        println!("{}", serde_json::to_string(&report).map_err(anyhow::Error::from)?);
+    } else {
+        for f in report.failure_lines() {
+            println!("{f}");
+        }
+        println!("{}", report.summary());
+        print_sharing(&p, &result);
+        println!("{df}");
+        print_written(&written);
+    }
+    Ok(if results.iter().all(|r| r.state == VariantState::Done) { 0 } else { EXIT_FAILED })
+}
+
+/// `sweep status`: each variant's state and how much of it is cached.
+fn status(cache_root: &Path, target: &PipelineArgs) -> Result<i32, Exit> {
+    let p = load_target(target)?;
+    let cache = open_cache(cache_root)?;
+    let results = variant_results(&p, &cache, &inspect(&p, &cache)?)?;
+    if target.json {
+        return print_json(&results).map(|()| 0);
+    }
+    let width = results.iter().map(|r| r.name.len()).max().unwrap_or(7).max(7);
+    println!("{:<width$}  {:<10}  {:>11}  error", "variant", "state", "in cache");
+    for r in &results {
+        let cached = format!("{}/{}", r.available, r.instances);
+        println!("{:<width$}  {:<10}  {cached:>11}  {}", r.name, r.state.as_str(), r.error.as_deref().unwrap_or(""));
+    }
+    Ok(0)
+}
+
+/// Loads the target pipeline; a pipeline with no variants is a usage error.
+fn load_target(target: &PipelineArgs) -> Result<Pipeline, Exit> {
+    let p = target.load()?;
+    if p.variants.is_empty() {
+        return Err(Exit::usage(format!(
+            "{} sweeps nothing: add a `sweep:` block or --sweep STAGE.PARAM=V1,V2",
+            target.pipeline.display()
+        )));
+    }
+    Ok(p)
+}
+
+/// Writes `results/PIPELINE/sweep/table.parquet` and the curve PNGs beside it.
+fn write_outputs(p: &Pipeline, cache: &crate::store::cache::Cache, results: &[VariantResult], df: &polars::prelude::DataFrame) -> Result<Vec<PathBuf>, Exit> {
+    let dir = results_dir(cache, p).join("sweep");
+    std::fs::create_dir_all(&dir).map_err(|e| Exit(EXIT_FAILED, format!("cannot create {}: {e}", dir.display())))?;
+    let table_path = dir.join("table.parquet");
+    write_parquet(df, &table_path)?;
+    let mut written = vec![table_path];
+    written.extend(crate::report::sweep_curves::write_curves(results, &dir)?);
+    Ok(written)
+}
+
+fn print_written(paths: &[PathBuf]) {
+    for path in paths {
+        println!("wrote {}", path.display());
+    }
+}
+
+/// One line per stage of the pipeline file: shared by every variant (and
+/// so computed once) or copied per configuration, with what ran.
+fn print_sharing(p: &Pipeline, eval: &RunResult) {
+    let variants = p.variants.len();
+    let mut bases: Vec<&str> = Vec::new();
+    for &s in &p.order {
+        let base = p.stages[s].base_name();
+        if !bases.contains(&base) {
+            bases.push(base);
+        }
+    }
+    for base in bases {
+        let copies = p.stages.iter().filter(|s| s.base_name() == base).count();
+        let (mut executed, mut cached, mut other) = (0, 0, 0);
+        for inst in eval.instances.iter().filter(|i| p.stages[i.stage].base_name() == base) {
+            match &inst.outcome {
+                Outcome::Available(prod) if prod.executed.is_some() => executed += 1,
+                Outcome::Available(_) => cached += 1,
+                _ => other += 1,
+            }
+        }
+        let sharing = if copies == 1 { format!("shared by all {variants} variants") } else { format!("{copies} configurations") };
+        let rest = if other > 0 { format!(", not done {other}") } else { String::new() };
+        println!("  {base:<14} {sharing:<26} executed {executed}, cached {cached}{rest}");
+    }
+}
+

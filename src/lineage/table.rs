@@ -1,0 +1,239 @@
+//! The whole lineage graph of a cache as one Parquet dataset,
+//! `cache/lineage/*.parquet`, built from the entries' manifests: one row per
+//! (child entry, parent) edge. A parent is another entry (a stage input, or
+//! one item of a gathered input) or an external file. pyarrow, polars and
+//! DuckDB read it without lungflow.
+//!
+//! Each run that computes something adds one part with the edges of the
+//! entries it published, so the cost follows the work done, not the size of
+//! the cache. The first time (a cache from before the table existed), after a
+//! `gc` that removed entries, and once there are many parts, the dataset is
+//! rebuilt from every manifest as a single part.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use rayon::prelude::*;
+
+use crate::store::cache::{Cache, now_rfc3339};
+use crate::lineage::trace::params_digest;
+use crate::store::manifest::{InputRecord, Manifest};
+
+/// The dataset's folder under the cache root.
+pub const LINEAGE_DIR: &str = "lineage";
+/// Parts beyond which the next run rebuilds the dataset as one part.
+const MAX_PARTS: usize = 64;
+
+/// One edge of the lineage graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Edge {
+    /// The entry computed from the parent.
+    pub child_key: String,
+    /// The parent entry's key, or an external file's blake3.
+    pub parent_key: String,
+    /// The input name under which the child read it.
+    pub role: String,
+    /// `stage`, `gather` (one item of a gathered input) or `file` (external).
+    pub parent_type: &'static str,
+    /// The parent's stage, for entries.
+    pub parent_stage: Option<String>,
+    /// The parent's item, for per-item entries.
+    pub parent_item: Option<String>,
+    /// The external file's path.
+    pub parent_path: Option<String>,
+    /// The external file's size.
+    pub parent_size: Option<u64>,
+    /// The child's stage (without `@VARIANT`).
+    pub stage: String,
+    /// The child's kind.
+    pub kind: String,
+    /// The child's kind version.
+    pub kind_version: u64,
+    /// The child's item.
+    pub item: Option<String>,
+    /// The child's sweep variant label, for a swept copy.
+    pub variant: Option<String>,
+    /// blake3 of the child's canonical parameters.
+    pub params_digest: String,
+    /// When the child finished computing.
+    pub created: String,
+}
+
+/// The edges of one manifest, in input order.
+pub fn edges_of(m: &Manifest) -> Vec<Edge> {
+    let (stage, variant) = match m.stage.split_once('@') {
+        Some((s, v)) => (s.to_owned(), Some(v.to_owned())),
+        None => (m.stage.clone(), None),
+    };
+    let digest = params_digest(&m.material.params);
+    let edge = |role: &str, parent_key: &str, parent_type: &'static str| Edge {
+        child_key: m.key.clone(),
+        parent_key: parent_key.to_owned(),
+        role: role.to_owned(),
+        parent_type,
+        parent_stage: None,
+        parent_item: None,
+        parent_path: None,
+        parent_size: None,
+        stage: stage.clone(),
+        kind: m.material.kind.clone(),
+        kind_version: u64::from(m.material.kind_version),
+        item: m.material.item.clone(),
+        variant: variant.clone(),
+        params_digest: digest.clone(),
+        created: m.finished.clone(),
+    };
+    let mut out = Vec::new();
+    for (role, input) in &m.material.inputs {
+        match input {
+            InputRecord::Stage { stage, item, key, .. } => {
+                out.push(Edge { parent_stage: Some(stage.clone()), parent_item: item.clone(), ..edge(role, key, "stage") });
+            }
+            InputRecord::Gather { stage, items, .. } => {
+                for g in items {
+                    out.push(Edge { parent_stage: Some(stage.clone()), parent_item: Some(g.item.clone()), ..edge(role, &g.key, "gather") });
+                }
+            }
+            InputRecord::External { path, files, .. } => {
+                for f in files {
+                    let full = f.external_path(path).display().to_string();
+                    out.push(Edge { parent_path: Some(full), parent_size: Some(f.size), ..edge(role, &f.blake3, "file") });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Adds the edges of the entries a run computed, as one new part (or
+/// rebuilds the dataset, see the module notes); returns the part written.
+pub fn record_run(cache: &Cache, computed: &[String]) -> Result<PathBuf> {
+    let dir = cache.root().join(LINEAGE_DIR);
+    if !dir.is_dir() || parts(&dir)?.len() >= MAX_PARTS {
+        return rebuild(cache);
+    }
+    let edges = edges_of_keys(cache, computed)?;
+    write_part(cache, "run", &edges)
+}
+
+/// Rebuilds the dataset from every manifest as one part and removes the
+/// parts that were there before; returns the new part.
+pub fn rebuild(cache: &Cache) -> Result<PathBuf> {
+    let dir = cache.root().join(LINEAGE_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let old = parts(&dir)?;
+    let edges = edges_of_keys(cache, &cache.keys()?)?;
+    let part = write_part(cache, "all", &edges)?;
+    for p in old {
+        std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+    }
+    Ok(part)
+}
+
+/// The dataset's part files.
+fn parts(dir: &Path) -> Result<Vec<PathBuf>> {
+    let listing = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    Ok(listing.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "parquet")).collect())
+}
+
+/// The edges of these entries (keys without a manifest add none).
+fn edges_of_keys(cache: &Cache, keys: &[String]) -> Result<Vec<Edge>> {
+    let per_entry: Vec<Vec<Edge>> = keys
+        .par_iter()
+        .map(|k| Ok(cache.manifest(k)?.map(|m| edges_of(&m)).unwrap_or_default()))
+        .collect::<Result<_>>()?;
+    Ok(per_entry.into_iter().flatten().collect())
+}
+
+/// Writes one part, `PREFIX-TIME-PID.parquet`: into `cache/tmp/` first, then
+/// renamed into the dataset, so readers (and globs) never see half a part.
+fn write_part(cache: &Cache, prefix: &str, edges: &[Edge]) -> Result<PathBuf> {
+    let text = |f: &dyn Fn(&Edge) -> String| Arc::new(StringArray::from_iter_values(edges.iter().map(f))) as ArrayRef;
+    let opt = |f: &dyn Fn(&Edge) -> Option<String>| Arc::new(edges.iter().map(f).collect::<StringArray>()) as ArrayRef;
+    let batch = RecordBatch::try_from_iter([
+        ("child_key", text(&|e| e.child_key.clone())),
+        ("parent_key", text(&|e| e.parent_key.clone())),
+        ("role", text(&|e| e.role.clone())),
+        ("parent_type", text(&|e| e.parent_type.to_owned())),
+        ("parent_stage", opt(&|e| e.parent_stage.clone())),
+        ("parent_item", opt(&|e| e.parent_item.clone())),
+        ("parent_path", opt(&|e| e.parent_path.clone())),
+        ("parent_size", Arc::new(edges.iter().map(|e| e.parent_size).collect::<UInt64Array>()) as ArrayRef),
+        ("stage", text(&|e| e.stage.clone())),
+        ("kind", text(&|e| e.kind.clone())),
+        ("kind_version", Arc::new(UInt64Array::from_iter_values(edges.iter().map(|e| e.kind_version))) as ArrayRef),
+        ("item", opt(&|e| e.item.clone())),
+        ("variant", opt(&|e| e.variant.clone())),
+        ("params_digest", text(&|e| e.params_digest.clone())),
+        ("created", text(&|e| e.created.clone())),
+    ])
+    .context("cannot build the lineage table")?;
+    let stamp = now_rfc3339().replace([':', '.'], "");
+    let name = format!("{prefix}-{stamp}-{}.parquet", std::process::id());
+    let (tmp, path) = (cache.root().join("tmp").join(format!("lineage-{name}")), cache.root().join(LINEAGE_DIR).join(&name));
+    lungflow_stages::formats::table::write_parquet(&tmp, &batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::manifest::{FileRecord, GatheredItem, KeyMaterial};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn every_parent_becomes_one_edge_with_the_childs_identity() {
+        let file = |path: &str, digest: &str| FileRecord { path: path.into(), size: 7, blake3: digest.into() };
+        let inputs = BTreeMap::from([
+            ("dicom".to_owned(), InputRecord::External { path: "/data/P1".into(), digest: "d".into(), files: vec![file("a.dcm", "fa"), file("b.dcm", "fb")] }),
+            ("labels".to_owned(), InputRecord::External { path: "/data/labels.csv".into(), digest: "fl".into(), files: vec![file("", "fl")] }),
+            ("model".to_owned(), InputRecord::Stage { stage: "gmcae@gmcae.lr=1e-3".into(), item: None, key: "km".into(), subpath: None, digest: "x".into() }),
+            ("features".to_owned(), InputRecord::Gather {
+                stage: "encode".into(),
+                subpath: None,
+                digest: "g".into(),
+                items: vec![GatheredItem { item: "P1".into(), key: "k1".into(), digest: "1".into() }, GatheredItem { item: "P2".into(), key: "k2".into(), digest: "2".into() }],
+            }),
+        ]);
+        let params = BTreeMap::from([("lr".to_owned(), serde_json::json!(0.002))]);
+        let m = Manifest {
+            key: "child".into(),
+            stage: "classifier@gmcae.lr=1e-3".into(),
+            pipeline: "/p.yaml".into(),
+            material: KeyMaterial { kind: "classifier_train".into(), kind_version: 2, params: params.clone(), item: None, inputs },
+            outputs: vec![],
+            output_digest: "o".into(),
+            started: "s".into(),
+            finished: "2026-11-25T00:00:00Z".into(),
+            seconds: 1.0,
+            tool_version: "0.1.0".into(),
+            host: "h".into(),
+        };
+        let edges = edges_of(&m);
+        let summary: Vec<(&str, &str, &str, Option<&str>, Option<&str>)> = edges
+            .iter()
+            .map(|e| (e.role.as_str(), e.parent_type, e.parent_key.as_str(), e.parent_item.as_deref(), e.parent_path.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("dicom", "file", "fa", None, Some("/data/P1/a.dcm")),
+                ("dicom", "file", "fb", None, Some("/data/P1/b.dcm")),
+                ("features", "gather", "k1", Some("P1"), None),
+                ("features", "gather", "k2", Some("P2"), None),
+                ("labels", "file", "fl", None, Some("/data/labels.csv")),
+                ("model", "stage", "km", None, None),
+            ]
+        );
+        for e in &edges {
+            assert_eq!((e.child_key.as_str(), e.stage.as_str(), e.variant.as_deref()), ("child", "classifier", Some("gmcae.lr=1e-3")));
+            assert_eq!((e.kind.as_str(), e.kind_version, e.created.as_str()), ("classifier_train", 2, "2026-11-25T00:00:00Z"));
+            assert_eq!(e.params_digest, params_digest(&params));
+        }
+        assert_eq!(edges[5].parent_stage.as_deref(), Some("gmcae@gmcae.lr=1e-3"));
+        assert_ne!(params_digest(&params), params_digest(&BTreeMap::new()));
+    }
+}

@@ -1,0 +1,121 @@
+//! Loading a pipeline file: parse, check against the stage kinds, and fold a
+//! sweep's variants into one combined pipeline. Every error names the file,
+//! line and column.
+
+use std::path::Path;
+
+use lungflow_stages::find_kind;
+
+use crate::pipeline::check::{Parsed, check};
+use crate::pipeline::graph;
+use crate::pipeline::model::{Loc, Override, Pipeline, SpecError, VARS};
+use crate::pipeline::raw::{RawPipeline, parse_raw};
+use crate::pipeline::sweep::{self, Axis};
+
+/// Reads, parses and checks a pipeline file, applying `--set` overrides.
+pub fn load(file: &Path, overrides: &[Override]) -> Result<Pipeline, SpecError> {
+    load_sweep(file, overrides, &[])
+}
+
+/// [`load`], with `--sweep` axes added to (or replacing those of) the
+/// file's `sweep:` grid. A sweep becomes one combined pipeline.
+pub fn load_sweep(file: &Path, overrides: &[Override], axes: &[Axis]) -> Result<Pipeline, SpecError> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| SpecError {
+        file: shown.clone(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read pipeline file: {e}"),
+    })?;
+    let id = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()).display().to_string();
+    let at = |loc: Loc, message: String| SpecError { file: shown.clone(), line: loc.line, column: loc.column, message };
+    let raw = parse_raw(&text, &shown)?;
+    let (grid, listed) = sweep_of(&raw, axes).map_err(|(loc, msg)| at(loc, msg))?;
+    let (item_sets, stages, order) = check(&raw, &shown, overrides)?;
+    let pipeline = |item_sets, stages, order, variants| Pipeline { file: file.to_path_buf(), id: id.clone(), item_sets, stages, order, variants };
+    if grid.is_empty() && listed.is_empty() {
+        return Ok(pipeline(item_sets, stages, order, Vec::new()));
+    }
+    let mut checked = Vec::new();
+    for assignments in sweep::expand(&grid, &listed) {
+        let mut all = overrides.to_vec();
+        all.extend(assignments.iter().map(crate::pipeline::model::Assignment::as_override));
+        let (sets, stages, _) = check(&raw, &shown, &all).map_err(|e| SpecError {
+            message: format!("sweep variant {}: {}", crate::pipeline::model::variant_name(&assignments), e.message),
+            ..e
+        })?;
+        checked.push((assignments, sets, stages));
+    }
+    let combined = sweep::combine(checked, &order).map_err(|(loc, msg)| at(loc, msg))?;
+    let order = graph::topological_order(&combined.stages, &combined.item_sets).map_err(|(loc, msg)| at(loc, msg))?;
+    Ok(pipeline(combined.item_sets, combined.stages, order, combined.variants))
+}
+
+
+/// Parses and checks pipeline text; `file` is only used in messages.
+pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, SpecError> {
+    check(&parse_raw(text, file)?, file, overrides)
+}
+
+/// The sweep's grid axes (the file's, with `--sweep` axes added or
+/// replacing them) and its listed variants, each value type-checked.
+fn sweep_of(raw: &RawPipeline, cli: &[Axis]) -> Result<(Vec<Axis>, Vec<Vec<crate::pipeline::model::Assignment>>), (Loc, String)> {
+    let mut grid: Vec<Axis> = Vec::new();
+    let mut listed = Vec::new();
+    if let Some(sweep) = &raw.sweep {
+        for (key, values) in &sweep.value.grid {
+            let loc = Loc::of(values);
+            let (stage, param) = key.split_once('.').ok_or((loc, format!("sweep grid key {key:?}: expected STAGE.PARAM")))?;
+            let axis = Axis { stage: stage.to_owned(), param: param.to_owned(), values: values.value.clone(), loc };
+            axis.check().map_err(|e| (loc, format!("sweep grid: {e}")))?;
+            check_swept(raw, &axis)?;
+            grid.push(axis);
+        }
+        for entry in &sweep.value.list {
+            let loc = Loc::of(entry);
+            if entry.value.is_empty() {
+                return Err((loc, "sweep list: an empty variant; give at least one STAGE.PARAM: VALUE".into()));
+            }
+            let mut assignments = Vec::new();
+            for (key, value) in &entry.value {
+                let (stage, param) = key.split_once('.').ok_or((loc, format!("sweep list key {key:?}: expected STAGE.PARAM")))?;
+                let axis = Axis { stage: stage.to_owned(), param: param.to_owned(), values: vec![value.clone()], loc };
+                axis.check().map_err(|e| (loc, format!("sweep list: {e}")))?;
+                check_swept(raw, &axis)?;
+                assignments.push(crate::pipeline::model::Assignment { stage: axis.stage, param: axis.param, value: value.clone() });
+            }
+            listed.push(assignments);
+        }
+    }
+    for axis in cli {
+        check_swept(raw, axis)?;
+        grid.retain(|a| a.key() != axis.key());
+        grid.push(axis.clone());
+    }
+    Ok((grid, listed))
+}
+
+/// Checks that a swept parameter exists and that every value has its type.
+fn check_swept(raw: &RawPipeline, axis: &Axis) -> Result<(), (Loc, String)> {
+    let key = axis.key();
+    if axis.stage == VARS {
+        return Err((axis.loc, format!("sweep {key}: pipeline variables cannot be swept; sweep stage parameters")));
+    }
+    let Some(stage) = raw.stages.get(&axis.stage) else {
+        let known: Vec<&String> = raw.stages.keys().collect();
+        return Err((axis.loc, format!("sweep {key}: no stage named {:?} (stages: {known:?})", axis.stage)));
+    };
+    let Some(kind) = find_kind(&stage.kind.value) else { return Ok(()) }; // reported with the stage
+    let ty = match kind.params().into_iter().find(|p| p.name == axis.param) {
+        Some(spec) => spec.ty,
+        None if kind.open_params() => lungflow_stages::ParamType::Scalar,
+        None => {
+            let known: Vec<&str> = kind.params().iter().map(|p| p.name).collect();
+            return Err((axis.loc, format!("sweep {key}: kind {:?} has no parameter {:?} (parameters: {})", kind.name(), axis.param, known.join(", "))));
+        }
+    };
+    for v in &axis.values {
+        ty.check(v).map_err(|e| (axis.loc, format!("sweep {key}: {e}")))?;
+    }
+    Ok(())
+}

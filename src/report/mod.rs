@@ -1,0 +1,12 @@
+//! Reports over a run or an inspection: instance states ([`status`]), why an
+//! instance reruns ([`explain`]), final metrics ([`metrics`]), the outcome of
+//! a run ([`run_report`]) and sweep tables and curves ([`sweep_results`],
+//! [`sweep_table`], [`sweep_curves`]).
+
+pub mod explain;
+pub mod metrics;
+pub mod run_report;
+pub mod status;
+pub mod sweep_curves;
+pub mod sweep_results;
+pub mod sweep_table;

@@ -1,0 +1,12 @@
+//! Running a pipeline: the scheduler expands stages into instances
+//! ([`scheduler`]), the executor drives workers over them ([`executor`]),
+//! each instance is resolved to a key and looked up or computed
+//! ([`instance`]), and the outcomes ([`outcome`]) are what every report reads.
+//! [`options`] say how; [`progress`] draws bars while it runs.
+
+pub mod executor;
+pub mod instance;
+pub mod options;
+pub mod outcome;
+pub mod progress;
+pub(crate) mod scheduler;

@@ -1,0 +1,127 @@
+//! Hashing files and directories, with a stat cache so that a file whose
+//! path, size, mtime and inode are unchanged is never read again.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+
+use crate::store::keys::tree_digest;
+use crate::store::manifest::FileRecord;
+use crate::store::state::StatRow;
+
+/// Files at least this large are hashed through mmap with rayon.
+const MMAP_THRESHOLD: u64 = 4 << 20;
+
+/// blake3 of a file's contents (of `size` bytes, already stat'ed), hex.
+pub fn hash_file(path: &Path, size: u64) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    if size >= MMAP_THRESHOLD {
+        h.update_mmap_rayon(path).with_context(|| format!("cannot read {}", path.display()))?;
+    } else {
+        let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        h.update(&bytes);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// Every regular file under `dir` with its metadata, sorted by relative path.
+/// Each file is stat'ed once; folders are recognised from the directory
+/// entry's type, so only symlinks cost an extra stat.
+pub fn list_files_with_meta(dir: &Path) -> Result<Vec<(String, fs::Metadata)>> {
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, fs::Metadata)>) -> Result<()> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let name = entry.file_name().into_string().map_err(|n| {
+            anyhow::anyhow!("{}: file name {:?} is not UTF-8", dir.display(), n)
+        })?;
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let path = entry.path();
+        let stat_failed = |e| anyhow::Error::new(e).context(format!("cannot stat {}", path.display()));
+        // Regular files are stat'ed relative to the open folder; symlinks are followed.
+        let meta = match entry.file_type() {
+            Ok(t) if t.is_dir() => None,
+            Ok(t) if t.is_file() => Some(entry.metadata().map_err(stat_failed)?),
+            _ => Some(fs::metadata(&path).map_err(stat_failed)?).filter(|m| !m.is_dir()),
+        };
+        match meta {
+            Some(meta) => out.push((rel, meta)),
+            None => walk(&path, &rel, out)?,
+        }
+    }
+    Ok(())
+}
+
+/// Hashes every file under `dir` without a stat cache (for fresh outputs).
+pub fn hash_tree(dir: &Path) -> Result<Vec<FileRecord>> {
+    list_files_with_meta(dir)?
+        .into_iter()
+        .map(|(rel, meta)| Ok(FileRecord { blake3: hash_file(&dir.join(&rel), meta.len())?, path: rel, size: meta.len() }))
+        .collect()
+}
+
+/// Hashes external inputs through the stat cache. Shared by worker threads.
+pub struct Digester {
+    known: HashMap<String, StatRow>,
+    fresh: Mutex<Vec<(String, StatRow)>>,
+}
+
+impl Digester {
+    /// A digester over a snapshot of the stat cache.
+    pub fn new(known: HashMap<String, StatRow>) -> Digester {
+        Digester { known, fresh: Mutex::new(Vec::new()) }
+    }
+
+    /// Rows hashed since the last call, to be saved in the stat cache.
+    pub fn take_fresh(&self) -> Vec<(String, StatRow)> {
+        std::mem::take(&mut *self.fresh.lock().expect("stat cache lock"))
+    }
+
+    /// Digest and size of one file, from the stat cache when it is unchanged.
+    fn file_with_meta(&self, path: &Path, meta: &fs::Metadata) -> Result<(String, u64)> {
+        let key = path.to_string_lossy();
+        let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        if let Some(row) = self.known.get(key.as_ref())
+            && row.size == meta.len()
+            && row.mtime_ns == mtime_ns
+            && row.inode == meta.ino()
+        {
+            return Ok((row.digest.clone(), row.size));
+        }
+        let digest = hash_file(path, meta.len())?;
+        let row = StatRow { size: meta.len(), mtime_ns, inode: meta.ino(), digest: digest.clone() };
+        self.fresh.lock().expect("stat cache lock").push((key.into_owned(), row));
+        Ok((digest, meta.len()))
+    }
+
+    /// Digest of a file (its content digest) or a directory (its tree digest),
+    /// with every file read.
+    pub fn path(&self, path: &Path) -> Result<(String, Vec<FileRecord>)> {
+        let meta = fs::metadata(path).with_context(|| format!("input {} does not exist", path.display()))?;
+        if meta.is_dir() {
+            let files = list_files_with_meta(path)?
+                .into_iter()
+                .map(|(rel, meta)| {
+                    let (blake3, size) = self.file_with_meta(&path.join(&rel), &meta)?;
+                    Ok(FileRecord { path: rel, size, blake3 })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((tree_digest(&files), files))
+        } else if meta.is_file() {
+            let (blake3, size) = self.file_with_meta(path, &meta)?;
+            Ok((blake3.clone(), vec![FileRecord { path: String::new(), size, blake3 }]))
+        } else {
+            bail!("input {} is neither a file nor a directory", path.display())
+        }
+    }
+}

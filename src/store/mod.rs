@@ -1,0 +1,11 @@
+//! The store: the content-addressed cache on disk ([`cache`]), the manifest
+//! beside every entry ([`manifest`]), content keys ([`keys`]), file digests
+//! with a stat cache ([`digest`]) and the state database ([`state`]).
+//!
+//! The store knows keys and bytes, never pipelines or stage kinds.
+
+pub mod cache;
+pub mod digest;
+pub mod keys;
+pub mod manifest;
+pub mod state;

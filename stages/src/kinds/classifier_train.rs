@@ -1,0 +1,347 @@
+//! The `classifier_train` kind: the 3-D CNN with spatial pyramid pooling on
+//! the encoder features of every labelled patient (input `features`,
+//! gathered from `encode`; input `labels`, an `id,cancer` CSV). Patients
+//! without a label are the test patients and are not read.
+//!
+//! With `fine_tune: k` the last k GMCAE encoder blocks (input `encoder`, a
+//! `gmcae_train` output) are trained inside the classifier; the features must
+//! then come from the first blocks only (`encode` with `blocks` = all − k),
+//! which is how kdsb17 froze its first two blocks.
+//!
+//! Outputs: `model.mpk` and `model.json` (the best epoch), `metrics.parquet`
+//! (per epoch: log loss, accuracy and AUC on training and validation
+//! patients, and the class-prior baseline), `metrics.json`, `split.json`,
+//! `validation.parquet` (validation probabilities), all as in
+//! [`formats::training`](crate::formats::training), and `log_loss.png`,
+//! `auc.png`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray};
+use burn::backend::Autodiff;
+use burn::prelude::*;
+use serde_json::json;
+
+use crate::formats::features::{FEATURES_FILE, read_features};
+use crate::formats::labels::read_labels;
+use crate::formats::table::write_parquet;
+use crate::formats::training::{
+    METRICS_TABLE, VALIDATION_TABLE, load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split,
+};
+use crate::models::classifier::data::{Sample, stratified_split};
+use crate::models::classifier::model::{Classifier, ClassifierShape};
+use crate::models::classifier::train::{EpochScores, TrainOptions, TrainResult, train};
+use crate::models::gmcae::model::GmcaeShape;
+use crate::models::parse_widths;
+use crate::params::{input_path, positive};
+use crate::plot::{BLUE, DARK_GREY, ORANGE, Series, line_chart};
+use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device};
+
+/// Log-loss curves.
+pub const LOG_LOSS_PNG: &str = "log_loss.png";
+/// AUC curves.
+pub const AUC_PNG: &str = "auc.png";
+
+kind_params! {
+    /// The parameters of `classifier_train`.
+    pub struct Params {
+        /// widths of the 3³ convolutions after the encoder
+        widths: String = "16,16",
+        /// stride of the first convolution (2 halves each axis: 8x less work)
+        stride: i64 = 2,
+        /// spatial pyramid levels (bins per axis)
+        levels: String = "1,2,4",
+        /// units of the hidden dense layer
+        hidden: i64 = 32,
+        /// dropout before the dense layers
+        dropout: f64 = 0.3,
+        /// last GMCAE encoder blocks trained with the classifier (0 = encoder frozen)
+        fine_tune: i64 = 0,
+        /// Adam learning rate
+        lr: f64 = 1e-3,
+        /// patients per step
+        batch_size: i64 = 4,
+        /// most epochs
+        epochs: i64 = 30,
+        /// early stopping patience in epochs
+        patience: i64 = 8,
+        /// global gradient-norm limit; 0 turns clipping off
+        clip_norm: f64 = 1.0,
+        /// fraction of each class's patients held out for validation
+        val_fraction: f64 = 0.25,
+        /// seed for initialisation, split, order and augmentation
+        seed: i64 = 0,
+        /// random cube symmetry (of 48) per patient per step
+        augment: bool = true,
+        /// cpu (burn flex) or cuda (needs --features cuda)
+        device: String = "cpu",
+    }
+}
+
+impl Params {
+    /// The architecture for features like `first`'s, with the encoder blocks
+    /// to fine-tune (`tail_widths`).
+    fn shape(&self, first: &Sample, tail_widths: Vec<usize>) -> Result<ClassifierShape, StageError> {
+        Ok(ClassifierShape {
+            in_channels: first.features.channels,
+            tail_widths,
+            widths: parse_widths(&self.widths)?,
+            stride: positive("stride", self.stride)?,
+            levels: parse_widths(&self.levels)?,
+            hidden: positive("hidden", self.hidden)?,
+            dropout: self.dropout,
+        })
+    }
+
+    /// The training options, checked.
+    fn options(&self) -> Result<TrainOptions, StageError> {
+        Ok(TrainOptions {
+            learning_rate: self.lr,
+            batch_size: positive("batch_size", self.batch_size)?,
+            epochs: positive("epochs", self.epochs)?,
+            patience: positive("patience", self.patience)?,
+            clip_norm: self.clip_norm,
+            seed: self.seed as u64,
+            augment: self.augment,
+        })
+    }
+}
+
+/// Trains the cancer classifier.
+pub struct ClassifierTrain;
+
+impl StageKind for ClassifierTrain {
+    fn name(&self) -> &'static str {
+        "classifier_train"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn doc(&self) -> &'static str {
+        "trains the 3-D CNN + spatial pyramid pooling classifier on gathered encoder features (inputs `features`, `labels`, optional `encoder`)"
+    }
+
+    fn wants_all_cores(&self) -> bool {
+        true
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        Params::specs()
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        let p = Params::parse(ctx.params)?;
+        let labels_path = input_path(ctx, "labels")?;
+        let samples = load_labelled(input_path(ctx, "features")?, &read_labels(labels_path)?, labels_path)?;
+        // The whole architecture is checked before any data-dependent step.
+        let encoder = if p.fine_tune > 0 {
+            Some(input_path(ctx, "encoder").map_err(|e| StageError(format!("fine_tune > 0 needs the GMCAE: {e}")))?)
+        } else {
+            None
+        };
+        let shape = p.shape(&samples[0], tail_widths(p.fine_tune, encoder, samples[0].blocks)?)?;
+        let split = stratified_split(&samples, p.val_fraction, p.seed as u64)?;
+        let o = p.options()?;
+        let mut log_file = std::fs::File::create(ctx.log_path).map_err(StageError::msg)?;
+        let mut log = |line: &str| {
+            use std::io::Write;
+            let _ = writeln!(log_file, "{line}");
+        };
+        let fit = Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o };
+        let result = on_device!(p.device.as_str(), fit_on(&fit, &mut log))?;
+        write_outputs(ctx.out_dir, &shape, &samples, &split, &result)
+    }
+}
+
+/// Loads the features of every labelled patient from a gathered `encode`
+/// input (one folder per patient). Patients without a label are skipped
+/// (they are the test patients); a label without features is an error, and
+/// so is a labels file that labels no one.
+fn load_labelled(dir: &Path, labels: &BTreeMap<String, bool>, labels_path: &Path) -> Result<Vec<Sample>, StageError> {
+    if labels.is_empty() {
+        return Err(StageError(format!("{}: the file labels no patient, so there is nothing to train on", labels_path.display())));
+    }
+    let mut samples = Vec::new();
+    for (id, &label) in labels {
+        if !dir.join(id).exists() {
+            return Err(StageError(format!(
+                "{} labels patient {id}, but no features were computed for it (is it among the pipeline's items?)",
+                labels_path.display()
+            )));
+        }
+        let (meta, features) = read_features(&dir.join(id).join(FEATURES_FILE))?;
+        samples.push(Sample { id: id.clone(), label, features, blocks: meta.blocks });
+    }
+    let first = &samples[0];
+    if let Some(s) = samples.iter().find(|s| s.features.channels != first.features.channels || s.blocks != first.blocks) {
+        return Err(StageError(format!("patient {}'s features differ in channels or encoder blocks from patient {}'s", s.id, first.id)));
+    }
+    Ok(samples)
+}
+
+/// Widths of the encoder blocks to fine-tune (empty when frozen), checked
+/// against the `blocks` that produced the features.
+fn tail_widths(fine_tune: i64, encoder: Option<&Path>, blocks: usize) -> Result<Vec<usize>, StageError> {
+    let fine_tune = usize::try_from(fine_tune).map_err(|_| StageError::msg("fine_tune must be 0 or more"))?;
+    let Some(dir) = encoder.filter(|_| fine_tune > 0) else {
+        return Ok(Vec::new());
+    };
+    let shape: GmcaeShape = read_model_json(dir)?;
+    let total = shape.widths.len();
+    if blocks + fine_tune != total {
+        let wanted = total.saturating_sub(fine_tune);
+        return Err(StageError(format!(
+            "fine_tune {fine_tune} needs features from the first {wanted} of the encoder's {total} blocks, but they come from {blocks} (set the encode stage's blocks to {wanted})"
+        )));
+    }
+    Ok(shape.widths[blocks..].to_vec())
+}
+
+/// What fitting needs besides the backend.
+struct Fit<'a> {
+    /// The GMCAE's folder, when fine-tuning.
+    encoder: Option<&'a Path>,
+    /// Where the best model is saved.
+    out: &'a Path,
+    shape: &'a ClassifierShape,
+    samples: &'a [Sample],
+    split: &'a (Vec<usize>, Vec<usize>),
+    o: &'a TrainOptions,
+}
+
+/// Builds the network (with the GMCAE's blocks when fine-tuning) and trains it.
+fn fit_on<B: Backend>(device: &B::Device, f: &Fit<'_>, log: &mut dyn FnMut(&str)) -> Result<TrainResult, StageError> {
+    let tail = match f.encoder.filter(|_| !f.shape.tail_widths.is_empty()) {
+        None => None,
+        Some(dir) => {
+            let (_, gmcae) = load_model::<Autodiff<B>, GmcaeShape, _>(dir, device, |s, d| s.init::<Autodiff<B>>(d))?;
+            Some(gmcae.encoder_tail(f.samples[0].blocks))
+        }
+    };
+    // Seeded after loading, so the classifier's weights do not depend on it.
+    Autodiff::<B>::seed(device, f.o.seed);
+    let mut model: Classifier<Autodiff<B>> = f.shape.init(device);
+    if let Some(tail) = tail {
+        model = model.with_tail(tail);
+    }
+    let (train_idx, val_idx) = f.split;
+    train(model, f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)
+}
+
+fn write_outputs(
+    out: &Path,
+    shape: &ClassifierShape,
+    samples: &[Sample],
+    (train_idx, val_idx): &(Vec<usize>, Vec<usize>),
+    r: &TrainResult,
+) -> Result<(), StageError> {
+    write_tables(out, r)?;
+    let best = &r.epochs[r.best_epoch - 1];
+    write_metrics(
+        out,
+        &json!({
+            "val_log_loss": best.val.log_loss,
+            "val_accuracy": best.val.accuracy,
+            "val_auc": best.val.auc,
+            "prior_val_log_loss": r.prior_val_log_loss,
+            "train_log_loss": best.train.log_loss,
+            "train_auc": best.train.auc,
+            "best_epoch": r.best_epoch,
+            "epochs": r.epochs.len(),
+            "training_cancer_rate": r.prior,
+        }),
+    )?;
+    write_model_json(out, shape)?;
+    let ids = |idx: &[usize]| idx.iter().map(|&i| samples[i].id.clone()).collect::<Vec<_>>();
+    write_split(out, &ids(train_idx), &ids(val_idx))?;
+    let curve = |name, color, f: &dyn Fn(&EpochScores) -> f64| Series {
+        name,
+        color,
+        points: r.epochs.iter().map(|m| (m.epoch as f64, f(m))).collect(),
+    };
+    line_chart(
+        &out.join(LOG_LOSS_PNG),
+        "classifier log loss",
+        "epoch",
+        "log loss (nats)",
+        &[
+            curve("train", BLUE, &|m| m.train.log_loss),
+            curve("validation", ORANGE, &|m| m.val.log_loss),
+            curve("class prior", DARK_GREY, &|_| r.prior_val_log_loss),
+        ],
+    )?;
+    line_chart(
+        &out.join(AUC_PNG),
+        "classifier ROC AUC",
+        "epoch",
+        "AUC",
+        &[curve("train", BLUE, &|m| m.train.auc), curve("validation", ORANGE, &|m| m.val.auc)],
+    )
+}
+
+/// `metrics.parquet` (one row per epoch) and `validation.parquet`.
+fn write_tables(out: &Path, r: &TrainResult) -> Result<(), StageError> {
+    let col = |f: &dyn Fn(&EpochScores) -> f64| Arc::new(Float64Array::from_iter_values(r.epochs.iter().map(f))) as ArrayRef;
+    let batch = RecordBatch::try_from_iter([
+        ("epoch", Arc::new(Int32Array::from_iter_values(r.epochs.iter().map(|m| m.epoch as i32))) as ArrayRef),
+        ("train_log_loss", col(&|m| m.train.log_loss)),
+        ("train_accuracy", col(&|m| m.train.accuracy)),
+        ("train_auc", col(&|m| m.train.auc)),
+        ("val_log_loss", col(&|m| m.val.log_loss)),
+        ("val_accuracy", col(&|m| m.val.accuracy)),
+        ("val_auc", col(&|m| m.val.auc)),
+        ("prior_val_log_loss", col(&|_| r.prior_val_log_loss)),
+        ("seconds", col(&|m| m.seconds)),
+    ])
+    .map_err(StageError::msg)?;
+    write_parquet(&out.join(METRICS_TABLE), &batch)?;
+    let v = &r.val_predictions;
+    let validation = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from_iter_values(v.iter().map(|p| p.0.as_str()))) as ArrayRef),
+        ("cancer", Arc::new(BooleanArray::from(v.iter().map(|p| p.1).collect::<Vec<_>>())) as ArrayRef),
+        ("probability", Arc::new(Float64Array::from_iter_values(v.iter().map(|p| p.2))) as ArrayRef),
+    ])
+    .map_err(StageError::msg)?;
+    write_parquet(&out.join(VALIDATION_TABLE), &validation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lf-classifier-train-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_labels_file_with_only_a_header_is_an_error_naming_it() {
+        let dir = temp("header-only");
+        let labels_path = dir.join(crate::formats::labels::TRAIN_LABELS_FILE);
+        std::fs::write(&labels_path, "id,cancer\n").unwrap();
+        let labels = read_labels(&labels_path).unwrap();
+        let err = load_labelled(&dir, &labels, &labels_path).unwrap_err();
+        assert!(err.0.starts_with(&format!("{}: the file labels no patient", labels_path.display())), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_labelled_patient_without_features_is_an_error_naming_the_labels_file() {
+        let dir = temp("no-features");
+        let labels = BTreeMap::from([("p1".to_owned(), true)]);
+        let err = load_labelled(&dir, &labels, Path::new("labels.csv")).unwrap_err();
+        assert!(err.0.contains("labels.csv labels patient p1, but no features"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_frozen_encoder_fine_tunes_nothing_and_a_negative_count_is_refused() {
+        assert_eq!(tail_widths(0, None, 2).unwrap(), Vec::<usize>::new());
+        assert!(tail_widths(-1, None, 2).unwrap_err().0.contains("fine_tune must be 0 or more"));
+    }
+}

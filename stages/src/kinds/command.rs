@@ -1,0 +1,223 @@
+//! The `command` kind: runs a user's program (DVC's `cmd`).
+//!
+//! The command line is a template: `{out}`, `{item}`, `{inputs.NAME}` and
+//! `{params.NAME}` are replaced by shell-quoted values (`{{` and `}}` give
+//! literal braces). The same values are in the environment as `LF_OUT`,
+//! `LF_ITEM`, `LF_INPUT_<NAME>` and `LF_PARAM_<NAME>`. The program runs under
+//! `sh -c` in the work directory, with stdout and stderr going to the log.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::process::{Command as Process, Stdio};
+
+use crate::params::scalar_text;
+use crate::{Input, ParamSpec, RunContext, StageError, StageKind, kind_params};
+
+kind_params! {
+    /// The declared parameters of `command`; any other scalar parameter is
+    /// passed to the command as `{params.NAME}` and `LF_PARAM_NAME`.
+    pub struct Params {
+        /// command template run with sh -c: {out}, {item}, {inputs.NAME}, {params.NAME}
+        cmd: String,
+        /// paths relative to {out} that the command must create
+        outputs: Vec<String> = Vec::<String>::new(),
+    }
+}
+
+/// Runs a shell command with declared inputs and outputs.
+pub struct Command;
+
+/// How many lines of the log an error message quotes.
+const LOG_TAIL_LINES: usize = 15;
+
+impl StageKind for Command {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn doc(&self) -> &'static str {
+        "runs a shell command template; any extra scalar parameter is passed to it"
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        Params::specs()
+    }
+
+    fn open_params(&self) -> bool {
+        true
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        let p = Params::parse(ctx.params)?;
+        let line = render_template(&p.cmd, ctx)?;
+        let log = File::create(ctx.log_path).map_err(|e| StageError(format!("cannot create log {}: {e}", ctx.log_path.display())))?;
+        let log_err = log.try_clone().map_err(|e| StageError(format!("cannot share log {}: {e}", ctx.log_path.display())))?;
+        let mut process = Process::new("sh");
+        process.arg("-c").arg(&line).current_dir(ctx.work_dir).stdin(Stdio::null()).stdout(log).stderr(log_err).envs(environment(ctx));
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the
+        // child if the thread that spawned it dies (e.g. lungflow killed -9).
+        unsafe {
+            process.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let status = process.status().map_err(|e| StageError(format!("cannot start sh for command {line:?}: {e}")))?;
+        if !status.success() {
+            let tail = log_tail(ctx.log_path);
+            return Err(StageError(format!(
+                "command {line:?} failed ({status}){}",
+                if tail.is_empty() { String::new() } else { format!("; last lines of its output:\n{tail}") }
+            )));
+        }
+        let missing: Vec<String> = p.outputs.into_iter().filter(|rel| !ctx.out_dir.join(rel).exists()).collect();
+        if !missing.is_empty() {
+            return Err(StageError(format!("command {line:?} succeeded but did not create its declared outputs: {}", missing.join(", "))));
+        }
+        Ok(())
+    }
+}
+
+/// The environment variables a command sees.
+fn environment(ctx: &RunContext<'_>) -> Vec<(String, String)> {
+    let mut env = vec![("LF_OUT".to_owned(), ctx.out_dir.display().to_string())];
+    env.push(("LF_ITEM".to_owned(), ctx.item.unwrap_or("").to_owned()));
+    for (name, input) in ctx.inputs {
+        env.push((format!("LF_INPUT_{}", env_name(name)), input.path.display().to_string()));
+    }
+    for (name, value) in ctx.params {
+        if name != "cmd" {
+            env.push((format!("LF_PARAM_{}", env_name(name)), scalar_text(value)));
+        }
+    }
+    env
+}
+
+/// An upper-case, underscore-only form of a name for environment variables.
+fn env_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+/// Replaces placeholders in a command template with shell-quoted values.
+///
+/// A placeholder is `{name}` where name is made of letters, digits, `_`, `-`
+/// and `.`; other braces (awk programs, shell `${VAR}`) are left as written,
+/// and `{{`/`}}` give literal braces.
+pub fn render_template(template: &str, ctx: &RunContext<'_>) -> Result<String, StageError> {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(pos) = rest.find(['{', '}']) {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        let name = tail[1..].split('}').next().filter(|_| tail.starts_with('{') && tail[1..].contains('}'));
+        let after_dollar = out.ends_with('$');
+        match name {
+            Some(name) if !after_dollar && is_placeholder_name(name) => {
+                out.push_str(&shell_quote(&placeholder_value(name, ctx.inputs, ctx)?));
+                rest = &tail[name.len() + 2..];
+            }
+            _ => {
+                out.push_str(&tail[..1]);
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn is_placeholder_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
+
+/// The text a placeholder stands for.
+fn placeholder_value(name: &str, inputs: &BTreeMap<String, Input>, ctx: &RunContext<'_>) -> Result<String, StageError> {
+    if name == "out" {
+        return Ok(ctx.out_dir.display().to_string());
+    }
+    if name == "item" {
+        return ctx.item.map(str::to_owned).ok_or_else(|| StageError("{item} used in a stage that does not run per item".into()));
+    }
+    if let Some(input) = name.strip_prefix("inputs.") {
+        return inputs
+            .get(input)
+            .map(|i| i.path.display().to_string())
+            .ok_or_else(|| StageError(format!("{{{name}}}: the stage has no input named {input:?}")));
+    }
+    if let Some(param) = name.strip_prefix("params.") {
+        return ctx
+            .params
+            .get(param)
+            .map(scalar_text)
+            .ok_or_else(|| StageError(format!("{{{name}}}: the stage has no parameter named {param:?}")));
+    }
+    Err(StageError(format!("unknown placeholder {{{name}}} (use {{out}}, {{item}}, {{inputs.NAME}} or {{params.NAME}})")))
+}
+
+/// Quotes a value for sh unless it is made only of safe characters.
+fn shell_quote(value: &str) -> String {
+    let safe = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if safe { value.to_owned() } else { format!("'{}'", value.replace('\'', "'\\''")) }
+}
+
+/// The last lines of a log file, for error messages.
+fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn with_ctx<T>(f: impl FnOnce(&RunContext<'_>) -> T) -> T {
+        let mut params = BTreeMap::new();
+        params.insert("scale".to_owned(), json!(2.5));
+        params.insert("name".to_owned(), json!("it's"));
+        let mut inputs = BTreeMap::new();
+        inputs.insert("raw".to_owned(), Input { path: "/data/a b".into(), producers: Vec::new() });
+        let ctx = RunContext {
+            params: &params,
+            inputs: &inputs,
+            item: Some("p1"),
+            out_dir: Path::new("/out"),
+            log_path: Path::new("/out.log"),
+            work_dir: Path::new("/"),
+            threads: 1,
+        };
+        f(&ctx)
+    }
+
+    #[test]
+    fn template_substitutes_and_quotes() {
+        let line = with_ctx(|ctx| render_template("cp {inputs.raw} {out}/{item}.txt --s {params.scale} {params.name} {{x}}", ctx)).unwrap();
+        assert_eq!(line, "cp '/data/a b' /out/p1.txt --s 2.5 'it'\\''s' {x}");
+    }
+
+    #[test]
+    fn template_rejects_unknown_placeholders() {
+        let err = with_ctx(|ctx| render_template("echo {inputs.nope}", ctx)).unwrap_err();
+        assert!(err.0.contains("no input named \"nope\""), "{err}");
+        let err = with_ctx(|ctx| render_template("echo {what}", ctx)).unwrap_err();
+        assert!(err.0.contains("unknown placeholder {what}"), "{err}");
+    }
+
+    #[test]
+    fn template_leaves_awk_and_shell_braces_alone() {
+        let line = with_ctx(|ctx| render_template("awk '{ s += $1 } END { print s }' ${HOME} {item} {", ctx)).unwrap();
+        assert_eq!(line, "awk '{ s += $1 } END { print s }' ${HOME} p1 {");
+    }
+}

@@ -1,0 +1,157 @@
+//! The `encode` kind: the trained GMCAE encoder applied to one patient's
+//! whole cropped lung volume (fully convolutional, in z-slabs with a halo).
+//!
+//! Inputs: `model` (a `gmcae_train` output) and `lungs` (a `lung_mask`
+//! output). Output [`features.arrow`](crate::formats::features).
+
+use std::path::Path;
+
+use burn::prelude::*;
+
+use crate::formats::features::{FEATURES_FILE, FeatureMeta, write_features};
+use crate::formats::training::{load_model, read_model_json};
+use crate::formats::volume::{MASK_FILE, VOLUME_FILE, Volume, read_mask, read_volume};
+use crate::models::gmcae::features::{FeatureMap, encode_volume};
+use crate::models::gmcae::model::GmcaeShape;
+use crate::models::hu_scale::HuScale;
+use crate::params::{input_path, positive};
+use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device};
+
+kind_params! {
+    /// The parameters of `encode`.
+    pub struct Params {
+        /// HU mapped to -1 (as in the patches stage)
+        hu_low: f64 = HuScale::default().low,
+        /// HU mapped to +1 (as in the patches stage)
+        hu_high: f64 = HuScale::default().high,
+        /// clip scaled values to [-1, 1]
+        clip: bool = HuScale::default().clip,
+        /// encoder blocks to apply; 0 = all (a classifier fine-tuning k blocks wants all but k)
+        blocks: i64 = 0,
+        /// set voxels outside the (dilated) lung mask to air before encoding
+        mask_outside: bool = true,
+        /// code slices encoded at a time (bounds memory)
+        slab: i64 = 8,
+        /// cpu (burn flex) or cuda (needs --features cuda)
+        device: String = "cpu",
+    }
+}
+
+/// Encodes a lung volume into a feature map.
+pub struct Encode;
+
+impl StageKind for Encode {
+    fn name(&self) -> &'static str {
+        "encode"
+    }
+
+    fn version(&self) -> u32 {
+        2
+    }
+
+    fn doc(&self) -> &'static str {
+        "applies the trained GMCAE encoder (input `model`) to a whole lung crop (input `lungs`): features.arrow"
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        Params::specs()
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        let p = Params::parse(ctx.params)?;
+        let slab = positive("slab", p.slab)?;
+        let scale = HuScale { low: p.hu_low, high: p.hu_high, clip: p.clip };
+        let model_dir = input_path(ctx, "model")?;
+        let shape: GmcaeShape = read_model_json(model_dir)?;
+        let blocks = encoder_blocks(p.blocks, shape.widths.len())?;
+        let v = read_lungs(input_path(ctx, "lungs")?, p.mask_outside)?;
+        let step = 1usize << blocks;
+        let (input, padded) = padded_input(&v, step, &scale);
+        let features = on_device!(p.device.as_str(), encode_with(model_dir, blocks, &input, padded, slab))?;
+        let meta = FeatureMeta {
+            channels: features.channels,
+            shape: features.shape,
+            step,
+            blocks,
+            spacing_mm: v.meta.spacing_mm,
+            patient_id: ctx.item.unwrap_or(&v.meta.patient_id).to_owned(),
+        };
+        write_features(&ctx.out_dir.join(FEATURES_FILE), &meta, &features)
+    }
+}
+
+/// The blocks to apply: `requested`, or all `total` for 0.
+fn encoder_blocks(requested: i64, total: usize) -> Result<usize, StageError> {
+    match usize::try_from(requested) {
+        Ok(0) => Ok(total),
+        Ok(b) if b <= total => Ok(b),
+        _ => Err(StageError(format!("blocks must be between 0 (all) and {total}, the model's encoder blocks"))),
+    }
+}
+
+/// The lung crop's HU volume, with voxels outside the mask set to air when
+/// `mask_outside` is given.
+fn read_lungs(lungs: &Path, mask_outside: bool) -> Result<Volume, StageError> {
+    let mut v = read_volume(&lungs.join(VOLUME_FILE))?;
+    if mask_outside {
+        let mask = read_mask(&lungs.join(MASK_FILE))?;
+        if mask.meta.shape != v.meta.shape {
+            return Err(StageError(format!(
+                "{}: mask shape {:?} differs from the volume's {:?}",
+                lungs.display(),
+                mask.meta.shape,
+                v.meta.shape
+            )));
+        }
+        for (hu, &inside) in v.data.iter_mut().zip(&mask.data) {
+            if inside == 0 {
+                *hu = HuScale::AIR_HU;
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// The scaled volume, padded with air on every axis up to a multiple of the
+/// encoder's stride `step`, and its padded shape.
+fn padded_input(v: &Volume, step: usize, scale: &HuScale) -> (Vec<f32>, [usize; 3]) {
+    let [nz, ny, nx] = v.meta.shape;
+    let padded = [nz.div_ceil(step) * step, ny.div_ceil(step) * step, nx.div_ceil(step) * step];
+    let mut input = vec![scale.apply(HuScale::AIR_HU as f64); padded.iter().product()];
+    for z in 0..nz {
+        for y in 0..ny {
+            let src = v.index(z, y, 0);
+            let dst = (z * padded[1] + y) * padded[2];
+            for x in 0..nx {
+                input[dst + x] = scale.apply(v.data[src + x] as f64);
+            }
+        }
+    }
+    (input, padded)
+}
+
+/// Loads the GMCAE and encodes `input` on backend `B`.
+fn encode_with<B: Backend>(
+    device: &B::Device,
+    model_dir: &Path,
+    blocks: usize,
+    input: &[f32],
+    shape: [usize; 3],
+    slab: usize,
+) -> Result<FeatureMap, StageError> {
+    let (_, model) = load_model::<B, GmcaeShape, _>(model_dir, device, |s, d| s.init::<B>(d))?;
+    Ok(encode_volume(&model, blocks, input, shape, slab, device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_default_to_all_and_are_bounded_by_the_model() {
+        assert_eq!(encoder_blocks(0, 3).unwrap(), 3);
+        assert_eq!(encoder_blocks(2, 3).unwrap(), 2);
+        assert!(encoder_blocks(4, 3).unwrap_err().0.contains("between 0 (all) and 3"));
+        assert!(encoder_blocks(-1, 3).is_err());
+    }
+}

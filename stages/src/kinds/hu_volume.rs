@@ -1,0 +1,67 @@
+//! The `hu_volume` kind: one patient's DICOM folder (input `dicom`) to a
+//! Hounsfield-unit volume (`volume.arrow`) and the table of its source files
+//! (`sources.parquet`); the ingest rules are in [`dicom::series`](crate::dicom::series).
+
+use crate::dicom::series::{IngestOptions, ingest};
+use crate::formats::sources::{SOURCES_FILE, Source, write_sources};
+use crate::formats::volume::{VOLUME_FILE, write_volume};
+use crate::kind_params;
+use crate::params::input_path;
+use crate::{ParamSpec, RunContext, StageError, StageKind};
+
+kind_params! {
+    /// The parameters of `hu_volume`.
+    pub struct Params {
+        /// series to use; empty picks CT, axial, most slices
+        series_uid: String = IngestOptions::default().series_uid,
+        /// HU below this are outside the field of view and become air
+        out_of_field_hu: f64 = IngestOptions::default().out_of_field_hu,
+        /// value for padding and out-of-field voxels
+        air_hu: i64 = IngestOptions::default().air_hu,
+        /// largest relative deviation of a slice gap from the median
+        spacing_tolerance: f64 = IngestOptions::default().spacing_tolerance,
+        /// largest gantry tilt accepted (tilted series are refused)
+        max_tilt_degrees: f64 = IngestOptions::default().max_tilt_degrees,
+    }
+}
+
+/// DICOM series to HU volume.
+pub struct HuVolume;
+
+impl StageKind for HuVolume {
+    fn name(&self) -> &'static str {
+        "hu_volume"
+    }
+
+    /// 2: volume files version 2 (`origin_mm` as `[z, y, x]`).
+    fn version(&self) -> u32 {
+        2
+    }
+
+    fn doc(&self) -> &'static str {
+        "reads one patient's DICOM folder (input `dicom`) into volume.arrow (HU) and sources.parquet"
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        Params::specs()
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        let p = Params::parse(ctx.params)?;
+        let opts = IngestOptions {
+            air_hu: i16::try_from(p.air_hu).map_err(|_| StageError::msg("air_hu must fit in 16 bits"))?,
+            series_uid: p.series_uid,
+            out_of_field_hu: p.out_of_field_hu,
+            spacing_tolerance: p.spacing_tolerance,
+            max_tilt_degrees: p.max_tilt_degrees,
+        };
+        let ingested = ingest(input_path(ctx, "dicom")?, ctx.item, &opts)?;
+        write_volume(&ctx.out_dir.join(VOLUME_FILE), &ingested.volume)?;
+        let sources: Vec<Source<'_>> = ingested
+            .slices
+            .iter()
+            .map(|s| Source { path: &s.path, sop_instance_uid: &s.sop_uid, size: s.size, blake3: &s.blake3 })
+            .collect();
+        write_sources(&ctx.out_dir.join(SOURCES_FILE), &sources)
+    }
+}

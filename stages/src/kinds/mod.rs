@@ -1,0 +1,67 @@
+//! The stage kinds, one file per kind, each file named like the kind's
+//! `kind:` in pipeline files.
+//!
+//! A kind parses its parameters once (see [`kind_params!`](crate::kind_params)),
+//! reads its inputs through [`formats`](crate::formats), computes with
+//! [`models`](crate::models), [`dicom`](crate::dicom),
+//! [`phantom`](crate::phantom) or [`segment`](crate::segment), and writes its
+//! outputs through [`formats`](crate::formats) again. No kind imports another.
+
+use crate::StageKind;
+
+pub mod classifier_train;
+pub mod command;
+pub mod encode;
+pub mod evaluate;
+pub mod gmcae_train;
+pub mod hu_volume;
+pub mod lung_mask;
+pub mod patches;
+pub mod predict;
+pub mod resample;
+pub mod submission;
+pub mod synthetic_cohort;
+
+/// Every stage kind lungflow knows, in a fixed order.
+pub fn all_kinds() -> Vec<&'static dyn StageKind> {
+    vec![
+        &command::Command,
+        &hu_volume::HuVolume,
+        &resample::Resample,
+        &lung_mask::LungMask,
+        &synthetic_cohort::SyntheticCohort,
+        &patches::Patches,
+        &gmcae_train::GmcaeTrain,
+        &encode::Encode,
+        &classifier_train::ClassifierTrain,
+        &predict::Predict,
+        &submission::Submission,
+        &evaluate::Evaluate,
+    ]
+}
+
+/// The stage kind with this name, if there is one.
+pub fn find_kind(name: &str) -> Option<&'static dyn StageKind> {
+    all_kinds().into_iter().find(|k| k.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_lives_in_the_file_named_after_it() {
+        for kind in all_kinds() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/kinds/");
+            let file = std::path::Path::new(path).join(format!("{}.rs", kind.name()));
+            assert!(file.is_file(), "kind {} has no file {}", kind.name(), file.display());
+            assert!(find_kind(kind.name()).is_some());
+        }
+    }
+
+    #[test]
+    fn only_submission_declares_row_provenance() {
+        let with: Vec<&str> = all_kinds().into_iter().filter(|k| k.row_provenance().is_some()).map(|k| k.name()).collect();
+        assert_eq!(with, ["submission"]);
+    }
+}

@@ -1,0 +1,107 @@
+//! Feature maps of labelled patients: the stratified patient split and
+//! tensors with a cube symmetry applied.
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::StageError;
+use crate::models::gmcae::features::FeatureMap;
+use crate::models::symmetry::Symmetry;
+
+/// One patient's feature map and label.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Patient id.
+    pub id: String,
+    /// Cancer within a year.
+    pub label: bool,
+    /// The encoder's output.
+    pub features: FeatureMap,
+    /// Encoder blocks that produced it.
+    pub blocks: usize,
+}
+
+/// Indices of training and validation samples, split by patient and
+/// stratified by label: each class gives `round(val_fraction · count)` (at
+/// least one) of its patients to validation.
+pub fn stratified_split(samples: &[Sample], val_fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), StageError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for class in [false, true] {
+        let mut idx: Vec<usize> = (0..samples.len()).filter(|&i| samples[i].label == class).collect();
+        if idx.len() < 2 {
+            return Err(StageError(format!(
+                "need at least two labelled patients with cancer = {} to train and validate (have {})",
+                class as u8,
+                idx.len()
+            )));
+        }
+        idx.shuffle(&mut rng);
+        let n_val = ((idx.len() as f64 * val_fraction).round() as usize).clamp(1, idx.len() - 1);
+        val.extend_from_slice(&idx[..n_val]);
+        train.extend_from_slice(&idx[n_val..]);
+    }
+    train.sort_unstable();
+    val.sort_unstable();
+    Ok((train, val))
+}
+
+/// The feature map as `[1, c, z, y, x]` with `symmetry` applied to its three
+/// spatial axes.
+pub fn tensor<B: Backend>(f: &FeatureMap, symmetry: Symmetry, device: &B::Device) -> Tensor<B, 5> {
+    let [z, y, x] = f.shape;
+    // Stored [z][c][y][x]; the network wants channels first.
+    let t = Tensor::<B, 4>::from_data(TensorData::new(f.data.clone(), [z, f.channels, y, x]), device).permute([1, 0, 2, 3]);
+    let mut t = t.reshape([1, f.channels, z, y, x]);
+    if symmetry != Symmetry::IDENTITY {
+        let p = symmetry.perm;
+        t = t.permute([0, 1, 2 + p[0], 2 + p[1], 2 + p[2]]);
+        for axis in 0..3 {
+            if symmetry.flip[axis] {
+                t = t.flip([2 + axis as isize]);
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn tensors_put_channels_first_and_symmetries_match_the_cube_code() {
+        let e = 3;
+        let cube: Vec<f32> = (0..27).map(|v| v as f32).collect();
+        // Two channels: the cube and its negation, stored [z][c][y][x].
+        let mut data = Vec::new();
+        for z in 0..e {
+            data.extend_from_slice(&cube[z * 9..z * 9 + 9]);
+            data.extend(cube[z * 9..z * 9 + 9].iter().map(|v| -v));
+        }
+        let f = FeatureMap { channels: 2, shape: [e, e, e], data };
+        for s in Symmetry::all() {
+            let got: Vec<f32> = tensor::<Flex>(&f, s, &Default::default()).into_data().to_vec().unwrap();
+            let expected = s.apply(&cube, e);
+            assert_eq!(&got[..27], &expected[..], "{s:?}");
+            assert_eq!(got[27..].iter().map(|v| -v).collect::<Vec<_>>(), expected, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_split_is_stratified_and_by_patient() {
+        let f = FeatureMap { channels: 1, shape: [1, 1, 1], data: vec![0.0] };
+        let samples: Vec<Sample> =
+            (0..20).map(|i| Sample { id: format!("p{i}"), label: i % 4 == 0, features: f.clone(), blocks: 3 }).collect();
+        let (train, val) = stratified_split(&samples, 0.25, 1).unwrap();
+        assert_eq!(train.len() + val.len(), 20);
+        assert!(train.iter().all(|i| !val.contains(i)));
+        assert_eq!(val.iter().filter(|&&i| samples[i].label).count(), 1); // round(5 * 0.25)
+        assert_eq!(val.iter().filter(|&&i| !samples[i].label).count(), 4); // round(15 * 0.25)
+        let err = stratified_split(&samples[1..4], 0.25, 1).unwrap_err();
+        assert!(err.0.contains("cancer = 0") || err.0.contains("cancer = 1"), "{err}");
+    }
+}

@@ -1,0 +1,178 @@
+//! Training the classifier: Adam on binary cross-entropy, a random cube
+//! symmetry per patient per step, global-norm clipping, per-epoch scores on
+//! training and validation patients, early stopping on validation log loss.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::data::{Sample, tensor};
+use super::model::{Classifier, bce_with_logits};
+use super::scores::{Scores, positive_rate, prior_log_loss, score};
+use crate::StageError;
+use crate::models::SaveBest;
+use crate::models::clip::clip_global_norm;
+use crate::models::symmetry::Symmetry;
+
+/// Training settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainOptions {
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Patients per step.
+    pub batch_size: usize,
+    /// Most epochs.
+    pub epochs: usize,
+    /// Stop after this many epochs without a lower validation log loss.
+    pub patience: usize,
+    /// Global gradient-norm limit; 0 turns clipping off.
+    pub clip_norm: f64,
+    /// Seed for initialisation, order and augmentation.
+    pub seed: u64,
+    /// Apply one of the 48 cube symmetries to each training feature map.
+    pub augment: bool,
+}
+
+/// One epoch's numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochScores {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Scores on the training patients (no augmentation, no dropout).
+    pub train: Scores,
+    /// Scores on the validation patients.
+    pub val: Scores,
+    /// Wall time of the epoch, seconds.
+    pub seconds: f64,
+}
+
+/// What training produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainResult {
+    /// Every epoch run.
+    pub epochs: Vec<EpochScores>,
+    /// Epoch of the lowest validation log loss (the saved model).
+    pub best_epoch: usize,
+    /// Training cancer rate.
+    pub prior: f64,
+    /// Log loss of always predicting `prior` on the validation patients.
+    pub prior_val_log_loss: f64,
+    /// Validation probabilities of the saved model, by patient.
+    pub val_predictions: Vec<(String, bool, f64)>,
+}
+
+/// Probabilities of cancer for some samples, one at a time (sizes differ).
+pub fn predict<B: Backend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
+    samples.iter().map(|s| model.probability(&s.features, Symmetry::IDENTITY, device)).collect()
+}
+
+/// Trains `model` on `samples[train]`, validating on `samples[val]`;
+/// `save_best` is handed the model after every epoch that lowers the
+/// validation log loss.
+pub fn train<B: AutodiffBackend>(
+    mut model: Classifier<B>,
+    samples: &[Sample],
+    (train_idx, val_idx): (&[usize], &[usize]),
+    o: &TrainOptions,
+    device: &B::Device,
+    save_best: SaveBest<'_, Classifier<B::InnerBackend>>,
+    log: &mut dyn FnMut(&str),
+) -> Result<TrainResult, StageError> {
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+    let train_set: Vec<&Sample> = train_idx.iter().map(|&i| &samples[i]).collect();
+    let val_set: Vec<&Sample> = val_idx.iter().map(|&i| &samples[i]).collect();
+    let labels = |set: &[&Sample]| set.iter().map(|s| s.label).collect::<Vec<bool>>();
+    let (train_labels, val_labels) = (labels(&train_set), labels(&val_set));
+    let prior = positive_rate(&train_labels);
+    let mut result = TrainResult {
+        epochs: Vec::new(),
+        best_epoch: 0,
+        prior,
+        prior_val_log_loss: prior_log_loss(prior, &val_labels),
+        val_predictions: Vec::new(),
+    };
+    let mut best = f64::INFINITY;
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    for epoch in 1..=o.epochs {
+        let clock = Instant::now();
+        order.shuffle(&mut rng);
+        model = epoch_steps(model, &mut optim, &train_set, &order, o, epoch, &mut rng, device)?;
+        let inference = model.valid();
+        let train_p = predict(&inference, &train_set, device);
+        let val_p = predict(&inference, &val_set, device);
+        let scores = EpochScores {
+            epoch,
+            train: score(&train_p, &train_labels),
+            val: score(&val_p, &val_labels),
+            seconds: clock.elapsed().as_secs_f64(),
+        };
+        log(&format!(
+            "epoch {epoch}: train log loss {:.4} acc {:.3} AUC {:.3} | validation log loss {:.4} acc {:.3} AUC {:.3} (prior {:.4})",
+            scores.train.log_loss,
+            scores.train.accuracy,
+            scores.train.auc,
+            scores.val.log_loss,
+            scores.val.accuracy,
+            scores.val.auc,
+            result.prior_val_log_loss
+        ));
+        let val_loss = scores.val.log_loss;
+        result.epochs.push(scores);
+        if val_loss < best {
+            best = val_loss;
+            result.best_epoch = epoch;
+            result.val_predictions = val_set.iter().zip(&val_p).map(|(s, &p)| (s.id.clone(), s.label, p)).collect();
+            save_best(&inference)?;
+        } else if epoch - result.best_epoch >= o.patience {
+            log(&format!("early stop: no lower validation log loss for {} epochs", o.patience));
+            break;
+        }
+    }
+    if result.best_epoch == 0 {
+        return Err(StageError("no epoch gave a finite validation log loss".into()));
+    }
+    Ok(result)
+}
+
+/// One pass over the training patients in `order`, in batches.
+#[allow(clippy::too_many_arguments)]
+fn epoch_steps<B: AutodiffBackend, O: Optimizer<Classifier<B>, B>>(
+    mut model: Classifier<B>,
+    optim: &mut O,
+    train_set: &[&Sample],
+    order: &[usize],
+    o: &TrainOptions,
+    epoch: usize,
+    rng: &mut ChaCha8Rng,
+    device: &B::Device,
+) -> Result<Classifier<B>, StageError> {
+    let symmetries = Symmetry::all();
+    for (b, chunk) in order.chunks(o.batch_size).enumerate() {
+        let mut logits = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let symmetry = if o.augment { *symmetries.choose(rng).expect("48 symmetries") } else { Symmetry::IDENTITY };
+            logits.push(model.forward(tensor::<B>(&train_set[i].features, symmetry, device)));
+        }
+        let y: Vec<f32> = chunk.iter().map(|&i| train_set[i].label as u8 as f32).collect();
+        let targets = Tensor::<B, 2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
+        let loss = bce_with_logits(Tensor::cat(logits, 0), targets);
+        let value = loss.clone().into_scalar().elem::<f64>();
+        if !value.is_finite() {
+            return Err(StageError(format!("loss became {value} at epoch {epoch}, batch {}; lower the learning rate", b + 1)));
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        if o.clip_norm > 0.0 {
+            clip_global_norm::<B, _>(&model, &mut grads, o.clip_norm);
+        }
+        model = optim.step(o.learning_rate, model, grads);
+    }
+    Ok(model)
+}
