@@ -59,10 +59,11 @@ fn every_planted_nodule_centre_is_inside_the_lung_mask() {
         let centre: Vec<f64> = f[1..4].iter().map(|v| v.parse().unwrap()).collect();
         let mask = read_mask(&results.join("lungs").join(f[0]).join("mask.arrow")).unwrap();
         let m = &mask.meta;
-        // origin is [x, y, z] of voxel (0, 0, 0); the phantom's axes are the grid's.
+        // origin and spacing are [z, y, x]; the phantom's centre is (x, y, z)
+        // on the grid's axes.
         let idx: Vec<isize> = (0..3)
             .map(|axis| {
-                let (o, s) = (m.origin_mm[axis], m.spacing_mm[2 - axis]);
+                let (o, s) = (m.origin_mm[2 - axis], m.spacing_mm[2 - axis]);
                 ((centre[axis] - o) / s).round() as isize
             })
             .collect();

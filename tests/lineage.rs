@@ -177,7 +177,7 @@ fn lineage_draws_mermaid_and_text_and_refuses_what_it_cannot_trace() {
 
     let text = String::from_utf8(p.run(&["lineage", "pipe.yaml", &ids[1]]).stdout).unwrap();
     assert!(text.starts_with(&format!("{}: cancer ", ids[1])), "{text}");
-    for needle in [format!("hu[{}]", ids[1]), "features <- encode, 8 items".into(), "source files (28):".into(), "(shown above)".into(), "trained on 4 patients, validated on 2 (split.json)".into()] {
+    for needle in [format!("hu[{}]", ids[1]), "features <- encode, 8 items".into(), "source files (28):".into(), "(shown above)".into(), "4 train_patients, 2 val_patients (split.json)".into()] {
         assert!(text.contains(&needle), "{needle}:\n{text}");
     }
     let chart = String::from_utf8(p.run(&["lineage", "pipe.yaml", &ids[1], "--format", "mermaid"]).stdout).unwrap();
@@ -186,5 +186,21 @@ fn lineage_draws_mermaid_and_text_and_refuses_what_it_cannot_trace() {
     let labelled = p.read("data/stage1_labels.csv").lines().nth(1).unwrap().split(',').next().unwrap().to_owned();
     let out = p.run(&["lineage", "pipe.yaml", &labelled]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not in the submission"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no row in"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Damaged keys, in the submission's table or in the state database, are
+    // errors that say what is wrong (exit 1), never a panic or a path outside the cache.
+    let table = std::fs::canonicalize(p.path().join("cache/results/pipe/submission/submission.parquet")).unwrap();
+    let code = "import sys, pyarrow as pa, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\nt = t.set_column(t.schema.get_field_index('prediction_key'), 'prediction_key', pa.array(['a'] * t.num_rows))\npq.write_table(t, sys.argv[1], compression='zstd')";
+    let out = std::process::Command::new(python()).args(["-c", code]).arg(&table).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = p.run(&["lineage", "pipe.yaml", &ids[1]]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"a\" is not a cache key"), "{}", String::from_utf8_lossy(&out.stderr));
+    let code = "import sys, sqlite3\nc = sqlite3.connect(sys.argv[1])\nc.execute(\"UPDATE last_run SET key = '../x' WHERE stage = 'submission'\")\nc.commit()";
+    let out = std::process::Command::new(python()).args(["-c", code]).arg(p.path().join("cache/state.sqlite")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = p.run(&["lineage", "pipe.yaml", &ids[1]]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"../x\" is not a cache key"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -13,6 +13,7 @@ use crate::lineage::render::{mermaid, text};
 use crate::lineage::trace::{start_row, trace};
 use crate::lineage::verify::verify;
 use crate::pipeline::model::{Pipeline, Stage};
+use crate::store::cache::check_key;
 use crate::store::state::StateDb;
 
 /// Arguments of `lungflow lineage`.
@@ -54,6 +55,7 @@ pub fn lineage(cache_root: &Path, args: LineageArgs) -> Result<i32, Exit> {
     let key = db.last_key(&p.id, &stage, None)?.ok_or_else(|| {
         Exit(EXIT_FAILED, format!("no run of {} has produced stage {stage:?} yet: run the pipeline first", args.target.pipeline.display()))
     })?;
+    check_key(&key)?;
     let row = start_row(&cache, &stage, &key, &provenance, &args.patient).map_err(|e| Exit::usage(format!("{e:#}")))?;
     let lineage = trace(&cache, row)?;
     let checked = args.verify.then(|| verify(&cache, &lineage));

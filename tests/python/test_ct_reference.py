@@ -80,7 +80,8 @@ def test_hu_is_voxel_exact(series):
     assert hu.shape == ref["hu"].shape
     assert np.array_equal(hu, ref["hu"]), f"{name}: {np.count_nonzero(hu != ref['hu'])} voxels differ"
     assert np.allclose(meta["spacing_mm"], ref["spacing"], rtol=1e-9)
-    assert np.allclose(meta["origin_mm"], ref["origin"], rtol=1e-9)
+    # lungflow writes every array field [z, y, x]; the peer's origin is DICOM's [x, y, z].
+    assert np.allclose(meta["origin_mm"][::-1], ref["origin"], rtol=1e-9)
     assert meta["series_uid"] == ref["uid"]
 
 
