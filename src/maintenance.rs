@@ -8,11 +8,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::store::cache::Cache;
+use crate::pipeline::load;
 use crate::run::executor::run_pipeline;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::Outcome;
-use crate::pipeline::load;
+use crate::store::cache::Cache;
 
 /// What `gc` did or would do.
 #[derive(Debug, Serialize)]
@@ -116,9 +116,7 @@ pub struct VerifyProblem {
 pub fn verify(cache: &Cache) -> Result<(usize, Vec<VerifyProblem>)> {
     use rayon::prelude::*;
     let keys = cache.keys()?;
-    let problems: Vec<VerifyProblem> = keys
-        .par_iter()
-        .filter_map(|k| cache.verify_entry(k).map(|problem| VerifyProblem { key: k.clone(), problem }))
-        .collect();
+    let problems: Vec<VerifyProblem> =
+        keys.par_iter().filter_map(|k| cache.verify_entry(k).map(|problem| VerifyProblem { key: k.clone(), problem })).collect();
     Ok((keys.len(), problems))
 }

@@ -121,10 +121,10 @@ fn long_functions(src: &Path) -> Vec<String> {
                 continue;
             }
             let close = format!("{indent}}}");
-            if let Some(len) = lines[i..].iter().position(|l| *l == close) {
-                if len + 1 > MAX_FN_LINES {
-                    out.push(format!("{}:{} {} ({} lines)", f.display(), i + 1, trimmed.split('(').next().unwrap(), len + 1));
-                }
+            if let Some(len) = lines[i..].iter().position(|l| *l == close)
+                && len + 1 > MAX_FN_LINES
+            {
+                out.push(format!("{}:{} {} ({} lines)", f.display(), i + 1, trimmed.split('(').next().unwrap(), len + 1));
             }
         }
     }
@@ -140,7 +140,12 @@ fn crate_dirs() -> [PathBuf; 2] {
 fn neither_crate_has_an_import_circle() {
     for src in crate_dirs() {
         let found = circles(&src);
-        assert!(found.is_empty(), "import circles in {}:\n{}", src.display(), found.iter().map(|c| c.join(" -> ")).collect::<Vec<_>>().join("\n"));
+        assert!(
+            found.is_empty(),
+            "import circles in {}:\n{}",
+            src.display(),
+            found.iter().map(|c| c.join(" -> ")).collect::<Vec<_>>().join("\n")
+        );
     }
 }
 

@@ -75,7 +75,8 @@ fn a_synthetic_cohort_goes_from_dicom_to_a_submission_and_reruns_only_what_chang
         assert_eq!(table[column].as_array().map(Vec::len), Some(3), "{column}: {table}");
     }
     let (_, metrics) = p.json(&["metrics", "pipe.yaml"]);
-    let names: Vec<String> = metrics.as_array().unwrap().iter().filter(|r| r["stage"] == "evaluate").map(|r| r["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> =
+        metrics.as_array().unwrap().iter().filter(|r| r["stage"] == "evaluate").map(|r| r["name"].as_str().unwrap().to_owned()).collect();
     for name in ["log_loss", "accuracy", "prior_log_loss"] {
         assert!(names.iter().any(|n| n == name), "evaluate reports {name}: {names:?}");
     }

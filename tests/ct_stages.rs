@@ -235,7 +235,12 @@ fn bad_input_names_the_file_and_the_reason() {
     for (dir, file, reason) in &cases {
         let (code, err) = ingest(&p, dir);
         assert_eq!(code, 1, "{}: {err}", dir.display());
-        assert!(err.contains(&file.display().to_string()) && err.contains(reason), "{}: expected {reason:?} about {}, got {err}", dir.display(), file.display());
+        assert!(
+            err.contains(&file.display().to_string()) && err.contains(reason),
+            "{}: expected {reason:?} about {}, got {err}",
+            dir.display(),
+            file.display()
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 

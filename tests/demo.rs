@@ -14,8 +14,11 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
     assert_eq!(code, 0, "{first}");
 
     let (_, metrics) = p.json(&["metrics", "demo.yaml"]);
-    let (auc, loss, prior) =
-        (metric(&metrics, "classifier", "val_auc"), metric(&metrics, "classifier", "val_log_loss"), metric(&metrics, "classifier", "prior_val_log_loss"));
+    let (auc, loss, prior) = (
+        metric(&metrics, "classifier", "val_auc"),
+        metric(&metrics, "classifier", "val_log_loss"),
+        metric(&metrics, "classifier", "prior_val_log_loss"),
+    );
     assert!(auc >= 0.95, "validation AUC {auc} (metrics: {metrics})");
     assert!(loss < prior / 2.0, "validation log loss {loss} is not under half the class prior's {prior}");
     assert_eq!(metric(&metrics, "evaluate", "patients"), 30.0);

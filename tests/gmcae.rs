@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 
-const TRAIN: &str = "kind: gmcae_train\n    inputs: {patches: \"@patches\"}\n    params: {widths: \"4,8\", batch_size: 8, lr: 0.002, patience: 20, seed: 1";
+const TRAIN: &str =
+    "kind: gmcae_train\n    inputs: {patches: \"@patches\"}\n    params: {widths: \"4,8\", batch_size: 8, lr: 0.002, patience: 20, seed: 1";
 
 #[test]
 fn a_mixture_of_four_fits_better_than_one_gaussian() {

@@ -49,10 +49,7 @@ fn changing_one_items_file_reruns_that_chain_and_the_gather() {
     p.write("data/b/x.txt", "new value of b\n");
     let (code, doc) = p.json(&["run", "pipe.yaml"]);
     assert_eq!(code, 0, "{doc}");
-    assert_eq!(
-        instances(&doc, "executed"),
-        vec![inst("first", Some("b")), inst("merge", None), inst("prep", Some("b"))]
-    );
+    assert_eq!(instances(&doc, "executed"), vec![inst("first", Some("b")), inst("merge", None), inst("prep", Some("b"))]);
     let all = std::fs::read_to_string(p.path().join("cache/results/pipe/merge/all.txt")).unwrap();
     assert_eq!(all, "value of a\nnew value of b\nvalue of c\n");
 }
@@ -63,10 +60,7 @@ fn a_new_item_runs_only_its_chain_and_the_gather() {
     assert_eq!(p.json(&["run", "pipe.yaml"]).0, 0);
     p.write("data/d/x.txt", "value of d\n");
     let (_, doc) = p.json(&["run", "pipe.yaml"]);
-    assert_eq!(
-        instances(&doc, "executed"),
-        vec![inst("first", Some("d")), inst("merge", None), inst("prep", Some("d"))]
-    );
+    assert_eq!(instances(&doc, "executed"), vec![inst("first", Some("d")), inst("merge", None), inst("prep", Some("d"))]);
 }
 
 #[test]
@@ -99,10 +93,7 @@ fn status_and_explain_name_the_changed_parameter_and_file() {
     assert_eq!(row["state"], "stale");
     let reasons: Vec<&str> = row["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert!(reasons.contains(&"parameter scale changed from 2 to 5"), "{reasons:?}");
-    assert!(
-        reasons.iter().any(|r| r.starts_with("input raw: file ") && r.contains("data/c/x.txt changed")),
-        "{reasons:?}"
-    );
+    assert!(reasons.iter().any(|r| r.starts_with("input raw: file ") && r.contains("data/c/x.txt changed")), "{reasons:?}");
 
     let (_, status) = p.json(&["status", "pipe.yaml"]);
     let by = |stage: &str, item: Option<&str>| {

@@ -14,12 +14,31 @@ use serde_json::Value;
 fn project() -> (Project, Vec<String>) {
     let p = Project::new();
     let out = p.run(&[
-        "exec", "synthetic_cohort", "--out", "data", "--set", "patients=8", "--set", "seed=5", "--set", "matrix=96",
-        "--set", "pixel_mm=3.2", "--set", "slices=28", "--set", "slice_mm=3.0", "--set", "test_fraction=0.25",
+        "exec",
+        "synthetic_cohort",
+        "--out",
+        "data",
+        "--set",
+        "patients=8",
+        "--set",
+        "seed=5",
+        "--set",
+        "matrix=96",
+        "--set",
+        "pixel_mm=3.2",
+        "--set",
+        "slices=28",
+        "--set",
+        "slice_mm=3.0",
+        "--set",
+        "test_fraction=0.25",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let items = "items:\n  patients:\n    dir: data/dicom\nstages:\n";
-    p.write("pipe.yaml", &format!("{items}{}", chain("patients", "data/dicom/{item}", "data/stage1_labels.csv", "data/stage1_sample_submission.csv")));
+    p.write(
+        "pipe.yaml",
+        &format!("{items}{}", chain("patients", "data/dicom/{item}", "data/stage1_labels.csv", "data/stage1_sample_submission.csv")),
+    );
     let ids = p.read("data/stage1_sample_submission.csv").lines().skip(1).map(|l| l.split(',').next().unwrap().to_owned()).collect();
     (p, ids)
 }
@@ -76,7 +95,8 @@ fn a_prediction_is_traced_to_its_dicom_files_and_a_changed_byte_is_found() {
         .flat_map(|k| split[k].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()))
         .collect();
     trained.sort();
-    let mut labelled: Vec<String> = p.read("data/stage1_labels.csv").lines().skip(1).map(|l| l.split(',').next().unwrap().to_owned()).collect();
+    let mut labelled: Vec<String> =
+        p.read("data/stage1_labels.csv").lines().skip(1).map(|l| l.split(',').next().unwrap().to_owned()).collect();
     labelled.sort();
     assert_eq!(trained, labelled);
     assert!(!trained.contains(&patient), "a test patient is not a training patient");
@@ -91,7 +111,14 @@ fn a_prediction_is_traced_to_its_dicom_files_and_a_changed_byte_is_found() {
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(f["blake3"], blake3::hash(&bytes).to_hex().as_str(), "{}", path.display());
         assert_eq!(f["size"], bytes.len());
-        let uid = dicom::object::open_file(path).unwrap().element_by_name("SOPInstanceUID").unwrap().to_str().unwrap().trim_end_matches('\0').to_owned();
+        let uid = dicom::object::open_file(path)
+            .unwrap()
+            .element_by_name("SOPInstanceUID")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches('\0')
+            .to_owned();
         assert_eq!(f["sop_instance_uid"], uid.as_str());
     }
     let (code, clean) = p.json(&["lineage", "pipe.yaml", &patient, "--verify"]);
@@ -105,14 +132,18 @@ fn a_prediction_is_traced_to_its_dicom_files_and_a_changed_byte_is_found() {
     assert_eq!(features.len(), 8);
     assert!(features.iter().all(|e| e["parent_type"] == "gather" && e["parent_stage"] == "encode" && e["stage"] == "classifier"));
     let hu = key_of("hu", Some(&patient));
-    let files: BTreeSet<PathBuf> =
-        edges.iter().filter(|e| e["child_key"] == hu && e["parent_type"] == "file").map(|e| PathBuf::from(e["parent_path"].as_str().unwrap())).collect();
+    let files: BTreeSet<PathBuf> = edges
+        .iter()
+        .filter(|e| e["child_key"] == hu && e["parent_type"] == "file")
+        .map(|e| PathBuf::from(e["parent_path"].as_str().unwrap()))
+        .collect();
     assert_eq!(files, dicom_files(&dir));
 
     // One changed byte in one DICOM file: the middle slice's rescale
     // intercept, -1024 -> -1025, shifts that slice by 1 HU.
     // --verify names exactly that file.
-    let instance = |path: &PathBuf| dicom::object::open_file(path).unwrap().element_by_name("InstanceNumber").unwrap().to_int::<i32>().unwrap();
+    let instance =
+        |path: &PathBuf| dicom::object::open_file(path).unwrap().element_by_name("InstanceNumber").unwrap().to_int::<i32>().unwrap();
     let victim = paths.iter().find(|path| instance(path) == 14).unwrap().clone();
     let mut bytes = std::fs::read(&victim).unwrap();
     let at = bytes.windows(5).position(|w| w == b"-1024").expect("the rescale intercept");
@@ -147,7 +178,9 @@ fn a_prediction_is_traced_to_its_dicom_files_and_a_changed_byte_is_found() {
 
     // The rerun added a part with the new entries' edges; gc drops the old
     // entries and rebuilds the dataset as one part without them.
-    let children = |edges: &Value| -> BTreeSet<String> { edges.as_array().unwrap().iter().map(|e| e["child_key"].as_str().unwrap().to_owned()).collect() };
+    let children = |edges: &Value| -> BTreeSet<String> {
+        edges.as_array().unwrap().iter().map(|e| e["child_key"].as_str().unwrap().to_owned()).collect()
+    };
     let parts = || std::fs::read_dir(p.path().join("cache/lineage")).unwrap().count();
     let new_hu = entry(&after, "hu")["key"].as_str().unwrap().to_owned();
     let old_hu = entry(&before, "hu")["key"].as_str().unwrap().to_owned();
@@ -177,11 +210,20 @@ fn lineage_draws_mermaid_and_text_and_refuses_what_it_cannot_trace() {
 
     let text = String::from_utf8(p.run(&["lineage", "pipe.yaml", &ids[1]]).stdout).unwrap();
     assert!(text.starts_with(&format!("{}: cancer ", ids[1])), "{text}");
-    for needle in [format!("hu[{}]", ids[1]), "features <- encode, 8 items".into(), "source files (28):".into(), "(shown above)".into(), "4 train_patients, 2 val_patients (split.json)".into()] {
+    for needle in [
+        format!("hu[{}]", ids[1]),
+        "features <- encode, 8 items".into(),
+        "source files (28):".into(),
+        "(shown above)".into(),
+        "4 train_patients, 2 val_patients (split.json)".into(),
+    ] {
         assert!(text.contains(&needle), "{needle}:\n{text}");
     }
     let chart = String::from_utf8(p.run(&["lineage", "pipe.yaml", &ids[1], "--format", "mermaid"]).stdout).unwrap();
-    assert!(chart.starts_with("flowchart TD\n") && chart.contains(&format!("hu[{}]", ids[1])) && chart.contains("-->|features|"), "{chart}");
+    assert!(
+        chart.starts_with("flowchart TD\n") && chart.contains(&format!("hu[{}]", ids[1])) && chart.contains("-->|features|"),
+        "{chart}"
+    );
 
     let labelled = p.read("data/stage1_labels.csv").lines().nth(1).unwrap().split(',').next().unwrap().to_owned();
     let out = p.run(&["lineage", "pipe.yaml", &labelled]);

@@ -45,9 +45,8 @@ fn missing_required_parameter() {
 
 #[test]
 fn cycle_names_every_stage_on_it_in_order() {
-    let stage = |name: &str, from: &str| {
-        format!("  {name}:\n    kind: command\n    params:\n      cmd: x\n    inputs:\n      x: \"@{from}\"\n")
-    };
+    let stage =
+        |name: &str, from: &str| format!("  {name}:\n    kind: command\n    params:\n      cmd: x\n    inputs:\n      x: \"@{from}\"\n");
     let yaml = format!("stages:\n{}{}{}{}", stage("a", "b"), stage("b", "c"), stage("c", "a"), stage("d", "a"));
     let e = error_of(&yaml);
     assert_eq!(e, "error: bad.yaml:3:11: the stages form a cycle: a -> c -> b -> a");
@@ -82,7 +81,9 @@ fn bad_set_override() {
 
 #[test]
 fn an_unknown_pipeline_variable_names_the_input_and_the_known_ones() {
-    let e = error_of("vars:\n  root: data\nstages:\n  a:\n    kind: command\n    params:\n      cmd: x\n    inputs:\n      x: \"${rot}/file\"\n");
+    let e = error_of(
+        "vars:\n  root: data\nstages:\n  a:\n    kind: command\n    params:\n      cmd: x\n    inputs:\n      x: \"${rot}/file\"\n",
+    );
     assert_eq!(e, "error: bad.yaml:9:10: stage \"a\", input \"x\": no variable \"rot\" (vars: [\"root\"])");
 }
 

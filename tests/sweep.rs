@@ -60,7 +60,15 @@ fn a_sweep_shares_its_upstream_and_runs_only_new_variants() {
     assert_eq!(ran.iter().map(|(s, n)| (s.as_str(), *n)).collect::<Vec<_>>(), expected);
     let names: Vec<&str> = rows(&first["variants"]).iter().map(|r| r["variant"].as_str().unwrap()).collect();
     // Grid axes vary in STAGE.PARAM order, the last fastest.
-    assert_eq!(names, ["gmcae.lr=2e-3,gmcae.mixtures=1", "gmcae.lr=2e-3,gmcae.mixtures=2", "gmcae.lr=1e-3,gmcae.mixtures=1", "gmcae.lr=1e-3,gmcae.mixtures=2"]);
+    assert_eq!(
+        names,
+        [
+            "gmcae.lr=2e-3,gmcae.mixtures=1",
+            "gmcae.lr=2e-3,gmcae.mixtures=2",
+            "gmcae.lr=1e-3,gmcae.mixtures=1",
+            "gmcae.lr=1e-3,gmcae.mixtures=2"
+        ]
+    );
 
     // A third mixture size (on the command line, replacing the file's axis):
     // exactly the two new variants train; nothing upstream reruns.
@@ -93,7 +101,10 @@ fn a_sweep_shares_its_upstream_and_runs_only_new_variants() {
     let (_, metrics) = p.json(&[&["metrics", "sweep.yaml"][..], &three].concat());
     for row in rows(&table) {
         let variant = row["variant"].as_str().unwrap();
-        let m = rows(&metrics).iter().find(|m| m["stage"] == "gmcae" && m["variant"] == variant && m["name"] == "best_val_nll_per_voxel").unwrap();
+        let m = rows(&metrics)
+            .iter()
+            .find(|m| m["stage"] == "gmcae" && m["variant"] == variant && m["name"] == "best_val_nll_per_voxel")
+            .unwrap();
         assert_eq!(m["value"], row["gmcae.best_val_nll_per_voxel"]);
     }
 
@@ -113,7 +124,8 @@ fn a_sweep_shares_its_upstream_and_runs_only_new_variants() {
         let png = std::fs::read(p.path().join(format!("cache/results/sweep/sweep/curves-{stage}.png"))).unwrap();
         assert_eq!(&png[1..4], b"PNG", "{stage}");
     }
-    let text = String::from_utf8(p.run(&[&["sweep", "show", "sweep.yaml", "--columns", "classifier.val_"][..], &three].concat()).stdout).unwrap();
+    let text =
+        String::from_utf8(p.run(&[&["sweep", "show", "sweep.yaml", "--columns", "classifier.val_"][..], &three].concat()).stdout).unwrap();
     assert!(text.contains("gmcae.lr=1e-3,gmcae.mixtures=3") && text.contains("classifier.val_auc"), "{text}");
     assert!(!text.contains("classifier.train_auc") && !text.contains("gmcae.epochs"), "{text}");
     assert_eq!(text.lines().filter(|l| l.contains("gmcae.mixtures=")).count(), 6, "{text}");

@@ -20,9 +20,8 @@ fn dag_draws_mermaid_dot_and_json() {
 fn exec_runs_one_kind_outside_the_cache() {
     let p = Project::new();
     p.write("in.txt", "hello\n");
-    let out = p.run(&[
-        "exec", "command", "--input", "src=in.txt", "--set", "cmd=tr a-z A-Z < {inputs.src} > {out}/up.txt", "--out", "outdir",
-    ]);
+    let out =
+        p.run(&["exec", "command", "--input", "src=in.txt", "--set", "cmd=tr a-z A-Z < {inputs.src} > {out}/up.txt", "--out", "outdir"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(p.read("outdir/up.txt"), "HELLO\n");
     assert!(!p.path().join("cache").exists(), "exec does not touch the cache");

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes synthetic patch tables for `lungflow exec gmcae_train`:
-OUT/<patient>/patches.parquet with the layout of stages/src/patches.rs
+OUT/<patient>/patches.parquet with the layout of stages/src/formats/patches.rs
 (patient_id string, z/y/x int32, voxels fixed_size_list<float32 not null>[e^3],
 zstd).
 

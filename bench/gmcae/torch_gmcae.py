@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU peer of lungflow's GMCAE (stages/src/gmcae/*.rs), for a
+"""PyTorch CPU peer of lungflow's GMCAE (stages/src/models/gmcae/*.rs), for a
 training-throughput benchmark.
 
 Same network, loss, global-norm clipping (max 1.0), Adam (lr 1e-4, eps 1e-8),

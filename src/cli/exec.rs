@@ -61,7 +61,15 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
     let out = empty_out_dir(out)?;
     let log_path = std::env::temp_dir().join(format!("lungflow-exec-{}.log", std::process::id()));
     let wd = work_dir()?;
-    let ctx = RunContext { params: &params, inputs: &input_map, item, out_dir: &out, log_path: &log_path, work_dir: &wd, threads: default_jobs() };
+    let ctx = RunContext {
+        params: &params,
+        inputs: &input_map,
+        item,
+        out_dir: &out,
+        log_path: &log_path,
+        work_dir: &wd,
+        threads: default_jobs(),
+    };
     let failure = match catch_unwind(AssertUnwindSafe(|| kind.run(&ctx))) {
         Ok(Ok(())) => {
             println!("{} wrote {}", kind.name(), out.display());

@@ -42,7 +42,11 @@ pub fn kinds(args: KindsArgs) -> Result<i32, Exit> {
             kind: k.name(),
             version: k.version(),
             doc: k.doc(),
-            params: k.params().into_iter().map(|p| ParamDoc { name: p.name, ty: p.ty.describe(), default: p.default, doc: p.doc }).collect(),
+            params: k
+                .params()
+                .into_iter()
+                .map(|p| ParamDoc { name: p.name, ty: p.ty.describe(), default: p.default, doc: p.doc })
+                .collect(),
             open_params: k.open_params(),
             wants_all_cores: k.wants_all_cores(),
         })

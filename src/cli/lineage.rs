@@ -91,7 +91,12 @@ fn start_stage(p: &Pipeline, stage: Option<&str>, variant: Option<&str>) -> Resu
         (Some(s), _) => s,
         (None, [one]) => one,
         (None, []) => return Err(usage("no stage writes a table a lineage can start from (a submission); name one with --stage".into())),
-        (None, many) => return Err(usage(format!("several stages write tables a lineage can start from ({}); pick one with --stage", many.join(", ")))),
+        (None, many) => {
+            return Err(usage(format!(
+                "several stages write tables a lineage can start from ({}); pick one with --stage",
+                many.join(", ")
+            )));
+        }
     };
     let copies: Vec<&Stage> = p.stages.iter().filter(|s| s.base_name() == base).collect();
     let Some(first) = copies.first() else {
@@ -138,7 +143,10 @@ mod tests {
     fn the_start_stage_is_found_per_variant() {
         let p = load(SWEPT);
         assert_eq!(name(start_stage(&p, None, Some("pred.k=2"))).as_deref(), Some("sub@pred.k=2"));
-        assert!(message(start_stage(&p, None, None)).contains("2 ") && message(start_stage(&p, None, None)).contains("pick one with --variant (variants: pred.k=1 | pred.k=2)"));
+        assert!(
+            message(start_stage(&p, None, None)).contains("2 ")
+                && message(start_stage(&p, None, None)).contains("pick one with --variant (variants: pred.k=1 | pred.k=2)")
+        );
         assert!(message(start_stage(&p, None, Some("pred.k=3"))).contains("no variant \"pred.k=3\""));
         assert!(message(start_stage(&p, Some("nope"), None)).contains("no stage named \"nope\""));
         let plain = load(SWEPT.split("sweep:").next().unwrap());

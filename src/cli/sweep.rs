@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, inspect, open_cache, print_json, record_lineage, results_dir, work_dir};
+use crate::cli::args::{
+    EXIT_FAILED, Exit, PipelineArgs, default_jobs, inspect, open_cache, print_json, record_lineage, results_dir, work_dir,
+};
 use crate::pipeline::model::Pipeline;
 use crate::report::run_report::RunReport;
 use crate::report::sweep_results::{VariantResult, VariantState, variant_results};
@@ -149,7 +151,12 @@ fn load_target(target: &PipelineArgs) -> Result<Pipeline, Exit> {
 }
 
 /// Writes `results/PIPELINE/sweep/table.parquet` and the curve PNGs beside it.
-fn write_outputs(p: &Pipeline, cache: &crate::store::cache::Cache, results: &[VariantResult], df: &polars::prelude::DataFrame) -> Result<Vec<PathBuf>, Exit> {
+fn write_outputs(
+    p: &Pipeline,
+    cache: &crate::store::cache::Cache,
+    results: &[VariantResult],
+    df: &polars::prelude::DataFrame,
+) -> Result<Vec<PathBuf>, Exit> {
     let dir = results_dir(cache, p).join("sweep");
     std::fs::create_dir_all(&dir).map_err(|e| Exit(EXIT_FAILED, format!("cannot create {}: {e}", dir.display())))?;
     let table_path = dir.join("table.parquet");
@@ -191,4 +198,3 @@ fn print_sharing(p: &Pipeline, eval: &RunResult) {
         println!("  {base:<14} {sharing:<26} executed {executed}, cached {cached}{rest}");
     }
 }
-

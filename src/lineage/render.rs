@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
+use crate::lineage::trace::{EntryNode, InputNode, Lineage, SPLIT_FILE, SourceFile, StartRow};
 use crate::pipeline::model::instance_label;
 use crate::store::keys::short;
-use crate::lineage::trace::{EntryNode, InputNode, Lineage, SPLIT_FILE, SourceFile, StartRow};
 
 /// Gathered items listed by name in the text tree (all of them are in `--json`).
 const ITEMS_SHOWN: usize = 4;
@@ -28,7 +28,7 @@ pub fn text(l: &Lineage) -> String {
     out
 }
 
-fn entry_lines<'a>(l: &Lineage, entries: &BTreeMap<&str, &'a EntryNode>, key: &str, indent: &str, shown: &mut HashSet<String>, out: &mut String) {
+fn entry_lines(l: &Lineage, entries: &BTreeMap<&str, &EntryNode>, key: &str, indent: &str, shown: &mut HashSet<String>, out: &mut String) {
     let Some(e) = entries.get(key) else {
         let _ = writeln!(out, "{indent}{} MISSING from the cache", short(key));
         return;
@@ -41,7 +41,8 @@ fn entry_lines<'a>(l: &Lineage, entries: &BTreeMap<&str, &'a EntryNode>, key: &s
     let params = serde_json::to_string(&e.params).unwrap_or_default();
     let _ = writeln!(out, "{indent}{who} {}  {} v{}  {}  {params}", short(key), e.kind, e.kind_version, e.created);
     if let Some(split) = &e.split {
-        let lists: Vec<String> = split.as_object().into_iter().flatten().filter_map(|(k, v)| Some(format!("{} {k}", v.as_array()?.len()))).collect();
+        let lists: Vec<String> =
+            split.as_object().into_iter().flatten().filter_map(|(k, v)| Some(format!("{} {k}", v.as_array()?.len()))).collect();
         let _ = writeln!(out, "{indent}  {} ({SPLIT_FILE})", lists.join(", "));
     }
     let sources: Vec<&SourceFile> = l.source_files.iter().filter(|f| f.entry == e.key).collect();
@@ -54,7 +55,8 @@ fn entry_lines<'a>(l: &Lineage, entries: &BTreeMap<&str, &'a EntryNode>, key: &s
             }
             InputNode::Gather { role, stage, items } => {
                 let listed: Vec<String> = items.iter().take(ITEMS_SHOWN).map(|(item, key)| format!("{item} {}", short(key))).collect();
-                let more = if items.len() > ITEMS_SHOWN { format!(", ... ({} more in --json)", items.len() - ITEMS_SHOWN) } else { String::new() };
+                let more =
+                    if items.len() > ITEMS_SHOWN { format!(", ... ({} more in --json)", items.len() - ITEMS_SHOWN) } else { String::new() };
                 let _ = writeln!(out, "{indent}  {role} <- {stage}, {} items: {}{more}", items.len(), listed.join(", "));
                 for (item, key) in items.iter().filter(|(item, _)| *item == l.row.item) {
                     let _ = writeln!(out, "{indent}  {role}[{item}] <-");

@@ -17,8 +17,8 @@ use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use rayon::prelude::*;
 
-use crate::store::cache::{Cache, now_rfc3339};
 use crate::lineage::trace::params_digest;
+use crate::store::cache::{Cache, now_rfc3339};
 use crate::store::manifest::{InputRecord, Manifest};
 
 /// The dataset's folder under the cache root.
@@ -140,10 +140,8 @@ fn parts(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The edges of these entries (keys without a manifest add none).
 fn edges_of_keys(cache: &Cache, keys: &[String]) -> Result<Vec<Edge>> {
-    let per_entry: Vec<Vec<Edge>> = keys
-        .par_iter()
-        .map(|k| Ok(cache.manifest(k)?.map(|m| edges_of(&m)).unwrap_or_default()))
-        .collect::<Result<_>>()?;
+    let per_entry: Vec<Vec<Edge>> =
+        keys.par_iter().map(|k| Ok(cache.manifest(k)?.map(|m| edges_of(&m)).unwrap_or_default())).collect::<Result<_>>()?;
     Ok(per_entry.into_iter().flatten().collect())
 }
 
@@ -188,15 +186,34 @@ mod tests {
     fn every_parent_becomes_one_edge_with_the_childs_identity() {
         let file = |path: &str, digest: &str| FileRecord { path: path.into(), size: 7, blake3: digest.into() };
         let inputs = BTreeMap::from([
-            ("dicom".to_owned(), InputRecord::External { path: "/data/P1".into(), digest: "d".into(), files: vec![file("a.dcm", "fa"), file("b.dcm", "fb")] }),
-            ("labels".to_owned(), InputRecord::External { path: "/data/labels.csv".into(), digest: "fl".into(), files: vec![file("", "fl")] }),
-            ("model".to_owned(), InputRecord::Stage { stage: "gmcae@gmcae.lr=1e-3".into(), item: None, key: "km".into(), subpath: None, digest: "x".into() }),
-            ("features".to_owned(), InputRecord::Gather {
-                stage: "encode".into(),
-                subpath: None,
-                digest: "g".into(),
-                items: vec![GatheredItem { item: "P1".into(), key: "k1".into(), digest: "1".into() }, GatheredItem { item: "P2".into(), key: "k2".into(), digest: "2".into() }],
-            }),
+            (
+                "dicom".to_owned(),
+                InputRecord::External {
+                    path: "/data/P1".into(),
+                    digest: "d".into(),
+                    files: vec![file("a.dcm", "fa"), file("b.dcm", "fb")],
+                },
+            ),
+            (
+                "labels".to_owned(),
+                InputRecord::External { path: "/data/labels.csv".into(), digest: "fl".into(), files: vec![file("", "fl")] },
+            ),
+            (
+                "model".to_owned(),
+                InputRecord::Stage { stage: "gmcae@gmcae.lr=1e-3".into(), item: None, key: "km".into(), subpath: None, digest: "x".into() },
+            ),
+            (
+                "features".to_owned(),
+                InputRecord::Gather {
+                    stage: "encode".into(),
+                    subpath: None,
+                    digest: "g".into(),
+                    items: vec![
+                        GatheredItem { item: "P1".into(), key: "k1".into(), digest: "1".into() },
+                        GatheredItem { item: "P2".into(), key: "k2".into(), digest: "2".into() },
+                    ],
+                },
+            ),
         ]);
         let params = BTreeMap::from([("lr".to_owned(), serde_json::json!(0.002))]);
         let m = Manifest {

@@ -141,9 +141,10 @@ pub struct Lineage {
 pub fn start_row(cache: &Cache, table_stage: &str, table_key: &str, provenance: &RowProvenance, item: &str) -> Result<StartRow> {
     let path = cache.out_dir(table_key)?.join(provenance.table);
     let rows = read_rows(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let row = rows.into_iter().find(|r| r.get(provenance.item_column).and_then(Value::as_str) == Some(item)).with_context(|| {
-        format!("{item:?} has no row in {} (only the items the stage wrote a row for have a lineage)", path.display())
-    })?;
+    let row = rows
+        .into_iter()
+        .find(|r| r.get(provenance.item_column).and_then(Value::as_str) == Some(item))
+        .with_context(|| format!("{item:?} has no row in {} (only the items the stage wrote a row for have a lineage)", path.display()))?;
     let producer_key = row
         .get(provenance.key_column)
         .and_then(Value::as_str)

@@ -4,8 +4,8 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::store::cache::Cache;
 use crate::lineage::trace::{Lineage, named_keys, recorded_files};
+use crate::store::cache::Cache;
 
 /// One difference between what the lineage recorded and what is there now.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

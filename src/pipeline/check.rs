@@ -153,7 +153,10 @@ fn resolve_vars(raw: &BTreeMap<String, Spanned<String>>, overrides: &[Override])
     for o in overrides.iter().filter(|o| o.stage == VARS) {
         if !vars.contains_key(&o.param) {
             let known: Vec<&String> = raw.keys().collect();
-            return Err((Loc::default(), format!("--set {VARS}.{}: the pipeline has no variable {:?} (vars: {known:?})", o.param, o.param)));
+            return Err((
+                Loc::default(),
+                format!("--set {VARS}.{}: the pipeline has no variable {:?} (vars: {known:?})", o.param, o.param),
+            ));
         }
         vars.insert(o.param.clone(), lungflow_stages::params::scalar_text(&o.value));
     }
@@ -189,10 +192,7 @@ fn resolve_params(
     for spec in kind.params() {
         match given.remove(spec.name) {
             Some((value, loc)) => {
-                let value = spec
-                    .ty
-                    .check(&value)
-                    .map_err(|e| (loc, format!("stage {stage:?}, parameter {:?}: {e}", spec.name)))?;
+                let value = spec.ty.check(&value).map_err(|e| (loc, format!("stage {stage:?}, parameter {:?}: {e}", spec.name)))?;
                 params.insert(spec.name.to_owned(), value);
             }
             None => match spec.default {
@@ -208,25 +208,20 @@ fn resolve_params(
     for (name, (value, loc)) in given {
         if !kind.open_params() {
             let known: Vec<&str> = kind.params().iter().map(|p| p.name).collect();
-            return Err((loc, format!(
-                "stage {stage:?}: kind {:?} has no parameter {name:?} (parameters: {})",
-                kind.name(),
-                known.join(", ")
-            )));
+            return Err((
+                loc,
+                format!("stage {stage:?}: kind {:?} has no parameter {name:?} (parameters: {})", kind.name(), known.join(", ")),
+            ));
         }
-        let value = lungflow_stages::ParamType::Scalar
-            .check(&value)
-            .map_err(|e| (loc, format!("stage {stage:?}, parameter {name:?}: {e}")))?;
+        let value =
+            lungflow_stages::ParamType::Scalar.check(&value).map_err(|e| (loc, format!("stage {stage:?}, parameter {name:?}: {e}")))?;
         params.insert(name, value);
     }
     Ok(params)
 }
 
 /// Resolves parameters given on the command line of `lungflow exec`.
-pub fn resolve_params_for_exec(
-    kind: &dyn StageKind,
-    given: BTreeMap<String, Value>,
-) -> Result<BTreeMap<String, Value>, String> {
+pub fn resolve_params_for_exec(kind: &dyn StageKind, given: BTreeMap<String, Value>) -> Result<BTreeMap<String, Value>, String> {
     let given = given.into_iter().map(|(k, v)| (k, (v, Loc::default()))).collect();
     resolve_params(kind, "exec", given).map_err(|(_, m)| m)
 }
@@ -240,10 +235,13 @@ fn check_fan_in(stages: &[Stage], item_sets: &BTreeMap<String, ItemSource>) -> R
                 if let (Some(mine), Some(theirs)) = (&s.foreach, &p.foreach)
                     && mine != theirs
                 {
-                    return Err((s.loc, format!(
-                        "stage {:?} runs per {mine:?} but its input {input:?} comes from {:?}, which runs per {theirs:?}",
-                        s.name, p.name
-                    )));
+                    return Err((
+                        s.loc,
+                        format!(
+                            "stage {:?} runs per {mine:?} but its input {input:?} comes from {:?}, which runs per {theirs:?}",
+                            s.name, p.name
+                        ),
+                    ));
                 }
             }
         }
@@ -252,10 +250,10 @@ fn check_fan_in(stages: &[Stage], item_sets: &BTreeMap<String, ItemSource>) -> R
         if let ItemSource::StageDir { stage, .. } = source
             && stages[*stage].foreach.is_some()
         {
-            return Err((stages[*stage].loc, format!(
-                "item set {set:?} lists the output of stage {:?}, which must run once to do that",
-                stages[*stage].name
-            )));
+            return Err((
+                stages[*stage].loc,
+                format!("item set {set:?} lists the output of stage {:?}, which must run once to do that", stages[*stage].name),
+            ));
         }
     }
     Ok(())

@@ -37,18 +37,12 @@ pub fn stage_graph(stages: &[Stage], item_sets: &BTreeMap<String, ItemSource>) -
 }
 
 /// Stage indices with producers first, or the stages on a cycle.
-pub fn topological_order(
-    stages: &[Stage],
-    item_sets: &BTreeMap<String, ItemSource>,
-) -> Result<Vec<usize>, (Loc, String)> {
+pub fn topological_order(stages: &[Stage], item_sets: &BTreeMap<String, ItemSource>) -> Result<Vec<usize>, (Loc, String)> {
     let g = stage_graph(stages, item_sets);
     match toposort(&g, None) {
         Ok(order) => Ok(order.into_iter().map(|n| g[n]).collect()),
         Err(_) => {
-            let cycle = tarjan_scc(&g)
-                .into_iter()
-                .find(|c| c.len() > 1 || g.contains_edge(c[0], c[0]))
-                .unwrap_or_default();
+            let cycle = tarjan_scc(&g).into_iter().find(|c| c.len() > 1 || g.contains_edge(c[0], c[0])).unwrap_or_default();
             let names = cycle_path(&g, &cycle, stages);
             let first = stages.iter().find(|s| s.name == names[0]).map(|s| s.loc).unwrap_or_default();
             Err((first, format!("the stages form a cycle: {}", names.join(" -> "))))
@@ -131,11 +125,8 @@ pub fn dot(p: &Pipeline) -> String {
 /// The stage graph as JSON: stages and edges.
 pub fn json(p: &Pipeline) -> serde_json::Value {
     let g = stage_graph(&p.stages, &p.item_sets);
-    let stages: Vec<_> = p
-        .stages
-        .iter()
-        .map(|s| serde_json::json!({"stage": s.name, "kind": s.kind.name(), "foreach": s.foreach}))
-        .collect();
+    let stages: Vec<_> =
+        p.stages.iter().map(|s| serde_json::json!({"stage": s.name, "kind": s.kind.name(), "foreach": s.foreach})).collect();
     let edges: Vec<_> = g
         .edge_indices()
         .map(|e| {

@@ -8,7 +8,7 @@ use lungflow_stages::find_kind;
 
 use crate::pipeline::check::{Parsed, check};
 use crate::pipeline::graph;
-use crate::pipeline::model::{Loc, Override, Pipeline, SpecError, VARS};
+use crate::pipeline::model::{Assignment, Loc, Override, Pipeline, SpecError, VARS};
 use crate::pipeline::raw::{RawPipeline, parse_raw};
 use crate::pipeline::sweep::{self, Axis};
 
@@ -32,14 +32,15 @@ pub fn load_sweep(file: &Path, overrides: &[Override], axes: &[Axis]) -> Result<
     let raw = parse_raw(&text, &shown)?;
     let (grid, listed) = sweep_of(&raw, axes).map_err(|(loc, msg)| at(loc, msg))?;
     let (item_sets, stages, order) = check(&raw, &shown, overrides)?;
-    let pipeline = |item_sets, stages, order, variants| Pipeline { file: file.to_path_buf(), id: id.clone(), item_sets, stages, order, variants };
+    let pipeline =
+        |item_sets, stages, order, variants| Pipeline { file: file.to_path_buf(), id: id.clone(), item_sets, stages, order, variants };
     if grid.is_empty() && listed.is_empty() {
         return Ok(pipeline(item_sets, stages, order, Vec::new()));
     }
     let mut checked = Vec::new();
     for assignments in sweep::expand(&grid, &listed) {
         let mut all = overrides.to_vec();
-        all.extend(assignments.iter().map(crate::pipeline::model::Assignment::as_override));
+        all.extend(assignments.iter().map(Assignment::as_override));
         let (sets, stages, _) = check(&raw, &shown, &all).map_err(|e| SpecError {
             message: format!("sweep variant {}: {}", crate::pipeline::model::variant_name(&assignments), e.message),
             ..e
@@ -51,15 +52,17 @@ pub fn load_sweep(file: &Path, overrides: &[Override], axes: &[Axis]) -> Result<
     Ok(pipeline(combined.item_sets, combined.stages, order, combined.variants))
 }
 
-
 /// Parses and checks pipeline text; `file` is only used in messages.
 pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Parsed, SpecError> {
     check(&parse_raw(text, file)?, file, overrides)
 }
 
+/// One listed variant's assignments.
+type Listed = Vec<Assignment>;
+
 /// The sweep's grid axes (the file's, with `--sweep` axes added or
 /// replacing them) and its listed variants, each value type-checked.
-fn sweep_of(raw: &RawPipeline, cli: &[Axis]) -> Result<(Vec<Axis>, Vec<Vec<crate::pipeline::model::Assignment>>), (Loc, String)> {
+fn sweep_of(raw: &RawPipeline, cli: &[Axis]) -> Result<(Vec<Axis>, Vec<Listed>), (Loc, String)> {
     let mut grid: Vec<Axis> = Vec::new();
     let mut listed = Vec::new();
     if let Some(sweep) = &raw.sweep {
@@ -82,7 +85,7 @@ fn sweep_of(raw: &RawPipeline, cli: &[Axis]) -> Result<(Vec<Axis>, Vec<Vec<crate
                 let axis = Axis { stage: stage.to_owned(), param: param.to_owned(), values: vec![value.clone()], loc };
                 axis.check().map_err(|e| (loc, format!("sweep list: {e}")))?;
                 check_swept(raw, &axis)?;
-                assignments.push(crate::pipeline::model::Assignment { stage: axis.stage, param: axis.param, value: value.clone() });
+                assignments.push(Assignment { stage: axis.stage, param: axis.param, value: value.clone() });
             }
             listed.push(assignments);
         }
@@ -111,7 +114,10 @@ fn check_swept(raw: &RawPipeline, axis: &Axis) -> Result<(), (Loc, String)> {
         None if kind.open_params() => lungflow_stages::ParamType::Scalar,
         None => {
             let known: Vec<&str> = kind.params().iter().map(|p| p.name).collect();
-            return Err((axis.loc, format!("sweep {key}: kind {:?} has no parameter {:?} (parameters: {})", kind.name(), axis.param, known.join(", "))));
+            return Err((
+                axis.loc,
+                format!("sweep {key}: kind {:?} has no parameter {:?} (parameters: {})", kind.name(), axis.param, known.join(", ")),
+            ));
         }
     };
     for v in &axis.values {

@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-
 /// A problem with a pipeline file, located in it.
 #[derive(Debug, thiserror::Error)]
 pub struct SpecError {
@@ -149,12 +148,8 @@ pub struct Override {
 impl Override {
     /// Parses `STAGE.PARAM=VALUE`.
     pub fn parse(text: &str) -> Result<Override, String> {
-        let (lhs, value) = text
-            .split_once('=')
-            .ok_or_else(|| format!("--set {text:?}: expected STAGE.PARAM=VALUE"))?;
-        let (stage, param) = lhs
-            .split_once('.')
-            .ok_or_else(|| format!("--set {text:?}: expected STAGE.PARAM=VALUE"))?;
+        let (lhs, value) = text.split_once('=').ok_or_else(|| format!("--set {text:?}: expected STAGE.PARAM=VALUE"))?;
+        let (stage, param) = lhs.split_once('.').ok_or_else(|| format!("--set {text:?}: expected STAGE.PARAM=VALUE"))?;
         Ok(Override { stage: stage.to_owned(), param: param.to_owned(), value: parse_scalar(value) })
     }
 }

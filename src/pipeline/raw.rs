@@ -52,7 +52,12 @@ pub(crate) fn parse_raw(text: &str, file: &str) -> Result<RawPipeline, SpecError
         let loc = e.location().map(|l| Loc { line: l.line(), column: l.column() }).unwrap_or_default();
         let message = first_line(&e.without_snippet().to_string());
         let suffix = format!(" at line {}, column {}", loc.line, loc.column);
-        SpecError { file: file.to_owned(), line: loc.line, column: loc.column, message: message.strip_suffix(&suffix).unwrap_or(&message).to_owned() }
+        SpecError {
+            file: file.to_owned(),
+            line: loc.line,
+            column: loc.column,
+            message: message.strip_suffix(&suffix).unwrap_or(&message).to_owned(),
+        }
     })
 }
 fn first_line(text: &str) -> String {

@@ -110,10 +110,7 @@ pub type CheckedVariant = (Vec<Assignment>, BTreeMap<String, ItemSource>, Vec<St
 
 /// Folds the checked stages of each variant (same stage names and inputs;
 /// only parameters differ) into one set of stages.
-pub fn combine(
-    variants: Vec<CheckedVariant>,
-    order: &[usize],
-) -> Result<Combined, (Loc, String)> {
+pub fn combine(variants: Vec<CheckedVariant>, order: &[usize]) -> Result<Combined, (Loc, String)> {
     let base = &variants[0].2;
     let ancestors = ancestors(base, &variants[0].1);
     let (copy, groups) = configurations(&variants, order);
@@ -146,10 +143,13 @@ pub fn combine(
     for (set, source) in item_sets.iter_mut() {
         if let ItemSource::StageDir { stage, .. } = source {
             if groups[*stage].len() > 1 {
-                return Err((base[*stage].loc, format!(
-                    "item set {set:?} is listed from stage {:?}, which the sweep varies; sweep a stage after it",
-                    base[*stage].name
-                )));
+                return Err((
+                    base[*stage].loc,
+                    format!(
+                        "item set {set:?} is listed from stage {:?}, which the sweep varies; sweep a stage after it",
+                        base[*stage].name
+                    ),
+                ));
             }
             *stage = index[*stage][0];
         }
@@ -223,20 +223,14 @@ fn ancestors(stages: &[Stage], item_sets: &BTreeMap<String, ItemSource>) -> Vec<
 /// stage and the ones it depends on, that all variants of a configuration
 /// share. Distinct configurations that would get the same label (a value
 /// given in one variant and left at its default in another) are numbered.
-fn copy_labels(
-    variants: &[CheckedVariant],
-    groups: &[Vec<usize>],
-    upstream: &BTreeSet<String>,
-) -> Vec<String> {
+fn copy_labels(variants: &[CheckedVariant], groups: &[Vec<usize>], upstream: &BTreeSet<String>) -> Vec<String> {
     let mut labels: Vec<String> = groups
         .iter()
         .map(|members| {
-            let relevant = |v: usize| -> Vec<Assignment> {
-                variants[v].0.iter().filter(|a| upstream.contains(&a.stage)).cloned().collect()
-            };
+            let relevant =
+                |v: usize| -> Vec<Assignment> { variants[v].0.iter().filter(|a| upstream.contains(&a.stage)).cloned().collect() };
             let first = relevant(members[0]);
-            let common: Vec<Assignment> =
-                first.into_iter().filter(|a| members.iter().all(|&m| variants[m].0.contains(a))).collect();
+            let common: Vec<Assignment> = first.into_iter().filter(|a| members.iter().all(|&m| variants[m].0.contains(a))).collect();
             variant_name(&common)
         })
         .collect();
@@ -301,8 +295,8 @@ mod tests {
         assert_eq!(a.values, [json!(1e-3), json!(3e-4)]);
         let b = Axis::parse(r#"gmcae.widths=["4,8", "8,16"]"#).unwrap();
         assert_eq!(b.values, [json!("4,8"), json!("8,16")]);
-        assert!(Axis::parse("gmcae.lr").err().expect("an error").contains("expected STAGE.PARAM=V1,V2"));
-        assert!(Axis::parse("gmcae.lr=1,1.0").err().expect("an error").contains("listed twice"));
+        assert!(Axis::parse("gmcae.lr").expect_err("an error").contains("expected STAGE.PARAM=V1,V2"));
+        assert!(Axis::parse("gmcae.lr=1,1.0").expect_err("an error").contains("listed twice"));
     }
 
     /// A pipeline file with a sweep, loaded through the spec.
@@ -338,7 +332,10 @@ mod tests {
         let v = &p.variants[3];
         assert_eq!(v.name, "score.k=6,train.lr=2");
         let used = |stage: &str| p.stages[v.stages[stage]].name.clone();
-        assert_eq!((used("prep"), used("train"), used("score")), ("prep".into(), "train@train.lr=2".into(), "score@score.k=6,train.lr=2".into()));
+        assert_eq!(
+            (used("prep"), used("train"), used("score")),
+            ("prep".into(), "train@train.lr=2".into(), "score@score.k=6,train.lr=2".into())
+        );
         // Each copy reads the copy of its own configuration.
         let score = &p.stages[v.stages["score"]];
         let crate::pipeline::model::InputRef::Stage { stage, .. } = &score.inputs["m"] else { panic!() };
@@ -367,7 +364,8 @@ mod tests {
         assert!(with("  grid:\n    train.lr: []\n").contains("has no values"));
         assert!(with("  list:\n    - {}\n").contains("an empty variant"));
         assert!(bad("  list:\n    - {train.lr: [1, 2]}\n").contains("not a number, string or boolean"));
-        let typed = "items:\n  p:\n    list: [a]\nstages:\n  t:\n    kind: patches\n    foreach: p\n    inputs: {lungs: x}\nsweep:\n  grid:\n";
+        let typed =
+            "items:\n  p:\n    list: [a]\nstages:\n  t:\n    kind: patches\n    foreach: p\n    inputs: {lungs: x}\nsweep:\n  grid:\n";
         let e = load(&format!("{typed}    t.count: [1, many]\n"), &[]).err().expect("an error");
         assert!(e.contains("sweep t.count") && e.contains("integer"), "{e}");
         let e = load(&format!("{typed}    t.colour: [1]\n"), &[]).err().expect("an error");

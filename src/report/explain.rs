@@ -91,12 +91,9 @@ fn file_differences(name: &str, root: &str, last: &[FileRecord], now: &[FileReco
     for a in last {
         match now.iter().find(|b| b.path == a.path) {
             None => out.push(format!("input {name}: file {} removed", path(&a.path))),
-            Some(b) if b.blake3 != a.blake3 => out.push(format!(
-                "input {name}: file {} changed (blake3 {} -> {})",
-                path(&a.path),
-                short(&a.blake3),
-                short(&b.blake3)
-            )),
+            Some(b) if b.blake3 != a.blake3 => {
+                out.push(format!("input {name}: file {} changed (blake3 {} -> {})", path(&a.path), short(&a.blake3), short(&b.blake3)))
+            }
             Some(_) => {}
         }
     }

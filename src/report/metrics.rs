@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::pipeline::model::Pipeline;
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::manifest::FileRecord;
-use crate::pipeline::model::Pipeline;
 
 /// The file a stage writes its final metrics to (a JSON object of numbers).
 pub use lungflow_stages::formats::training::METRICS_JSON as METRICS_FILE;

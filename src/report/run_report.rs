@@ -62,7 +62,8 @@ impl RunReport {
         let mut r = RunReport { seconds: run.seconds, results: results.display().to_string(), ..RunReport::default() };
         let mut would_run = Vec::new();
         for inst in &run.instances {
-            let mut row = InstanceRow { stage: p.stages[inst.stage].name.clone(), item: inst.item.clone(), key: None, error: None, reason: None };
+            let mut row =
+                InstanceRow { stage: p.stages[inst.stage].name.clone(), item: inst.item.clone(), key: None, error: None, reason: None };
             match &inst.outcome {
                 Outcome::Available(prod) => {
                     row.key = Some(prod.key.clone());
@@ -106,7 +107,9 @@ impl RunReport {
     /// or for a dry run `would run N, fresh N, failed N (S s)`.
     pub fn summary(&self) -> String {
         match &self.would_run {
-            Some(would) => format!("would run {}, fresh {}, failed {} ({:.2}s)", would.len(), self.cached.len(), self.failed.len(), self.seconds),
+            Some(would) => {
+                format!("would run {}, fresh {}, failed {} ({:.2}s)", would.len(), self.cached.len(), self.failed.len(), self.seconds)
+            }
             None => format!(
                 "executed {}, cached {}, failed {}, skipped {} ({:.2}s)",
                 self.executed.len(),

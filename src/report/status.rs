@@ -4,10 +4,10 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::store::cache::Cache;
-use crate::run::outcome::{Outcome, RunResult};
-use crate::report::explain::differences;
 use crate::pipeline::model::Pipeline;
+use crate::report::explain::differences;
+use crate::run::outcome::{Outcome, RunResult};
+use crate::store::cache::Cache;
 use crate::store::state::StateDb;
 
 /// Where an instance stands against the cache.
@@ -64,7 +64,8 @@ pub fn rows(p: &Pipeline, cache: &Cache, eval: &RunResult) -> Result<Vec<StatusR
     for inst in &eval.instances {
         let stage = p.stages[inst.stage].name.clone();
         let last_key = last.get(&(stage.clone(), inst.item.clone().unwrap_or_default()));
-        let mut row = StatusRow { stage, item: inst.item.clone(), state: InstanceState::Missing, key: None, outputs: None, reasons: vec![] };
+        let mut row =
+            StatusRow { stage, item: inst.item.clone(), state: InstanceState::Missing, key: None, outputs: None, reasons: vec![] };
         match &inst.outcome {
             Outcome::Available(prod) => {
                 row.state = InstanceState::Fresh;

@@ -7,26 +7,22 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use lungflow_stages::plot::{PALETTE, Series, line_chart};
 
-use crate::report::sweep_results::VariantResult;
+use crate::report::sweep_results::{Curve, VariantResult};
 
 /// Writes `DIR/curves-STAGE.png` for each stage with curves; returns the paths.
 pub fn write_curves(results: &[VariantResult], dir: &Path) -> Result<Vec<PathBuf>> {
-    // stage -> (column, [(variant index, points)])
-    let mut by_stage: BTreeMap<&str, (&str, Vec<(usize, &[(f64, f64)])>)> = BTreeMap::new();
+    // stage -> (column, [(variant index, curve)])
+    let mut by_stage: BTreeMap<&str, (&str, Vec<(usize, &Curve)>)> = BTreeMap::new();
     for (i, r) in results.iter().enumerate() {
-        for (stage, column, points) in &r.curves {
-            by_stage.entry(stage).or_insert((column, Vec::new())).1.push((i, points));
+        for curve in &r.curves {
+            by_stage.entry(&curve.stage).or_insert((&curve.column, Vec::new())).1.push((i, curve));
         }
     }
     let mut written = Vec::new();
     for (stage, (column, curves)) in by_stage {
         let series: Vec<Series<'_>> = curves
             .iter()
-            .map(|&(i, points)| Series {
-                name: &results[i].name,
-                color: PALETTE[i % PALETTE.len()],
-                points: points.to_vec(),
-            })
+            .map(|&(i, curve)| Series { name: &results[i].name, color: PALETTE[i % PALETTE.len()], points: curve.points.clone() })
             .collect();
         std::fs::create_dir_all(dir)?;
         let path = dir.join(format!("curves-{stage}.png"));

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::store::cache::Cache;
-use crate::pipeline::model::instance_label;
-use crate::run::outcome::{Outcome, RunResult, Skip};
-use crate::report::metrics::read_metrics;
 use crate::pipeline::model::Pipeline;
 use crate::pipeline::model::Variant;
+use crate::pipeline::model::instance_label;
+use crate::report::metrics::read_metrics;
+use crate::run::outcome::{Outcome, RunResult, Skip};
+use crate::store::cache::Cache;
 
 /// The per-epoch table whose first `val_` column is a stage's validation curve.
 pub use lungflow_stages::formats::training::METRICS_TABLE as CURVES_FILE;
@@ -43,6 +43,20 @@ impl VariantState {
     }
 }
 
+/// (epoch, value) points of a per-epoch score.
+pub type Points = Vec<(f64, f64)>;
+
+/// One validation curve of a variant.
+#[derive(Clone, Debug)]
+pub struct Curve {
+    /// The stage's name in the pipeline file.
+    pub stage: String,
+    /// The column it was read from (the first `val_` column).
+    pub column: String,
+    /// Its points.
+    pub points: Points,
+}
+
 /// One variant's results (`sweep status --json` shows all but the metrics
 /// and curves, which `sweep show` tabulates).
 #[derive(Clone, Debug, serde::Serialize)]
@@ -70,7 +84,7 @@ pub struct VariantResult {
     /// Validation curves of its varied stages that run once: (stage, column,
     /// (epoch, value) points).
     #[serde(skip)]
-    pub curves: Vec<(String, String, Vec<(f64, f64)>)>,
+    pub curves: Vec<Curve>,
 }
 
 /// The results of every variant of `p`, from a run or an inspection.
@@ -117,7 +131,7 @@ fn variant_result(p: &Pipeline, cache: &Cache, eval: &RunResult, v: &Variant) ->
                     if prod.outputs.iter().any(|f| f.path == CURVES_FILE)
                         && let Some((column, points)) = read_curve(&prod.out_dir.join(CURVES_FILE))?
                     {
-                        result.curves.push((base.to_owned(), column, points));
+                        result.curves.push(Curve { stage: base.to_owned(), column, points });
                     }
                 }
             }
@@ -151,7 +165,7 @@ fn variant_result(p: &Pipeline, cache: &Cache, eval: &RunResult, v: &Variant) ->
 
 /// The first `val_` column of a per-epoch table against its `epoch` column
 /// (none when the table has no such columns).
-fn read_curve(path: &std::path::Path) -> Result<Option<(String, Vec<(f64, f64)>)>> {
+fn read_curve(path: &std::path::Path) -> Result<Option<(String, Points)>> {
     let columns = lungflow_stages::formats::table::read_numeric_columns(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (Some((_, epochs)), Some((name, values))) =
         (columns.iter().find(|(n, _)| n == "epoch"), columns.iter().find(|(n, _)| n.starts_with("val_")))

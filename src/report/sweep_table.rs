@@ -150,7 +150,12 @@ mod tests {
     }
 
     fn sample() -> DataFrame {
-        table(&[result("a", 4, Some(0.5), VariantState::Done), result("b", 1, None, VariantState::Failed), result("c", 2, Some(0.25), VariantState::Done)]).unwrap()
+        table(&[
+            result("a", 4, Some(0.5), VariantState::Done),
+            result("b", 1, None, VariantState::Failed),
+            result("c", 2, Some(0.25), VariantState::Done),
+        ])
+        .unwrap()
     }
 
     #[test]

@@ -195,13 +195,7 @@ impl Shared<'_> {
         };
         std::fs::remove_dir_all(staging.join("inputs")).ok();
         self.cache.publish(&staging, &manifest)?;
-        Ok(Arc::new(Produced {
-            key: key.to_owned(),
-            out_dir: self.cache.out_dir(key)?,
-            outputs,
-            output_digest,
-            executed: Some(seconds),
-        }))
+        Ok(Arc::new(Produced { key: key.to_owned(), out_dir: self.cache.out_dir(key)?, outputs, output_digest, executed: Some(seconds) }))
     }
 }
 

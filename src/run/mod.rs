@@ -9,4 +9,4 @@ pub mod instance;
 pub mod options;
 pub mod outcome;
 pub mod progress;
-pub(crate) mod scheduler;
+pub mod scheduler;

@@ -34,12 +34,7 @@ impl Progress {
     /// Bars when stderr and stdout are terminals, log lines otherwise.
     pub fn new(enabled: bool) -> Progress {
         let tty = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-        Progress {
-            enabled,
-            bars: (enabled && tty).then(MultiProgress::new),
-            stages: Mutex::new(HashMap::new()),
-            clock: Instant::now(),
-        }
+        Progress { enabled, bars: (enabled && tty).then(MultiProgress::new), stages: Mutex::new(HashMap::new()), clock: Instant::now() }
     }
 
     fn line(&self, text: String) {
@@ -109,10 +104,7 @@ impl Progress {
             if let Some(bar) = bar {
                 bar.finish();
             }
-            self.line(format!(
-                "stage  {stage}: {} ran, {} cached, {} failed of {}",
-                c.executed, c.cached, c.failed, c.total
-            ));
+            self.line(format!("stage  {stage}: {} ran, {} cached, {} failed of {}", c.executed, c.cached, c.failed, c.total));
         }
     }
 

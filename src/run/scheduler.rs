@@ -212,19 +212,13 @@ impl<'p> Scheduler<'p> {
         let mut inputs = BTreeMap::new();
         for (name, r) in &stage.inputs {
             let input = match r {
-                InputRef::External(t) => {
-                    JobInput::External(PathBuf::from(t.replace("{item}", node.item.as_deref().unwrap_or(""))))
-                }
+                InputRef::External(t) => JobInput::External(PathBuf::from(t.replace("{item}", node.item.as_deref().unwrap_or("")))),
                 InputRef::Stage { stage: q, subpath } => {
                     let qname = self.p.stages[*q].name.clone();
                     let subpath = subpath.as_ref().map(|s| s.replace("{item}", node.item.as_deref().unwrap_or("")));
-                    let producers: Vec<usize> =
-                        node.deps.iter().copied().filter(|&d| self.nodes[d].stage == *q).collect();
+                    let producers: Vec<usize> = node.deps.iter().copied().filter(|&d| self.nodes[d].stage == *q).collect();
                     if self.p.stages[*q].foreach.is_some() && node.item.is_none() {
-                        let parts = producers
-                            .iter()
-                            .map(|&d| (self.nodes[d].item.clone().unwrap_or_default(), produced(d)))
-                            .collect();
+                        let parts = producers.iter().map(|&d| (self.nodes[d].item.clone().unwrap_or_default(), produced(d))).collect();
                         JobInput::Gather { stage: qname, subpath, parts }
                     } else {
                         let d = producers.first().copied();

@@ -63,8 +63,7 @@ impl Cache {
     /// Opens a cache root, creating its folders.
     pub fn open(root: &Path) -> Result<Cache> {
         for sub in ["entries", "tmp", "locks", "results"] {
-            fs::create_dir_all(root.join(sub))
-                .with_context(|| format!("cannot create cache folder {}", root.join(sub).display()))?;
+            fs::create_dir_all(root.join(sub)).with_context(|| format!("cannot create cache folder {}", root.join(sub).display()))?;
         }
         let root = fs::canonicalize(root).with_context(|| format!("cannot resolve {}", root.display()))?;
         Ok(Cache { root })
@@ -107,9 +106,7 @@ impl Cache {
     fn read_manifest<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let path = self.entry_dir(key)?.join("manifest.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .with_context(|| format!("corrupt manifest {}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| format!("corrupt manifest {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
@@ -149,8 +146,7 @@ impl Cache {
     /// it into place as the entry for `manifest.key`.
     pub fn publish(&self, staging: &Path, manifest: &Manifest) -> Result<()> {
         let path = staging.join("manifest.json");
-        fs::write(&path, serde_json::to_vec_pretty(manifest)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        fs::write(&path, serde_json::to_vec_pretty(manifest)?).with_context(|| format!("cannot write {}", path.display()))?;
         sync_tree(staging)?;
         let target = self.entry_dir(&manifest.key)?;
         let parent = target.parent().expect("entry has a parent");
@@ -159,8 +155,7 @@ impl Cache {
             fs::remove_dir_all(staging).ok();
             return Ok(());
         }
-        fs::rename(staging, &target)
-            .with_context(|| format!("cannot move {} to {}", staging.display(), target.display()))?;
+        fs::rename(staging, &target).with_context(|| format!("cannot move {} to {}", staging.display(), target.display()))?;
         File::open(parent).and_then(|d| d.sync_all()).ok();
         Ok(())
     }
@@ -275,8 +270,7 @@ impl Cache {
         fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         let tmp = parent.join(format!(".{}.{}", link.file_name().unwrap().to_string_lossy(), std::process::id()));
         let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(self.out_dir(key)?, &tmp)
-            .with_context(|| format!("cannot create link {}", tmp.display()))?;
+        std::os::unix::fs::symlink(self.out_dir(key)?, &tmp).with_context(|| format!("cannot create link {}", tmp.display()))?;
         if link.is_dir() && !link.is_symlink() {
             bail!("{} is a folder, not a result link", link.display());
         }
@@ -292,9 +286,7 @@ fn sync_tree(dir: &Path) -> Result<()> {
         if ft.is_dir() {
             sync_tree(&entry.path())?;
         } else if ft.is_file() {
-            File::open(entry.path())
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("cannot sync {}", entry.path().display()))?;
+            File::open(entry.path()).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync {}", entry.path().display()))?;
         }
     }
     File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", dir.display()))
@@ -315,13 +307,7 @@ pub fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_millis())
 }
 
 /// This machine's host name.

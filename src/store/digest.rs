@@ -42,9 +42,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, fs::Metadata)>) -> Resu
     let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        let name = entry.file_name().into_string().map_err(|n| {
-            anyhow::anyhow!("{}: file name {:?} is not UTF-8", dir.display(), n)
-        })?;
+        let name = entry.file_name().into_string().map_err(|n| anyhow::anyhow!("{}: file name {:?} is not UTF-8", dir.display(), n))?;
         let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let path = entry.path();
         let stat_failed = |e| anyhow::Error::new(e).context(format!("cannot stat {}", path.display()));

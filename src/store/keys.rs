@@ -14,8 +14,7 @@ const KEY_DOMAIN: &[u8] = b"lungflow key v1\n";
 pub fn key_of(material: &KeyMaterial) -> String {
     let inputs: serde_json::Map<String, Value> =
         material.inputs.iter().map(|(n, r)| (n.clone(), Value::String(r.digest().to_owned()))).collect();
-    let params: serde_json::Map<String, Value> =
-        material.params.iter().map(|(k, v)| (k.clone(), canonical(v))).collect();
+    let params: serde_json::Map<String, Value> = material.params.iter().map(|(k, v)| (k.clone(), canonical(v))).collect();
     let doc = serde_json::json!({
         "kind": material.kind,
         "kind_version": material.kind_version,

@@ -80,9 +80,7 @@ impl InputRecord {
     /// The digest that enters the consumer's key.
     pub fn digest(&self) -> &str {
         match self {
-            InputRecord::External { digest, .. }
-            | InputRecord::Stage { digest, .. }
-            | InputRecord::Gather { digest, .. } => digest,
+            InputRecord::External { digest, .. } | InputRecord::Stage { digest, .. } | InputRecord::Gather { digest, .. } => digest,
         }
     }
 }

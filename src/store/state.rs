@@ -69,9 +69,8 @@ impl StateDb {
         }
         let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO stat (path, size, mtime_ns, inode, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+            let mut stmt =
+                tx.prepare_cached("INSERT OR REPLACE INTO stat (path, size, mtime_ns, inode, digest) VALUES (?1, ?2, ?3, ?4, ?5)")?;
             for (path, s) in rows {
                 stmt.execute(params![path, s.size as i64, s.mtime_ns, s.inode as i64, s.digest])?;
             }
@@ -81,8 +80,7 @@ impl StateDb {
 
     /// The key an instance last resolved to, if it ever did.
     pub fn last_key(&self, pipeline: &str, stage: &str, item: Option<&str>) -> Result<Option<String>> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT key FROM last_run WHERE pipeline = ?1 AND stage = ?2 AND item = ?3")?;
+        let mut stmt = self.conn.prepare_cached("SELECT key FROM last_run WHERE pipeline = ?1 AND stage = ?2 AND item = ?3")?;
         let mut rows = stmt.query(params![pipeline, stage, item.unwrap_or("")])?;
         Ok(match rows.next()? {
             Some(r) => Some(r.get(0)?),
@@ -104,9 +102,7 @@ impl StateDb {
         }
         let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO last_run (pipeline, stage, item, key) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let mut stmt = tx.prepare_cached("INSERT OR REPLACE INTO last_run (pipeline, stage, item, key) VALUES (?1, ?2, ?3, ?4)")?;
             for (stage, item, key) in rows {
                 stmt.execute(params![pipeline, stage, item.as_deref().unwrap_or(""), key])?;
             }

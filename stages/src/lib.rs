@@ -34,3 +34,23 @@ pub mod segment;
 
 pub use contract::{Input, ParamSpec, ParamType, Producer, RowProvenance, RunContext, StageError, StageKind};
 pub use kinds::{all_kinds, find_kind};
+
+#[cfg(test)]
+mod tests {
+    /// The file names other programs (the engine, users' scripts) read are
+    /// part of the on-disk format: renaming one is a format change.
+    #[test]
+    fn the_shared_file_names_are_stable() {
+        use crate::formats::sources::SOURCES_FILE;
+        use crate::formats::training::{METRICS_JSON, METRICS_TABLE, SPLIT_FILE};
+        use crate::formats::volume::VOLUME_FILE;
+        use crate::plot::PALETTE;
+        assert_eq!(
+            [METRICS_JSON, METRICS_TABLE, SPLIT_FILE, SOURCES_FILE, VOLUME_FILE],
+            ["metrics.json", "metrics.parquet", "split.json", "sources.parquet", "volume.arrow"]
+        );
+        assert_eq!(PALETTE.len(), 10);
+        assert_eq!(crate::find_kind("evaluate").map(|k| k.name()), Some("evaluate"));
+        assert_eq!(crate::all_kinds().len(), 12);
+    }
+}

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use lungflow_testkit::{ct_data, python};
 use serde_json::Value;
 
 /// A scratch project: a temporary work folder with its own cache.
@@ -48,9 +51,8 @@ impl Project {
         all.push("--json");
         let out = self.run(&all);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let doc = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-            panic!("{args:?}: stdout is not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
-        });
+        let doc = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
         (out.status.code().unwrap_or(-1), doc)
     }
 
@@ -195,54 +197,4 @@ pub fn chain_project() -> Project {
         p.write(&format!("data/{item}/x.txt"), &format!("value of {item}\n"));
     }
     p
-}
-
-/// The folder of real CT data (`chest/`, `syntaxes/`, `annotations/`, ...):
-/// `$LUNGFLOW_CT_DATA`, else `../shared/data/ct` beside the checkout. Panics
-/// with what to do when it is not there.
-pub fn ct_data() -> PathBuf {
-    let dir = std::env::var_os("LUNGFLOW_CT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct"));
-    assert!(
-        dir.join("chest").is_dir(),
-        "the real CT data is not at {}: set LUNGFLOW_CT_DATA to the folder that holds chest/, syntaxes/ and oddities/ (see its README)",
-        dir.display()
-    );
-    dir
-}
-
-/// A Python 3 interpreter with the packages of peers/python/requirements.txt:
-/// `$LUNGFLOW_PYTHON` when set, else a virtual environment under the build
-/// folder, made once (on top of the system's packages) and remade when the
-/// requirements change. Test binaries running at once share it under a lock.
-pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("LUNGFLOW_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let requirements = std::fs::read(root.join("peers/python/requirements.txt")).expect("peers/python/requirements.txt");
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-venv");
-    let bin = venv.join("bin/python3");
-    let stamp = venv.join("requirements.blake3");
-    let want = blake3::hash(&requirements).to_hex().to_string();
-    std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let lock = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-venv.lock")).unwrap();
-    lock.lock().unwrap();
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) && bin.exists() {
-        return bin;
-    }
-    let step = |cmd: &mut Command, what: &str| {
-        let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start python3 ({e}); install Python 3"));
-        assert!(out.status.success(), "{what} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    };
-    step(Command::new("python3").args(["-m", "venv", "--clear", "--system-site-packages"]).arg(&venv), "creating the test virtual environment");
-    step(
-        Command::new(&bin)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(root.join("peers/python/requirements.txt")),
-        "installing peers/python/requirements.txt into the test virtual environment",
-    );
-    std::fs::write(&stamp, want).unwrap();
-    bin
 }

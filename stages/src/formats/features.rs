@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use super::slices::{read_rows, write_rows};
 use crate::StageError;
-use crate::models::gmcae::features::FeatureMap;
 
 /// The feature file.
 pub const FEATURES_FILE: &str = "features.arrow";
@@ -34,8 +33,9 @@ pub struct FeatureMeta {
     pub patient_id: String,
 }
 
-/// Reads a feature file; a map without values is an error.
-pub fn read_features(path: &Path) -> Result<(FeatureMeta, FeatureMap), StageError> {
+/// Reads a feature file: its description and the values, `[z][c][y][x]`; a
+/// map without values is an error.
+pub fn read_features(path: &Path) -> Result<(FeatureMeta, Vec<f32>), StageError> {
     let (meta_json, data) = read_rows::<Float32Type>(path, "features")?;
     let meta: FeatureMeta = serde_json::from_str(&meta_json).map_err(|e| StageError(format!("cannot read {}: {e}", path.display())))?;
     let expected = meta.channels * meta.shape.iter().product::<usize>();
@@ -48,15 +48,15 @@ pub fn read_features(path: &Path) -> Result<(FeatureMeta, FeatureMap), StageErro
             meta.shape
         )));
     }
-    let map = FeatureMap { channels: meta.channels, shape: meta.shape, data };
-    Ok((meta, map))
+    Ok((meta, data))
 }
 
-/// Writes a feature file; `meta` must describe `features`.
-pub fn write_features(path: &Path, meta: &FeatureMeta, features: &FeatureMap) -> Result<(), StageError> {
-    let row = features.channels * features.shape[1] * features.shape[2];
+/// Writes a feature file: `data` holds the values `[z][c][y][x]` that `meta`
+/// describes.
+pub fn write_features(path: &Path, meta: &FeatureMeta, data: &[f32]) -> Result<(), StageError> {
+    let row = meta.channels * meta.shape[1] * meta.shape[2];
     let json = serde_json::to_string(meta).map_err(StageError::msg)?;
-    write_rows::<Float32Type>(path, "features", &json, row, &features.data)
+    write_rows::<Float32Type>(path, "features", &json, row, data)
 }
 
 #[cfg(test)]
@@ -67,12 +67,11 @@ mod tests {
     fn features_round_trip_and_empty_maps_are_refused() {
         let dir = std::env::temp_dir().join(format!("lf-features-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let map = FeatureMap { channels: 2, shape: [3, 1, 2], data: (0..12).map(|v| v as f32).collect() };
+        let data: Vec<f32> = (0..12).map(|v| v as f32).collect();
         let meta = FeatureMeta { channels: 2, shape: [3, 1, 2], step: 4, blocks: 2, spacing_mm: [1.0; 3], patient_id: "p".into() };
-        write_features(&dir.join(FEATURES_FILE), &meta, &map).unwrap();
-        assert_eq!(read_features(&dir.join(FEATURES_FILE)).unwrap(), (meta.clone(), map));
-        let empty = FeatureMap { channels: 2, shape: [0, 1, 2], data: Vec::new() };
-        write_features(&dir.join("e.arrow"), &FeatureMeta { shape: [0, 1, 2], ..meta }, &empty).unwrap();
+        write_features(&dir.join(FEATURES_FILE), &meta, &data).unwrap();
+        assert_eq!(read_features(&dir.join(FEATURES_FILE)).unwrap(), (meta.clone(), data));
+        write_features(&dir.join("e.arrow"), &FeatureMeta { shape: [0, 1, 2], ..meta }, &[]).unwrap();
         assert!(read_features(&dir.join("e.arrow")).unwrap_err().0.contains("0 values for 2 channels"));
         std::fs::remove_dir_all(dir).ok();
     }

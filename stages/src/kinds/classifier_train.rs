@@ -33,6 +33,7 @@ use crate::formats::training::{
 use crate::models::classifier::data::{Sample, stratified_split};
 use crate::models::classifier::model::{Classifier, ClassifierShape};
 use crate::models::classifier::train::{EpochScores, TrainOptions, TrainResult, train};
+use crate::models::gmcae::features::FeatureMap;
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::parse_widths;
 use crate::params::{input_path, positive};
@@ -173,7 +174,8 @@ fn load_labelled(dir: &Path, labels: &BTreeMap<String, bool>, labels_path: &Path
                 labels_path.display()
             )));
         }
-        let (meta, features) = read_features(&dir.join(id).join(FEATURES_FILE))?;
+        let (meta, data) = read_features(&dir.join(id).join(FEATURES_FILE))?;
+        let features = FeatureMap { channels: meta.channels, shape: meta.shape, data };
         samples.push(Sample { id: id.clone(), label, features, blocks: meta.blocks });
     }
     let first = &samples[0];

@@ -76,7 +76,7 @@ impl StageKind for Encode {
             spacing_mm: v.meta.spacing_mm,
             patient_id: ctx.item.unwrap_or(&v.meta.patient_id).to_owned(),
         };
-        write_features(&ctx.out_dir.join(FEATURES_FILE), &meta, &features)
+        write_features(&ctx.out_dir.join(FEATURES_FILE), &meta, &features.data)
     }
 }
 

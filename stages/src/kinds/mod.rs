@@ -59,6 +59,23 @@ mod tests {
         }
     }
 
+    /// Names, types and defaults feed every cache key: a change here
+    /// invalidates users' caches, so it must be deliberate.
+    #[test]
+    fn parameters_match_the_snapshot() {
+        let mut text = String::new();
+        for k in all_kinds() {
+            let specs: Vec<serde_json::Value> = k
+                .params()
+                .iter()
+                .map(|p| serde_json::json!({"name": p.name, "ty": format!("{:?}", p.ty), "default": p.default, "doc": p.doc}))
+                .collect();
+            let specs = serde_json::to_string(&specs).unwrap();
+            text.push_str(&format!("{} open={} cores={} {specs}\n", k.name(), k.open_params(), k.wants_all_cores()));
+        }
+        assert_eq!(text, include_str!("params.snapshot"), "parameters changed: if on purpose, update kinds/params.snapshot");
+    }
+
     #[test]
     fn only_submission_declares_row_provenance() {
         let with: Vec<&str> = all_kinds().into_iter().filter(|k| k.row_provenance().is_some()).map(|k| k.name()).collect();

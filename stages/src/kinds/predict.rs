@@ -53,7 +53,8 @@ impl StageKind for Predict {
             .filter(|n| (1..=48).contains(n))
             .ok_or_else(|| StageError::msg("symmetries must be between 1 and 48"))?;
         let model_dir = input_path(ctx, "model")?;
-        let (meta, features) = read_features(&input_path(ctx, "features")?.join(FEATURES_FILE))?;
+        let (meta, data) = read_features(&input_path(ctx, "features")?.join(FEATURES_FILE))?;
+        let features = FeatureMap { channels: meta.channels, shape: meta.shape, data };
         let probability = on_device!(p.device.as_str(), probability(model_dir, &features, n))?;
         let prediction = Prediction { id: ctx.item.unwrap_or(&meta.patient_id).to_owned(), probability, symmetries: n };
         write_prediction(&ctx.out_dir.join(PREDICTION_FILE), &prediction)

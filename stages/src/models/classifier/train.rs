@@ -58,13 +58,13 @@ pub struct EpochScores {
 pub struct TrainResult {
     /// Every epoch run.
     pub epochs: Vec<EpochScores>,
-    /// Epoch of the lowest validation log loss (the saved model).
+    /// Epoch of the lowest validation log loss (the model last handed to `save_best`).
     pub best_epoch: usize,
     /// Training cancer rate.
     pub prior: f64,
     /// Log loss of always predicting `prior` on the validation patients.
     pub prior_val_log_loss: f64,
-    /// Validation probabilities of the saved model, by patient.
+    /// Validation probabilities of that model, by patient.
     pub val_predictions: Vec<(String, bool, f64)>,
 }
 

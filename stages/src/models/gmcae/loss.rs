@@ -113,7 +113,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("lf-gmcae-cases-{}.json", std::process::id()));
         std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../peers/python/gmcae_loss.py");
-        let out = std::process::Command::new("python3").arg(script).arg(&path).output().expect("python3 with numpy");
+        let out = std::process::Command::new(lungflow_testkit::python()).arg(script).arg(&path).output().expect("the test Python runs");
         std::fs::remove_file(&path).ok();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()

@@ -1,5 +1,6 @@
 //! The training loop: Adam, global-norm clipping, validation by patient,
-//! early stopping, best checkpoint, and a hard stop on a non-finite loss.
+//! early stopping, the best model handed to the caller (see
+//! [`SaveBest`]), and a hard stop on a non-finite loss.
 
 use std::time::Instant;
 
