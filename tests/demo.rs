@@ -19,7 +19,10 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
         metric(&metrics, "classifier", "val_log_loss"),
         metric(&metrics, "classifier", "prior_val_log_loss"),
     );
-    assert!(auc >= 0.95, "validation AUC {auc} (metrics: {metrics})");
+    // 22 validation patients: the AUC's standard error is about 0.05, and the
+    // same commit gives 0.975 on one machine of this kind and 0.934 on another
+    // (issue #14). The bar sits below that spread, far above chance (0.5).
+    assert!(auc >= 0.90, "validation AUC {auc} (metrics: {metrics})");
     assert!(loss < prior / 2.0, "validation log loss {loss} is not under half the class prior's {prior}");
     assert_eq!(metric(&metrics, "evaluate", "patients"), 30.0);
 
