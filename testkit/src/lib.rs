@@ -15,7 +15,11 @@ fn workspace() -> &'static Path {
 /// `annotations/`): `$LUNGFLOW_CT_DATA`, else `../shared/data/ct` beside the
 /// checkout. Panics with what to do when it is not there.
 pub fn ct_data() -> PathBuf {
-    let dir = std::env::var_os("LUNGFLOW_CT_DATA").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data/ct"));
+    checked_ct_data(std::env::var_os("LUNGFLOW_CT_DATA").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data/ct")))
+}
+
+/// `dir`, when it holds the CT data.
+fn checked_ct_data(dir: PathBuf) -> PathBuf {
     assert!(
         dir.join("chest").is_dir(),
         "the real CT data is not at {}: set LUNGFLOW_CT_DATA to the folder that holds chest/, syntaxes/ and oddities/ (see its README)",
@@ -66,4 +70,15 @@ pub fn python() -> PathBuf {
 fn run(cmd: &mut Command, what: &str) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start it ({e}); is Python 3 installed?"));
     assert!(out.status.success(), "{what} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "set LUNGFLOW_CT_DATA to the folder that holds chest/")]
+    fn missing_ct_data_says_where_it_looked_and_what_to_set() {
+        checked_ct_data(std::env::temp_dir().join("no-such-ct-data"));
+    }
 }
