@@ -2,7 +2,10 @@
 //! declaration (name, type, default and doc of every field) into both the
 //! [`ParamSpec`](crate::ParamSpec) list a kind declares and the typed values it runs with.
 //!
-//! ```ignore
+//! ```
+//! use lungflow_stages::kind_params;
+//! use serde_json::json;
+//!
 //! kind_params! {
 //!     /// The parameters of `resample`.
 //!     pub struct Params {
@@ -10,7 +13,10 @@
 //!         spacing_mm: f64 = 1.0,
 //!     }
 //! }
-//! // Params::specs() -> Vec<ParamSpec>; Params::parse(ctx.params)? -> Params
+//! let specs = Params::specs();
+//! assert_eq!((specs[0].name, specs[0].doc, specs[0].default.clone()), ("spacing_mm", "target spacing in mm on every axis", Some(json!(1.0))));
+//! let given = std::collections::BTreeMap::from([("spacing_mm".to_owned(), json!(0.5))]);
+//! assert_eq!(Params::parse(&given).unwrap().spacing_mm, 0.5);
 //! ```
 //!
 //! A field's doc line is its [`ParamSpec::doc`](crate::ParamSpec::doc), its Rust type gives the
