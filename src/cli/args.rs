@@ -1,7 +1,7 @@
 //! What every verb shares: the pipeline arguments (`PIPELINE --set --sweep
 //! --json`), the error type that carries an exit code, and small helpers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -90,18 +90,8 @@ pub fn record_lineage(cache: &Cache, run: &RunResult) {
     }
 }
 
-/// The folder of result links of a pipeline.
-pub fn results_dir(cache: &Cache, p: &Pipeline) -> PathBuf {
-    cache.root().join("results").join(p.name())
-}
-
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Exit> {
     println!("{}", serde_json::to_string_pretty(value).context("cannot encode JSON")?);
     Ok(())
-}
-
-/// Opens the cache at `root`.
-pub fn open_cache(root: &Path) -> Result<Cache, Exit> {
-    Ok(Cache::open(root)?)
 }

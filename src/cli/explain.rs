@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cli::args::{Exit, PipelineArgs, inspect, open_cache, print_json};
+use crate::cli::args::{Exit, PipelineArgs, inspect, print_json};
 use crate::pipeline::model::instance_label;
 use crate::report::status::{InstanceState, StatusRow, rows};
 use crate::store::cache::Cache;
@@ -30,7 +30,7 @@ pub fn explain(cache_root: &Path, args: ExplainArgs) -> Result<i32, Exit> {
     let Some(first) = p.stages.iter().position(|s| matches(&s.name)) else {
         return Err(Exit::usage(format!("{}: no stage named {stage:?}", args.target.pipeline.display())));
     };
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let selected: Vec<StatusRow> = rows(&p, &cache, &inspect(&p, &cache)?)?
         .into_iter()
         .filter(|r| matches(&r.stage) && (args.item.is_none() || r.item == args.item || r.item.is_none()))

@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::args::{Exit, default_jobs, open_cache, print_json, work_dir};
+use crate::cli::args::{Exit, default_jobs, print_json, work_dir};
 use crate::maintenance::gc as collect;
+use crate::store::cache::Cache;
 
 /// Arguments of `lungflow gc`.
 #[derive(clap::Args, Debug)]
@@ -21,7 +22,7 @@ pub struct GcArgs {
 
 /// Removes (or lists) unreachable entries.
 pub fn gc(cache_root: &Path, args: GcArgs) -> Result<i32, Exit> {
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let report = collect(&cache, &work_dir()?, &args.pipelines, default_jobs(), args.dry_run)?;
     if args.json {
         print_json(&report)?;

@@ -8,11 +8,12 @@ use clap::ValueEnum;
 use lungflow_stages::RowProvenance;
 use serde_json::json;
 
-use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, open_cache};
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs};
 use crate::lineage::render::{mermaid, text};
 use crate::lineage::trace::{start_row, trace};
 use crate::lineage::verify::verify;
 use crate::pipeline::model::{Pipeline, Stage};
+use crate::store::cache::Cache;
 use crate::store::cache::check_key;
 use crate::store::state::StateDb;
 
@@ -50,7 +51,7 @@ pub enum LineageFormat {
 pub fn lineage(cache_root: &Path, args: LineageArgs) -> Result<i32, Exit> {
     let p = args.target.load()?;
     let (stage, provenance) = start_stage(&p, args.stage.as_deref(), args.variant.as_deref())?;
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let db = StateDb::open(&cache.state_path())?;
     let key = db.last_key(&p.id, &stage, None)?.ok_or_else(|| {
         Exit(EXIT_FAILED, format!("no run of {} has produced stage {stage:?} yet: run the pipeline first", args.target.pipeline.display()))

@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
-use crate::cli::args::{Exit, PipelineArgs, inspect, open_cache, print_json};
+use crate::cli::args::{Exit, PipelineArgs, inspect, print_json};
 use crate::report::metrics::rows;
+use crate::store::cache::Cache;
 
 /// Prints the metric rows (or JSON).
 pub fn metrics(cache_root: &Path, args: PipelineArgs) -> Result<i32, Exit> {
     let p = args.load()?;
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let rows = rows(&p, &inspect(&p, &cache)?)?;
     if args.json {
         print_json(&rows)?;

@@ -4,13 +4,14 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, open_cache, record_lineage, results_dir, work_dir};
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, record_lineage, work_dir};
 use crate::pipeline::model::Pipeline;
 use crate::report::metrics::rows as metric_rows;
 use crate::report::run_report::RunReport;
 use crate::run::executor::run_pipeline;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
+use crate::store::cache::Cache;
 
 /// Arguments of `lungflow run`.
 #[derive(clap::Args, Debug)]
@@ -31,7 +32,7 @@ pub struct RunArgs {
 /// Runs the pipeline; exit code 1 when an instance failed or was skipped.
 pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
     let p = args.target.load()?;
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let mode = if args.dry_run { Mode::Inspect } else { Mode::Execute };
     // A failing variant of a sweep does not stop the other variants.
     let keep_going = args.keep_going || !p.variants.is_empty();
@@ -40,7 +41,7 @@ pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
     if !args.dry_run {
         record_lineage(&cache, &result);
     }
-    let results = results_dir(&cache, &p);
+    let results = cache.results_dir(&p.name());
     let report = RunReport::new(&p, &result, &results, args.dry_run);
     if args.target.json {
         for f in report.failure_lines() {

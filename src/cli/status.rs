@@ -3,15 +3,16 @@
 
 use std::path::Path;
 
-use crate::cli::args::{Exit, PipelineArgs, inspect, open_cache, print_json};
+use crate::cli::args::{Exit, PipelineArgs, inspect, print_json};
 use crate::pipeline::model::instance_label;
 use crate::report::status::{InstanceState, StatusRow, rows};
+use crate::store::cache::Cache;
 use crate::store::keys::short;
 
 /// Prints the status table (or JSON rows).
 pub fn status(cache_root: &Path, args: PipelineArgs) -> Result<i32, Exit> {
     let p = args.load()?;
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let rows = rows(&p, &cache, &inspect(&p, &cache)?)?;
     if args.json {
         print_json(&rows)?;

@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use crate::cli::args::{
-    EXIT_FAILED, Exit, PipelineArgs, default_jobs, inspect, open_cache, print_json, record_lineage, results_dir, work_dir,
-};
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, inspect, print_json, record_lineage, work_dir};
 use crate::pipeline::model::Pipeline;
 use crate::report::run_report::RunReport;
 use crate::report::sweep_results::{VariantResult, VariantState, variant_results};
@@ -14,6 +12,7 @@ use crate::report::sweep_table::{select, sorted, table, to_json, write_csv, writ
 use crate::run::executor::run_pipeline;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
+use crate::store::cache::Cache;
 
 /// What `lungflow sweep` does.
 #[derive(Subcommand, Debug)]
@@ -65,7 +64,7 @@ pub fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
         SweepVerb::Status { target } => status(cache_root, &target),
         SweepVerb::Show { target, sort, desc, columns, csv, parquet } => {
             let p = load_target(&target)?;
-            let cache = open_cache(cache_root)?;
+            let cache = Cache::open(cache_root)?;
             let results = variant_results(&p, &cache, &inspect(&p, &cache)?)?;
             let mut df = table(&results)?;
             if let Some(column) = &sort {
@@ -98,14 +97,14 @@ pub fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
 /// `sweep run`: every variant, then the table; exit 1 unless all are done.
 fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>) -> Result<i32, Exit> {
     let p = load_target(target)?;
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let opts = Options { jobs: jobs.unwrap_or_else(default_jobs), keep_going: true, mode: Mode::Execute, progress: !target.json };
     let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
     record_lineage(&cache, &result);
     let results = variant_results(&p, &cache, &result)?;
     let df = table(&results)?;
     let written = write_outputs(&p, &cache, &results, &df)?;
-    let mut report = RunReport::new(&p, &result, &results_dir(&cache, &p), false);
+    let mut report = RunReport::new(&p, &result, &cache.results_dir(&p.name()), false);
     if target.json {
         report.variants = Some(to_json(&df)?);
         println!("{}", serde_json::to_string(&report).map_err(anyhow::Error::from)?);
@@ -124,7 +123,7 @@ fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>) -> Result<
 /// `sweep status`: each variant's state and how much of it is cached.
 fn status(cache_root: &Path, target: &PipelineArgs) -> Result<i32, Exit> {
     let p = load_target(target)?;
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let results = variant_results(&p, &cache, &inspect(&p, &cache)?)?;
     if target.json {
         return print_json(&results).map(|()| 0);
@@ -157,7 +156,7 @@ fn write_outputs(
     results: &[VariantResult],
     df: &polars::prelude::DataFrame,
 ) -> Result<Vec<PathBuf>, Exit> {
-    let dir = results_dir(cache, p).join("sweep");
+    let dir = cache.results_dir(&p.name()).join("sweep");
     std::fs::create_dir_all(&dir).map_err(|e| Exit(EXIT_FAILED, format!("cannot create {}: {e}", dir.display())))?;
     let table_path = dir.join("table.parquet");
     write_parquet(df, &table_path)?;

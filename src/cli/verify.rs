@@ -4,8 +4,9 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::cli::args::{EXIT_FAILED, Exit, open_cache};
+use crate::cli::args::{EXIT_FAILED, Exit};
 use crate::maintenance::verify as verify_cache;
+use crate::store::cache::Cache;
 
 /// Arguments of `lungflow verify`.
 #[derive(clap::Args, Debug)]
@@ -17,7 +18,7 @@ pub struct VerifyArgs {
 
 /// Exit code 1 when an entry differs from its manifest.
 pub fn verify(cache_root: &Path, args: VerifyArgs) -> Result<i32, Exit> {
-    let cache = open_cache(cache_root)?;
+    let cache = Cache::open(cache_root)?;
     let (checked, problems) = verify_cache(&cache)?;
     if args.json {
         println!("{}", json!({"checked": checked, "problems": problems}));

@@ -74,6 +74,11 @@ impl Cache {
         &self.root
     }
 
+    /// The folder of result links of the pipeline named `pipeline`.
+    pub fn results_dir(&self, pipeline: &str) -> PathBuf {
+        self.root.join("results").join(pipeline)
+    }
+
     /// The state store's path.
     pub fn state_path(&self) -> PathBuf {
         self.root.join("state.sqlite")
@@ -262,7 +267,7 @@ impl Cache {
 
     /// Points `results/PIPELINE/STAGE[/ITEM]` at an entry's outputs.
     pub fn link_result(&self, pipeline: &str, stage: &str, item: Option<&str>, key: &str) -> Result<()> {
-        let mut link = self.root.join("results").join(pipeline).join(stage);
+        let mut link = self.results_dir(pipeline).join(stage);
         if let Some(item) = item {
             link = link.join(item);
         }
