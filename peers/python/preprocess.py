@@ -10,7 +10,8 @@ against in CI, and the benchmark peer.  It implements four steps:
     Resample to (about) isotropic ``target_mm`` voxels, keeping the first and
     last voxel centres of every axis aligned.
 ``lung_mask(hu1, spacing, ...)``
-    Threshold + connected components + per-slice hole filling + dilation.
+    Threshold + connected components + per-slice hole filling, the two lungs
+    split, per-lung per-slice convex hulls, dilation, bone removal.
 ``crop(hu1, mask)``
     Crop to the inclusive bounding box of the mask.
 
@@ -400,14 +401,85 @@ def _bbox(mask: np.ndarray):
     return box
 
 
+def _split_lungs(filled: np.ndarray, kept: np.ndarray, max_erosions: int, max_ratio: float):
+    """Label the filled threshold lungs 1 and 2 (see ``lung_mask`` step g).
+
+    Returns ``(labels uint8, erosions or None)``.
+    """
+    if (kept == 2).any():
+        seeds, erosions = kept, 0
+    else:
+        seeds, erosions = None, None
+        current = filled.copy()
+        cross = ndimage.generate_binary_structure(3, 1)
+        for k in range(1, max_erosions + 1):
+            current = ndimage.binary_erosion(current, cross)
+            labels, n = ndimage.label(current)
+            if n == 0:
+                break
+            if n >= 2:
+                counts = np.bincount(labels.ravel())[1:]
+                order = np.argsort(-counts, kind="stable")
+                if counts[order[0]] <= max_ratio * counts[order[1]]:
+                    seeds = np.zeros(filled.shape, np.uint8)
+                    seeds[labels == order[0] + 1] = 1
+                    seeds[labels == order[1] + 1] = 2
+                    erosions = k
+                    break
+    if seeds is None:
+        labels = filled.astype(np.uint8)
+    else:
+        # Every voxel takes the label of the nearest seed voxel (Euclidean, in voxels).
+        _, idx = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+        labels = np.where(filled, seeds[tuple(idx)], 0).astype(np.uint8)
+        del idx
+    # Order by side: 1 = lower mean x (the patient's right), or by scan half for one lung.
+    xs = np.arange(filled.shape[2])
+    mean = [float((xs * (labels == l).sum(axis=(0, 1))).sum() / max((labels == l).sum(), 1)) for l in (1, 2)]
+    two = (labels == 2).any()
+    if (two and mean[0] > mean[1]) or (not two and mean[0] >= filled.shape[2] / 2):
+        labels = np.where(labels > 0, 3 - labels, 0).astype(np.uint8)
+    return labels, erosions
+
+
+def _hull_slices(lung: np.ndarray, max_ratio: float):
+    """Per axial slice, the convex hull of the lung's pixel centres where it has
+    at most ``max_ratio`` times the slice's pixels; returns (mask, hulled slices)."""
+    from skimage.morphology import convex_hull_image
+
+    out = lung.copy()
+    hulled = 0
+    for z in range(lung.shape[0]):
+        area = int(lung[z].sum())
+        if area == 0 or max_ratio <= 0:
+            continue
+        if area < 3:
+            continue  # a point or two: their own hull
+        try:
+            hull = convex_hull_image(lung[z], offset_coordinates=False, include_borders=True)
+        except Exception:  # collinear pixels (qhull refuses a flat hull): the pixels themselves
+            continue
+        hull |= lung[z]
+        if hull.sum() <= max_ratio * area:
+            out[z] = hull
+            hulled += 1
+    return out, hulled
+
+
 def lung_mask(
     hu1: np.ndarray,
     spacing,
     threshold_hu: float = -320,
     min_component_ml: float = 5.0,
     second_lung_fraction: float = 0.2,
-    dilate_mm: float = 3.0,
+    split_max_erosions: int = 20,
+    split_max_ratio: float = 4.8,
+    hull_max_ratio: float = 2.0,
+    hull_depth_mm: float = 20.0,
+    dilate_mm: float = 6.0,
+    bone_hu: float | None = 280.0,
     return_info: bool = False,
+    labels: bool = False,
 ):
     """Segment the lungs of a (resampled) HU volume.
 
@@ -419,20 +491,32 @@ def lung_mask(
        second largest if it is ``>= second_lung_fraction`` of the largest
        (equal voxel counts: the component whose first voxel in z, y, x raster
        order comes first wins);
-    e. fill holes slice by slice (2-D, 4-connected background);
-    f. dilate: keep every voxel whose Euclidean distance in mm to the filled
-       mask is ``<= dilate_mm``.
+    e. fill holes slice by slice (2-D, 4-connected background): the
+       threshold lungs;
+    g. two kept components are the two lungs; one is eroded (6-connected
+       structure) up to ``split_max_erosions`` times until its two largest
+       parts differ at most ``split_max_ratio`` times in size; every voxel
+       takes the label of the nearest part (Euclidean).  Label 1 is the lung
+       with the lower mean x;
+    h. per lung and axial slice, the convex hull of the pixel centres
+       (skimage, ``offset_coordinates=False``) replaces the slice when it has
+       at most ``hull_max_ratio`` times the slice's pixels; hull pixels
+       farther than ``hull_depth_mm`` (in-plane, mm) from the lung are
+       dropped (0: no limit);
+    i. per lung, keep every voxel within ``dilate_mm`` (Euclidean, mm) of it;
+    j. voxels that h or i added above ``bone_hu`` are removed.
 
-    Returns the boolean mask (and, with ``return_info``, a dict of counts and
-    component volumes).  Raises ``ValueError("no lung found: ...")`` when no
-    component survives.
+    Where lungs' additions overlap: hull before dilation, lung 1 first.
+    Returns the boolean mask (the 0/1/2 labels with ``labels=True``) and,
+    with ``return_info``, a dict of counts and volumes.  Raises
+    ``ValueError("no lung found: ...")`` when no component survives.
     """
     spacing = np.asarray(spacing, dtype=np.float64)
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    labels, n = ndimage.label(hu1 < threshold_hu)
-    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    comp, n = ndimage.label(hu1 < threshold_hu)
+    counts = np.bincount(comp.ravel(), minlength=n + 1)
     touches = np.zeros(n + 1, dtype=bool)
-    for face in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
+    for face in (comp[:, 0, :], comp[:, -1, :], comp[:, :, 0], comp[:, :, -1]):
         touches[np.unique(face)] = True
     volumes = counts * voxel_ml
     inner = np.flatnonzero(~touches[1:]) + 1
@@ -456,28 +540,52 @@ def lung_mask(
     info["kept_ml"] = [float(volumes[k]) for k in kept]
     info["next_ml"] = float(volumes[big[len(kept)]]) if big.size > len(kept) else 0.0
 
-    lut = np.zeros(n + 1, dtype=bool)
-    lut[kept] = True
-    core = lut[labels]
-    del labels
+    lut = np.zeros(n + 1, dtype=np.uint8)
+    for i, k in enumerate(kept):
+        lut[k] = i + 1
+    painted = lut[comp]
+    del comp
 
     # Work inside the bounding box grown by the dilation reach (+1 voxel so that
     # per-slice hole filling sees a background frame); outside it nothing can
     # be within dilate_mm of the mask, so the result is unchanged.
-    box = _bbox(core)
+    box = _bbox(painted > 0)
     reach = [int(math.floor(max(dilate_mm, 0.0) / s)) + 1 for s in spacing]
     sl = tuple(
-        slice(max(lo - r, 0), min(hi + r, dim - 1) + 1) for (lo, hi), r, dim in zip(box, reach, core.shape)
+        slice(max(lo - r, 0), min(hi + r, dim - 1) + 1) for (lo, hi), r, dim in zip(box, reach, painted.shape)
     )
-    sub = core[sl]
-    for z in range(sub.shape[0]):
-        sub[z] = ndimage.binary_fill_holes(sub[z])
-    dist = ndimage.distance_transform_edt(~sub, sampling=spacing)
-    mask = np.zeros_like(core)
-    mask[sl] = dist <= dilate_mm
+    seeds = painted[sl]
+    filled = np.stack([ndimage.binary_fill_holes(s) for s in seeds > 0])
+    core, erosions = _split_lungs(filled, seeds, split_max_erosions, split_max_ratio)
+    hu_sub = hu1[sl]
+    out = core.copy()
+    hulls = []
+    for lab in (1, 2):
+        lung = core == lab
+        if not lung.any():
+            continue
+        hull, hulled = _hull_slices(lung, hull_max_ratio)
+        if hull_depth_mm > 0:
+            near = np.stack([ndimage.distance_transform_edt(~s, sampling=spacing[1:]) <= hull_depth_mm for s in lung])
+            hull &= near | lung
+        hulls.append((lab, hull))
+        info[f"hulled_slices_{lab}"] = hulled
+    for lab, hull in hulls:
+        out[(out == 0) & hull] = lab
+    for lab, hull in hulls:
+        near = ndimage.distance_transform_edt(~hull, sampling=spacing) <= dilate_mm
+        out[(out == 0) & near] = lab
+    if bone_hu is not None:
+        bone = (out > 0) & (core == 0) & (hu_sub > bone_hu)
+        info["bone_removed_ml"] = float(bone.sum() * voxel_ml)
+        out[bone] = 0
+    info["split_erosions"] = erosions if (core == 2).any() else None
+    info["threshold_ml"] = float((core > 0).sum() * voxel_ml)
+    result = np.zeros(painted.shape, dtype=np.uint8)
+    result[sl] = out
     if return_info:
-        return mask, info
-    return mask
+        return (result if labels else result > 0), info
+    return result if labels else result > 0
 
 
 # --------------------------------------------------------------------------
@@ -537,12 +645,15 @@ def main(argv=None) -> int:
     p.add_argument("--threshold-hu", type=float, default=-320)
     p.add_argument("--min-component-ml", type=float, default=5.0)
     p.add_argument("--second-lung-fraction", type=float, default=0.2)
-    p.add_argument("--dilate-mm", type=float, default=3.0)
+    p.add_argument("--dilate-mm", type=float, default=6.0)
+    p.add_argument("--hull-max-ratio", type=float, default=2.0)
+    p.add_argument("--hull-depth-mm", type=float, default=20.0)
     a = p.parse_args(argv)
     try:
         res, t = run_all(
             a.dicom_dir, a.target_mm, threshold_hu=a.threshold_hu, min_component_ml=a.min_component_ml,
             second_lung_fraction=a.second_lung_fraction, dilate_mm=a.dilate_mm,
+            hull_max_ratio=a.hull_max_ratio, hull_depth_mm=a.hull_depth_mm,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -43,7 +43,8 @@ impl Canvas {
         Canvas { width, height, rgb: vec![255; width * height * 3] }
     }
 
-    fn put(&mut self, x: i64, y: i64, c: [u8; 3]) {
+    /// Sets one pixel (ignored outside the canvas).
+    pub fn put(&mut self, x: i64, y: i64, c: [u8; 3]) {
         if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
             let i = (y as usize * self.width + x as usize) * 3;
             self.rgb[i..i + 3].copy_from_slice(&c);

@@ -3,17 +3,22 @@
 //! [`segment::lungs`](crate::segment::lungs)).
 //!
 //! Input `volume` (a `volume.arrow` folder); outputs the crop as
-//! `volume.arrow` and `mask.arrow`, and `mask.json`, the
-//! [`MaskSummary`](crate::segment::lungs::MaskSummary).
+//! `volume.arrow` and `mask.arrow` (0 outside, 1 and 2 the lungs),
+//! `mask.json`, the [`MaskSummary`](crate::segment::lungs::MaskSummary), and
+//! `mask.png`, three orthogonal slices with the lungs outlined.
 
 use crate::formats::volume::{MASK_FILE, VOLUME_FILE, read_volume, write_mask, write_volume};
 use crate::kind_params;
 use crate::params::input_path;
-use crate::segment::lungs::{MaskOptions, crop, lung_mask};
+use crate::segment::lungs::{BONE_HU, MaskOptions, crop, lung_mask};
+use crate::segment::picture::write_mask_picture;
+use crate::segment::split::SplitOptions;
 use crate::{ParamSpec, RunContext, StageError, StageKind};
 
 /// Summary of the segmentation.
 pub const SUMMARY_FILE: &str = "mask.json";
+/// The picture of the mask.
+pub const PICTURE_FILE: &str = "mask.png";
 
 kind_params! {
     /// The parameters of `lung_mask`.
@@ -24,8 +29,48 @@ kind_params! {
         min_component_ml: f64 = MaskOptions::default().min_component_ml,
         /// keep the 2nd largest component when at least this fraction of the largest
         second_lung_fraction: f64 = MaskOptions::default().second_lung_fraction,
-        /// dilation distance in mm (keeps pleural nodules)
+        /// most face-layer erosions tried to split one component into two lungs (0: never)
+        split_max_erosions: i64 = MaskOptions::default().split.max_erosions as i64,
+        /// the two parts of a split may differ in size at most by this factor
+        split_max_ratio: f64 = MaskOptions::default().split.max_ratio,
+        /// per lung and axial slice, use the convex hull when at most this times the slice's lung (0: no hull)
+        hull_max_ratio: f64 = MaskOptions::default().hull_max_ratio,
+        /// hull additions farther than this (mm, in the slice) from the lung are dropped (0: no limit)
+        hull_depth_mm: f64 = MaskOptions::default().hull_depth_mm,
+        /// dilation distance in mm, per lung, after the hull (0: none)
         dilate_mm: f64 = MaskOptions::default().dilate_mm,
+        /// what the hull and the dilation add above this HU is bone, not lung
+        bone_hu: f64 = BONE_HU,
+        /// remove bone (above bone_hu) from what the hull and the dilation add
+        exclude_bone: bool = MaskOptions::default().bone_hu.is_some(),
+    }
+}
+
+impl Params {
+    /// The segmentation options, checked.
+    fn options(&self) -> Result<MaskOptions, StageError> {
+        let bad = |name: &str, v: f64, want: &str| Err(StageError(format!("lung_mask: {name} must be {want}, got {v}")));
+        if !(self.split_max_ratio >= 1.0) {
+            return bad("split_max_ratio", self.split_max_ratio, "at least 1");
+        }
+        for (name, v) in [("hull_max_ratio", self.hull_max_ratio), ("hull_depth_mm", self.hull_depth_mm), ("dilate_mm", self.dilate_mm)] {
+            if !(0.0..=100.0).contains(&v) {
+                return bad(name, v, "between 0 and 100");
+            }
+        }
+        if !(0..=200).contains(&self.split_max_erosions) {
+            return bad("split_max_erosions", self.split_max_erosions as f64, "between 0 and 200");
+        }
+        Ok(MaskOptions {
+            threshold_hu: self.threshold_hu,
+            min_component_ml: self.min_component_ml,
+            second_lung_fraction: self.second_lung_fraction,
+            split: SplitOptions { max_erosions: self.split_max_erosions as usize, max_ratio: self.split_max_ratio },
+            hull_max_ratio: self.hull_max_ratio,
+            hull_depth_mm: self.hull_depth_mm,
+            dilate_mm: self.dilate_mm,
+            bone_hu: self.exclude_bone.then_some(self.bone_hu),
+        })
     }
 }
 
@@ -37,13 +82,15 @@ impl StageKind for LungMask {
         "lung_mask"
     }
 
-    /// 2: volume files version 2 (`origin_mm` as `[z, y, x]`).
+    /// 2: volume files version 2 (`origin_mm` as `[z, y, x]`); 3: the lungs
+    /// split and labelled 1 and 2, per-slice convex hulls (20 mm deep at most), 6 mm dilation and
+    /// bone removal (juxtapleural and hilar masses stay in), `mask.png`.
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn doc(&self) -> &'static str {
-        "segments the lungs of volume.arrow (input `volume`); writes the crop as volume.arrow + mask.arrow, and mask.json"
+        "segments the lungs of volume.arrow (input `volume`), keeping masses on their wall; writes the crop as volume.arrow + mask.arrow (1 right lung, 2 left), mask.json and mask.png"
     }
 
     fn params(&self) -> Vec<ParamSpec> {
@@ -52,18 +99,14 @@ impl StageKind for LungMask {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         let p = Params::parse(ctx.params)?;
-        let opts = MaskOptions {
-            threshold_hu: p.threshold_hu,
-            min_component_ml: p.min_component_ml,
-            second_lung_fraction: p.second_lung_fraction,
-            dilate_mm: p.dilate_mm,
-        };
+        let opts = p.options()?;
         let path = input_path(ctx, "volume")?.join(VOLUME_FILE);
         let v = read_volume(&path)?;
         let (mask, summary) = lung_mask(&v, &opts).map_err(|e| StageError(format!("{}: {e}", path.display())))?;
         let (hu_crop, mask_crop) = crop(&v, &mask, summary.bbox);
         write_volume(&ctx.out_dir.join(VOLUME_FILE), &hu_crop)?;
         write_mask(&ctx.out_dir.join(MASK_FILE), &mask_crop)?;
+        write_mask_picture(&ctx.out_dir.join(PICTURE_FILE), &hu_crop, &mask_crop)?;
         let text = serde_json::to_string_pretty(&summary).map_err(StageError::msg)?;
         std::fs::write(ctx.out_dir.join(SUMMARY_FILE), text).map_err(StageError::msg)
     }

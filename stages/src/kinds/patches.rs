@@ -67,7 +67,7 @@ impl Params {
 /// Samples patches whose centres lie in the mask; voxels outside the volume
 /// count as air.
 pub fn sample(v: &Volume, m: &Mask, o: &PatchOptions, patient: &str) -> Result<Vec<Patch>, String> {
-    let inside: Vec<u32> = m.data.iter().enumerate().filter(|(_, b)| **b == 1).map(|(i, _)| i as u32).collect();
+    let inside: Vec<u32> = m.data.iter().enumerate().filter(|(_, b)| **b != 0).map(|(i, _)| i as u32).collect();
     if inside.is_empty() {
         return Err("the lung mask is empty".into());
     }

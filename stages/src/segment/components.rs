@@ -109,14 +109,16 @@ impl Components {
         Components { shape, row_start, runs, label, list }
     }
 
-    /// Sets `out` to 1 on every voxel of the components for which `keep(label)`.
-    pub fn paint(&self, out: &mut [u8], keep: impl Fn(usize) -> bool) {
+    /// Sets `out` to `value(label)` on every voxel of each component whose
+    /// value is not 0 (other voxels are left as they are).
+    pub fn paint(&self, out: &mut [u8], value: impl Fn(usize) -> u8) {
         let nx = self.shape[2];
         for r in 0..self.row_start.len() - 1 {
             for i in self.row_start[r] as usize..self.row_start[r + 1] as usize {
-                if keep(self.label[i] as usize) {
+                let v = value(self.label[i] as usize);
+                if v != 0 {
                     let run = self.runs[i];
-                    out[r * nx + run.x0 as usize..=r * nx + run.x1 as usize].fill(1);
+                    out[r * nx + run.x0 as usize..=r * nx + run.x1 as usize].fill(v);
                 }
             }
         }
@@ -143,7 +145,7 @@ mod tests {
         assert_eq!(sizes, vec![(1, true), (2, true), (4, false)]);
         let mut out = vec![0u8; data.len()];
         let big = c.list.iter().position(|c| c.voxels == 4).unwrap();
-        c.paint(&mut out, |l| l == big);
+        c.paint(&mut out, |l| (l == big) as u8);
         assert_eq!(out.iter().filter(|&&v| v == 1).count(), 4);
         assert_eq!(out[5 + 2], 1);
         assert_eq!(out[20 + 10 + 2], 1);

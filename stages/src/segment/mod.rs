@@ -1,6 +1,11 @@
 //! Lung segmentation on HU volumes: 3-D connected components
-//! ([`components`]) and the lung mask built from them, filled, dilated and
-//! cropped ([`lungs`]).
+//! ([`components`]), binary morphology ([`morphology`]), the two lungs told
+//! apart ([`split`]) and closed by per-slice convex hulls ([`hull`]), and the
+//! lung mask built from them ([`lungs`]), with its picture ([`picture`]).
 
 pub mod components;
+pub mod hull;
 pub mod lungs;
+pub mod morphology;
+pub mod picture;
+pub mod split;
