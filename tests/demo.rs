@@ -19,10 +19,13 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
         metric(&metrics, "classifier", "val_log_loss"),
         metric(&metrics, "classifier", "prior_val_log_loss"),
     );
-    // 22 validation patients: the AUC's standard error is about 0.05, and the
-    // same commit gives 0.975 on one machine of this kind and 0.934 on another
-    // (issue #14). The bar sits below that spread, far above chance (0.5).
-    assert!(auc >= 0.90, "validation AUC {auc} (metrics: {metrics})");
+    // 22 validation and 30 test patients, a third of the nodules on the
+    // pleura: the AUCs' standard errors are about 0.05, and the machines of
+    // this kind differ by about that much (issue #14). The bars are the
+    // issue's; this machine gives 1.0 and 0.96 (BENCHMARKS.md).
+    assert!(auc >= 0.93, "validation AUC {auc} (metrics: {metrics})");
+    let test_auc = metric(&metrics, "evaluate", "auc");
+    assert!(test_auc >= 0.90, "held-out test AUC {test_auc} (metrics: {metrics})");
     assert!(loss < prior / 2.0, "validation log loss {loss} is not under half the class prior's {prior}");
     assert_eq!(metric(&metrics, "evaluate", "patients"), 30.0);
 

@@ -3,12 +3,15 @@
 # lungflow (a cold `lungflow run` of a 3-stage pipeline, one patient, --jobs 2)
 # against the Python peer (peers/python/preprocess.py: pydicom + numpy + scipy),
 # on the same real series, alternating, best of REPS. Wall time and peak RSS
-# from /usr/bin/time. Usage: bench/preprocess/run.sh [REPS]
+# from /usr/bin/time. The peer runs under $PYTHON (default: the test venv that
+# `cargo test` makes, which has scikit-image for its convex hulls).
+# Usage: bench/preprocess/run.sh [REPS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${LUNGFLOW_BIN:-$root/target/release/lungflow}
 data=$root/../shared/data/ct/chest
 reps=${1:-3}
+python=${PYTHON:-$root/target/tmp/python-venv/bin/python}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -38,7 +41,7 @@ YAML
         rm -rf "$work/$series/cache"
         read -r s kb < <(cd "$work/$series" && measure "$bin" run pipe.yaml --jobs 2)
         best_lf=$(python3 -c "print(min($best_lf, $s))"); rss_lf=$(( kb > rss_lf ? kb : rss_lf ))
-        read -r s kb < <(measure python3 "$root/peers/python/preprocess.py" "$data/$series" --out "$work/$series/py.npz")
+        read -r s kb < <(measure "$python" "$root/peers/python/preprocess.py" "$data/$series" --out "$work/$series/py.npz")
         best_py=$(python3 -c "print(min($best_py, $s))"); rss_py=$(( kb > rss_py ? kb : rss_py ))
     done
     shape=$(python3 -c "import json,pyarrow.ipc as i; print('x'.join(map(str, json.loads(i.open_file('$work/$series/cache/results/pipe/iso/volume.arrow').schema.metadata[b'lungflow'])['shape'])))")

@@ -394,6 +394,63 @@ fn cut<T: Copy>(v: &Volume, data: &[T], [z0, y0, x0, z1, y1, x1]: [usize; 6]) ->
 mod tests {
     use super::*;
 
+    /// A 40 x 60 x 80 scan at 2 mm: air around a soft-tissue body, with a
+    /// block of lung (-850 HU) at each listed x range.
+    fn chest(lungs: &[std::ops::Range<usize>], body_hu: i16) -> Volume {
+        let shape = [40, 60, 80];
+        let meta = VolumeMeta { spacing_mm: [2.0; 3], origin_mm: [0.0; 3], shape, patient_id: "p".into(), series_uid: "s".into() };
+        let mut data = vec![-1000i16; 40 * 60 * 80];
+        for z in 0..40 {
+            for y in 5..55 {
+                for x in 5..75 {
+                    let lung = lungs.iter().any(|r| r.contains(&x)) && (12..48).contains(&y) && (5..35).contains(&z);
+                    data[(z * 60 + y) * 80 + x] = if lung { -850 } else { body_hu };
+                }
+            }
+        }
+        Volume { meta, data }
+    }
+
+    #[test]
+    fn two_lungs_are_labelled_by_side() {
+        let (mask, summary) = lung_mask(&chest(&[10..35, 45..70], 40), &MaskOptions::default()).unwrap();
+        assert_eq!(summary.lungs.iter().map(|l| (l.label, l.side)).collect::<Vec<_>>(), [(1, "right"), (2, "left")]);
+        assert_eq!(summary.split_erosions, Some(0), "two components kept: no erosion needed");
+        assert_eq!(mask.data[mask.index(20, 30, 20)], 1);
+        assert_eq!(mask.data[mask.index(20, 30, 60)], 2);
+        let box_ml = 30.0 * 36.0 * 25.0 * 8.0 / 1000.0;
+        assert!(summary.lungs.iter().all(|l| (l.threshold_ml - box_ml).abs() < 1e-9), "{summary:?}");
+        assert!(summary.added_ml > 0.0, "the dilation adds a shell: {summary:?}");
+    }
+
+    #[test]
+    fn one_lung_is_a_documented_result() {
+        let (mask, summary) = lung_mask(&chest(&[45..70], 40), &MaskOptions::default()).unwrap();
+        assert_eq!(summary.lungs.len(), 1);
+        assert_eq!((summary.lungs[0].label, summary.split_erosions), (2, None), "the left half of the scan: lung 2, never split");
+        assert!(mask.data.iter().all(|&l| l == 0 || l == 2));
+    }
+
+    #[test]
+    fn no_lung_is_a_clear_error() {
+        let above_the_lungs = lung_mask(&chest(&[], 40), &MaskOptions::default()).unwrap_err();
+        assert!(above_the_lungs.starts_with("no lung found: 1 components below -320 HU, 1 touch the in-plane border"), "{above_the_lungs}");
+        let solid = Volume { data: vec![40; 40 * 60 * 80], ..chest(&[], 40) };
+        let err = lung_mask(&solid, &MaskOptions::default()).unwrap_err();
+        assert!(err.starts_with("no lung found: 0 components below -320 HU"), "{err}");
+    }
+
+    #[test]
+    fn bone_next_to_the_lung_is_not_added() {
+        let with_bone = chest(&[10..35, 45..70], 700);
+        let (mask, summary) = lung_mask(&with_bone, &MaskOptions::default()).unwrap();
+        assert_eq!(summary.added_ml, 0.0, "everything around the blocks is bone: {summary:?}");
+        assert!(summary.bone_removed_ml > 0.0);
+        assert_eq!(mask.data.iter().filter(|&&l| l != 0).count(), 2 * 30 * 36 * 25);
+        let kept = MaskOptions { bone_hu: None, ..MaskOptions::default() };
+        assert!(lung_mask(&with_bone, &kept).unwrap().1.added_ml > 0.0, "with bone_hu off, the dilation keeps it");
+    }
+
     #[test]
     fn holes_are_filled_but_open_bays_are_not() {
         let art = ["#####.", "#..#..", "#####.", "......"];

@@ -1,5 +1,6 @@
-//! `mask.png`: the picture a person checks a lung mask by. An axial, a
-//! coronal and a sagittal slice through the centre of the crop, in a
+//! `mask.png`: the picture a person checks a lung mask by. An axial and a
+//! coronal slice through the centre of the crop and a sagittal slice through
+//! the middle of each lung (its mean x), in a
 //! window from -1000 to +400 HU, with each lung's outline drawn in its own
 //! colour (lung 1, the patient's right, red; lung 2 green). Radiological
 //! orientation: the patient's right on the picture's left (low x), head up,
@@ -32,21 +33,20 @@ struct View {
 pub fn write_mask_picture(path: &Path, v: &Volume, m: &Mask) -> Result<(), StageError> {
     let [nz, ny, nx] = v.meta.shape;
     let [sz, sy, sx] = v.meta.spacing_mm;
-    let (cz, cy, cx) = (nz / 2, ny / 2, nx / 2);
+    let (cz, cy) = (nz / 2, ny / 2);
     let idx = |mm: f64, s: f64, n: usize| ((mm / s) as usize).min(n - 1);
-    let views = [
+    let mut views = vec![
         View { name: "axial", mm: (ny as f64 * sy, nx as f64 * sx), voxel: Box::new(move |r, c| [cz, idx(r, sy, ny), idx(c, sx, nx)]) },
         View {
             name: "coronal",
             mm: (nz as f64 * sz, nx as f64 * sx),
             voxel: Box::new(move |r, c| [nz - 1 - idx(r, sz, nz), cy, idx(c, sx, nx)]),
         },
-        View {
-            name: "sagittal",
-            mm: (nz as f64 * sz, ny as f64 * sy),
-            voxel: Box::new(move |r, c| [nz - 1 - idx(r, sz, nz), idx(c, sy, ny), cx]),
-        },
     ];
+    for (side, x) in lung_middles(m) {
+        let voxel = move |r, c| [nz - 1 - idx(r, sz, nz), idx(c, sy, ny), x];
+        views.push(View { name: side, mm: (nz as f64 * sz, ny as f64 * sy), voxel: Box::new(voxel) });
+    }
     let longest = views.iter().map(|w| w.mm.0.max(w.mm.1)).fold(0.0, f64::max);
     let px_mm = longest / PANEL;
     let sizes: Vec<(usize, usize)> =
@@ -81,6 +81,20 @@ pub fn write_mask_picture(path: &Path, v: &Volume, m: &Mask) -> Result<(), Stage
     canvas.save(path)
 }
 
+/// For each lung in the mask, its sagittal panel's title and x (its mean x).
+fn lung_middles(m: &Mask) -> Vec<(&'static str, usize)> {
+    let nx = m.meta.shape[2];
+    let mut sum = [0usize; 2];
+    let mut count = [0usize; 2];
+    for (i, &l) in m.data.iter().enumerate().filter(|(_, l)| **l != 0) {
+        let k = (l as usize - 1).min(1);
+        sum[k] += i % nx;
+        count[k] += 1;
+    }
+    let names = ["sagittal, right", "sagittal, left"];
+    (0..2).filter(|&k| count[k] > 0).map(|k| (names[k], sum[k] / count[k])).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +127,7 @@ mod tests {
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
         let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
-        assert_eq!(info.width as usize, 3 * 10 + 10 + 300 + 300 + 200, "panels 60x40, 60x40 and 40x40 mm at 0.2 mm per pixel");
+        assert_eq!(info.width as usize, 4 * 10 + 10 + 300 + 300 + 2 * 200, "panels 60x40, 60x40 and twice 40x40 mm at 0.2 mm per pixel");
         for colour in OUTLINE {
             assert!(pixels.iter().filter(|p| **p == colour).count() > 500, "both lungs are outlined");
         }
