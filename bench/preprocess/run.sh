@@ -40,13 +40,13 @@ YAML
     for _ in $(seq "$reps"); do
         rm -rf "$work/$series/cache"
         read -r s kb < <(cd "$work/$series" && measure "$bin" run pipe.yaml --jobs 2)
-        best_lf=$(python3 -c "print(min($best_lf, $s))"); rss_lf=$(( kb > rss_lf ? kb : rss_lf ))
+        best_lf=$("$python" -c "print(min($best_lf, $s))"); rss_lf=$(( kb > rss_lf ? kb : rss_lf ))
         read -r s kb < <(measure "$python" "$root/peers/python/preprocess.py" "$data/$series" --out "$work/$series/py.npz")
-        best_py=$(python3 -c "print(min($best_py, $s))"); rss_py=$(( kb > rss_py ? kb : rss_py ))
+        best_py=$("$python" -c "print(min($best_py, $s))"); rss_py=$(( kb > rss_py ? kb : rss_py ))
     done
-    shape=$(python3 -c "import json,pyarrow.ipc as i; print('x'.join(map(str, json.loads(i.open_file('$work/$series/cache/results/pipe/iso/volume.arrow').schema.metadata[b'lungflow'])['shape'])))")
-    hu_mb=$(python3 -c "import math; print(round(math.prod(map(int, '$shape'.split('x'))) * 2 / 1e6, 1))")
-    python3 - "$series" "$shape" "$best_lf" "$best_py" "$rss_lf" "$rss_py" "$hu_mb" <<'PY'
+    shape=$("$python" -c "import json,pyarrow.ipc as i; print('x'.join(map(str, json.loads(i.open_file('$work/$series/cache/results/pipe/iso/volume.arrow').schema.metadata[b'lungflow'])['shape'])))")
+    hu_mb=$("$python" -c "import math; print(round(math.prod(map(int, '$shape'.split('x'))) * 2 / 1e6, 1))")
+    "$python" - "$series" "$shape" "$best_lf" "$best_py" "$rss_lf" "$rss_py" "$hu_mb" <<'PY'
 import sys
 name, shape, lf, py, rlf, rpy, hu = sys.argv[1:]
 lf, py, rlf, rpy, hu = float(lf), float(py), int(rlf) / 1000, int(rpy) / 1000, float(hu)

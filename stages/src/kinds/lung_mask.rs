@@ -50,7 +50,7 @@ impl Params {
     /// The segmentation options, checked.
     fn options(&self) -> Result<MaskOptions, StageError> {
         let bad = |name: &str, v: f64, want: &str| Err(StageError(format!("lung_mask: {name} must be {want}, got {v}")));
-        if !(self.split_max_ratio >= 1.0) {
+        if self.split_max_ratio.is_nan() || self.split_max_ratio < 1.0 {
             return bad("split_max_ratio", self.split_max_ratio, "at least 1");
         }
         for (name, v) in [("hull_max_ratio", self.hull_max_ratio), ("hull_depth_mm", self.hull_depth_mm), ("dilate_mm", self.dilate_mm)] {
@@ -109,5 +109,30 @@ impl StageKind for LungMask {
         write_mask_picture(&ctx.out_dir.join(PICTURE_FILE), &hu_crop, &mask_crop)?;
         let text = serde_json::to_string_pretty(&summary).map_err(StageError::msg)?;
         std::fs::write(ctx.out_dir.join(SUMMARY_FILE), text).map_err(StageError::msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(set: &[(&str, serde_json::Value)]) -> Result<MaskOptions, StageError> {
+        let mut values: std::collections::BTreeMap<String, serde_json::Value> =
+            Params::specs().into_iter().filter_map(|p| Some((p.name.to_string(), p.default?))).collect();
+        values.extend(set.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        Params::parse(&values)?.options()
+    }
+
+    #[test]
+    fn every_step_can_be_switched_off_and_bad_values_name_the_parameter() {
+        let old = options(&[("hull_max_ratio", 0.0.into()), ("dilate_mm", 3.0.into()), ("exclude_bone", false.into())]).unwrap();
+        assert_eq!((old.hull_max_ratio, old.dilate_mm, old.bone_hu), (0.0, 3.0, None));
+        assert_eq!(options(&[]).unwrap().bone_hu, Some(BONE_HU));
+        let err = options(&[("dilate_mm", (-1.0).into())]).unwrap_err().0;
+        assert!(err.contains("dilate_mm must be between 0 and 100, got -1"), "{err}");
+        let err = options(&[("split_max_ratio", 0.5.into())]).unwrap_err().0;
+        assert!(err.contains("split_max_ratio must be at least 1"), "{err}");
+        let err = options(&[("split_max_erosions", (-3).into())]).unwrap_err().0;
+        assert!(err.contains("split_max_erosions"), "{err}");
     }
 }

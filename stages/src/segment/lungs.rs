@@ -181,8 +181,7 @@ pub fn lung_mask(v: &Volume, opts: &MaskOptions) -> Result<(Mask, MaskSummary), 
     fill_holes_per_slice(&mut filled, region.shape);
     let lungs = label_lungs(&filled, &seeds, region.shape, opts.split, shape[2], region.origin[2]);
     drop((seeds, filled));
-    let hu = region.cut(&v.data);
-    let grown = grow_lungs(&lungs.labels, lungs.count, &hu, region.shape, v.meta.spacing_mm, opts);
+    let grown = grow_lungs(&lungs.labels, lungs.count, v, &region, opts);
     let ml = |voxels: usize| voxels as f64 * v.meta.voxel_mm3() / 1000.0;
     let per_lung: Vec<LungSummary> = (1..=2u8)
         .filter(|&l| lungs.labels.contains(&l))
@@ -227,8 +226,9 @@ struct Grown {
     bone_removed: usize,
 }
 
-/// Steps 7 to 9 on the labelled threshold lungs (`count` of them) of a region.
-fn grow_lungs(core: &[u8], count: usize, hu: &[i16], shape: [usize; 3], spacing: [f64; 3], opts: &MaskOptions) -> Grown {
+/// Steps 7 to 9 on the labelled threshold lungs (`count` of them) of a region of `v`.
+fn grow_lungs(core: &[u8], count: usize, v: &Volume, region: &Region, opts: &MaskOptions) -> Grown {
+    let (shape, spacing) = (region.shape, v.meta.spacing_mm);
     let mut hulls = [HullCount::default(); 2];
     let mut hulled: Vec<Vec<u8>> = Vec::with_capacity(count);
     for l in 1..=count as u8 {
@@ -261,10 +261,13 @@ fn grow_lungs(core: &[u8], count: usize, hu: &[i16], shape: [usize; 3], spacing:
     claim(&mut labels, &dilated);
     let mut bone_removed = 0;
     if let Some(bone) = opts.bone_hu {
-        for ((out, &c), &h) in labels.iter_mut().zip(core).zip(hu) {
-            if *out != 0 && c == 0 && h as f64 > bone {
-                *out = 0;
-                bone_removed += 1;
+        let nx = shape[2];
+        for (r, (row, core_row)) in labels.chunks_exact_mut(nx).zip(core.chunks_exact(nx)).enumerate() {
+            for ((out, &c), &h) in row.iter_mut().zip(core_row).zip(region.row(&v.data, r)) {
+                if *out != 0 && c == 0 && h as f64 > bone {
+                    *out = 0;
+                    bone_removed += 1;
+                }
             }
         }
     }
@@ -287,26 +290,28 @@ impl Region {
         Some(Region { origin, shape, full })
     }
 
+    /// Row `r` of the region (in z, y order) in a full-size array.
+    fn row<'a, T>(&self, data: &'a [T], r: usize) -> &'a [T] {
+        let start = self.row_start(r);
+        &data[start..start + self.shape[2]]
+    }
+
+    /// Where row `r` of the region starts in a full-size array.
+    fn row_start(&self, r: usize) -> usize {
+        let ([z0, y0, x0], [_, ny, _], [_, fy, fx]) = (self.origin, self.shape, self.full);
+        ((z0 + r / ny) * fy + y0 + r % ny) * fx + x0
+    }
+
     /// The region's values of a full-size array.
     fn cut<T: Copy>(&self, data: &[T]) -> Vec<T> {
-        let ([z0, y0, x0], [nz, ny, nx], [_, fy, fx]) = (self.origin, self.shape, self.full);
-        let mut out = Vec::with_capacity(nz * ny * nx);
-        for z in z0..z0 + nz {
-            for y in y0..y0 + ny {
-                let start = (z * fy + y) * fx + x0;
-                out.extend_from_slice(&data[start..start + nx]);
-            }
-        }
-        out
+        (0..self.shape[0] * self.shape[1]).flat_map(|r| self.row(data, r).iter().copied()).collect()
     }
 
     /// Writes the region's values into a full-size array.
     fn paste(&self, part: &[u8], data: &mut [u8]) {
-        let ([z0, y0, x0], [_, ny, nx], [_, fy, fx]) = (self.origin, self.shape, self.full);
-        for (r, row) in part.chunks_exact(nx).enumerate() {
-            let (z, y) = (z0 + r / ny, y0 + r % ny);
-            let start = (z * fy + y) * fx + x0;
-            data[start..start + nx].copy_from_slice(row);
+        for (r, row) in part.chunks_exact(self.shape[2]).enumerate() {
+            let start = self.row_start(r);
+            data[start..start + row.len()].copy_from_slice(row);
         }
     }
 }
@@ -395,15 +400,15 @@ mod tests {
     use super::*;
 
     /// A 40 x 60 x 80 scan at 2 mm: air around a soft-tissue body, with a
-    /// block of lung (-850 HU) at each listed x range.
-    fn chest(lungs: &[std::ops::Range<usize>], body_hu: i16) -> Volume {
+    /// block of lung (-850 HU) at each listed x range [start, end).
+    fn chest(lungs: &[(usize, usize)], body_hu: i16) -> Volume {
         let shape = [40, 60, 80];
         let meta = VolumeMeta { spacing_mm: [2.0; 3], origin_mm: [0.0; 3], shape, patient_id: "p".into(), series_uid: "s".into() };
         let mut data = vec![-1000i16; 40 * 60 * 80];
         for z in 0..40 {
             for y in 5..55 {
                 for x in 5..75 {
-                    let lung = lungs.iter().any(|r| r.contains(&x)) && (12..48).contains(&y) && (5..35).contains(&z);
+                    let lung = lungs.iter().any(|&(a, b)| (a..b).contains(&x)) && (12..48).contains(&y) && (5..35).contains(&z);
                     data[(z * 60 + y) * 80 + x] = if lung { -850 } else { body_hu };
                 }
             }
@@ -413,7 +418,7 @@ mod tests {
 
     #[test]
     fn two_lungs_are_labelled_by_side() {
-        let (mask, summary) = lung_mask(&chest(&[10..35, 45..70], 40), &MaskOptions::default()).unwrap();
+        let (mask, summary) = lung_mask(&chest(&[(10, 35), (45, 70)], 40), &MaskOptions::default()).unwrap();
         assert_eq!(summary.lungs.iter().map(|l| (l.label, l.side)).collect::<Vec<_>>(), [(1, "right"), (2, "left")]);
         assert_eq!(summary.split_erosions, Some(0), "two components kept: no erosion needed");
         assert_eq!(mask.data[mask.index(20, 30, 20)], 1);
@@ -425,7 +430,7 @@ mod tests {
 
     #[test]
     fn one_lung_is_a_documented_result() {
-        let (mask, summary) = lung_mask(&chest(&[45..70], 40), &MaskOptions::default()).unwrap();
+        let (mask, summary) = lung_mask(&chest(&[(45, 70)], 40), &MaskOptions::default()).unwrap();
         assert_eq!(summary.lungs.len(), 1);
         assert_eq!((summary.lungs[0].label, summary.split_erosions), (2, None), "the left half of the scan: lung 2, never split");
         assert!(mask.data.iter().all(|&l| l == 0 || l == 2));
@@ -442,7 +447,7 @@ mod tests {
 
     #[test]
     fn bone_next_to_the_lung_is_not_added() {
-        let with_bone = chest(&[10..35, 45..70], 700);
+        let with_bone = chest(&[(10, 35), (45, 70)], 700);
         let (mask, summary) = lung_mask(&with_bone, &MaskOptions::default()).unwrap();
         assert_eq!(summary.added_ml, 0.0, "everything around the blocks is bone: {summary:?}");
         assert!(summary.bone_removed_ml > 0.0);
