@@ -181,7 +181,7 @@ pub fn lung_mask(v: &Volume, opts: &MaskOptions) -> Result<(Mask, MaskSummary), 
     fill_holes_per_slice(&mut filled, region.shape);
     let lungs = label_lungs(&filled, &seeds, region.shape, opts.split, shape[2], region.origin[2]);
     drop((seeds, filled));
-    let grown = grow_lungs(&lungs.labels, lungs.count, v, &region, opts);
+    let grown = grow_lungs(&lungs.labels, v, &region, opts);
     let ml = |voxels: usize| voxels as f64 * v.meta.voxel_mm3() / 1000.0;
     let per_lung: Vec<LungSummary> = (1..=2u8)
         .filter(|&l| lungs.labels.contains(&l))
@@ -226,12 +226,13 @@ struct Grown {
     bone_removed: usize,
 }
 
-/// Steps 7 to 9 on the labelled threshold lungs (`count` of them) of a region of `v`.
-fn grow_lungs(core: &[u8], count: usize, v: &Volume, region: &Region, opts: &MaskOptions) -> Grown {
+/// Steps 7 to 9 on the labelled threshold lungs of a region of `v` (a
+/// single lung may be labelled 1 or 2).
+fn grow_lungs(core: &[u8], v: &Volume, region: &Region, opts: &MaskOptions) -> Grown {
     let (shape, spacing) = (region.shape, v.meta.spacing_mm);
     let mut hulls = [HullCount::default(); 2];
-    let mut hulled: Vec<Vec<u8>> = Vec::with_capacity(count);
-    for l in 1..=count as u8 {
+    let mut hulled: Vec<(u8, Vec<u8>)> = Vec::with_capacity(2);
+    for l in [1u8, 2].into_iter().filter(|l| core.contains(l)) {
         let mut own: Vec<u8> = core.iter().map(|&x| (x == l) as u8).collect();
         let lung = own.clone();
         // With a ratio of 0 no hull qualifies, and the slices are still counted.
@@ -243,20 +244,20 @@ fn grow_lungs(core: &[u8], count: usize, v: &Volume, region: &Region, opts: &Mas
                 *h &= b;
             }
         }
-        hulled.push(own);
+        hulled.push((l, own));
     }
     let mut labels = core.to_vec();
-    let claim = |labels: &mut [u8], masks: &[Vec<u8>]| {
-        for (l, m) in masks.iter().enumerate() {
+    let claim = |labels: &mut [u8], masks: &[(u8, Vec<u8>)]| {
+        for (l, m) in masks {
             for (out, &inside) in labels.iter_mut().zip(m) {
                 if *out == 0 && inside == 1 {
-                    *out = l as u8 + 1;
+                    *out = *l;
                 }
             }
         }
     };
     claim(&mut labels, &hulled);
-    let dilated: Vec<Vec<u8>> = hulled.iter().map(|m| dilate(m, shape, spacing, opts.dilate_mm)).collect();
+    let dilated: Vec<(u8, Vec<u8>)> = hulled.iter().map(|(l, m)| (*l, dilate(m, shape, spacing, opts.dilate_mm))).collect();
     drop(hulled);
     claim(&mut labels, &dilated);
     let mut bone_removed = 0;
@@ -434,6 +435,8 @@ mod tests {
         assert_eq!(summary.lungs.len(), 1);
         assert_eq!((summary.lungs[0].label, summary.split_erosions), (2, None), "the left half of the scan: lung 2, never split");
         assert!(mask.data.iter().all(|&l| l == 0 || l == 2));
+        let lung = &summary.lungs[0];
+        assert!(lung.added_ml > 0.0 && lung.slices == 30, "lung 2 alone is hulled and dilated too: {lung:?}");
     }
 
     #[test]
