@@ -105,6 +105,29 @@ def test_lung_mask_second_lung_fraction():
     assert len(info["kept_ml"]) == 1 and not mask[7, 25, 55]
 
 
+def test_lung_mask_labels_by_side_and_hulls_a_bite_on_the_wall():
+    hu = _phantom()
+    hu[10:20, 15:20, 20:25] = 40                           # a mass biting into the right lung's wall
+    labels, info = P.lung_mask(hu, [1.0, 1.0, 1.0], dilate_mm=0.0, labels=True, return_info=True)
+    assert labels[20, 30, 20] == 1 and labels[20, 30, 60] == 2   # 1 = lower x (the patient's right)
+    assert info["split_erosions"] == 0                           # two components: no erosion
+    assert (labels[10:20, 15:20, 20:25] == 1).all()              # the hull closes over the mass
+    bare = P.lung_mask(hu, [1.0, 1.0, 1.0], dilate_mm=0.0, hull_max_ratio=0)
+    assert not bare[10:20, 15:20, 20:25].any()
+
+
+def test_lung_mask_splits_joined_lungs_and_removes_added_bone():
+    hu = _phantom()
+    hu[2:30, 29:31, 35:45] = -850                          # a bridge joins the two lungs
+    labels, info = P.lung_mask(hu, [1.0, 1.0, 1.0], dilate_mm=3.0, labels=True, return_info=True)
+    assert info["split_erosions"] is not None and info["split_erosions"] >= 1
+    assert labels[20, 30, 20] == 1 and labels[20, 30, 60] == 2
+    hu[:, 5:55, 5:75][hu[:, 5:55, 5:75] == 40] = 700       # the body is bone: nothing is added
+    labels = P.lung_mask(hu, [1.0, 1.0, 1.0], dilate_mm=3.0, labels=True)
+    assert (labels > 0).sum() == 36 * 30 * 25 + 30 * 30 * 25 + 28 * 2 * 10   # the lungs and the bridge only
+    assert P.lung_mask(hu, [1.0, 1.0, 1.0], dilate_mm=3.0, bone_hu=None).sum() > (labels > 0).sum()
+
+
 def test_no_lung_found():
     hu = np.full((5, 20, 20), -1000, dtype=np.int16)
     with pytest.raises(ValueError, match="no lung found"):
