@@ -42,6 +42,12 @@ pub struct VolumeMeta {
 }
 
 impl VolumeMeta {
+    /// A volume's metadata for unit tests: origin 0, patient "p", series "s".
+    #[cfg(test)]
+    pub fn for_test(shape: [usize; 3], spacing_mm: [f64; 3]) -> VolumeMeta {
+        VolumeMeta { spacing_mm, origin_mm: [0.0; 3], shape, patient_id: "p".into(), series_uid: "s".into() }
+    }
+
     /// Voxels in the volume.
     pub fn len(&self) -> usize {
         self.shape.iter().product()

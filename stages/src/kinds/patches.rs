@@ -146,8 +146,7 @@ mod tests {
 
     #[test]
     fn patches_are_centred_in_the_mask_scaled_and_round_trip() {
-        let meta =
-            VolumeMeta { spacing_mm: [1.0; 3], origin_mm: [0.0; 3], shape: [6, 6, 6], patient_id: "p".into(), series_uid: "s".into() };
+        let meta = VolumeMeta::for_test([6, 6, 6], [1.0; 3]);
         let v = Grid { meta: meta.clone(), data: (0..216).map(|i| if i % 2 == 0 { -1000 } else { 400 }).collect() };
         let mut mask = vec![0u8; 216];
         mask[v.index(1, 2, 3)] = 1;

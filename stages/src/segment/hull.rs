@@ -29,6 +29,10 @@ pub fn hull_per_slice(mask: &mut [u8], shape: [usize; 3], max_ratio: f64) -> Hul
             if area == 0 {
                 return HullCount::default();
             }
+            if max_ratio < 1.0 {
+                // A hull holds at least the slice's own pixels: none can qualify.
+                return HullCount { slices: 1, hulled: 0 };
+            }
             let hull = fill_convex(&convex_hull(&extreme_points(plane, nx)), ny, nx);
             let grown = hull.iter().filter(|&&v| v == 1).count();
             let hulled = grown as f64 <= max_ratio * area as f64;

@@ -183,11 +183,11 @@ pub fn lung_mask(v: &Volume, opts: &MaskOptions) -> Result<(Mask, MaskSummary), 
     drop((seeds, filled));
     let grown = grow_lungs(&lungs.labels, v, &region, opts);
     let ml = |voxels: usize| voxels as f64 * v.meta.voxel_mm3() / 1000.0;
+    let (cores, finals) = (label_counts(&lungs.labels), label_counts(&grown.labels));
     let per_lung: Vec<LungSummary> = (1..=2u8)
-        .filter(|&l| lungs.labels.contains(&l))
+        .filter(|&l| cores[l as usize] > 0)
         .map(|l| {
-            let core = lungs.labels.iter().filter(|&&x| x == l).count();
-            let fin = grown.labels.iter().filter(|&&x| x == l).count();
+            let (core, fin) = (cores[l as usize], finals[l as usize]);
             let hull = grown.hulls[l as usize - 1];
             LungSummary {
                 label: l,
@@ -217,6 +217,15 @@ pub fn lung_mask(v: &Volume, opts: &MaskOptions) -> Result<(Mask, MaskSummary), 
         border_components: kept.border_components,
     };
     Ok((Grid { meta: v.meta.clone(), data }, summary))
+}
+
+/// Voxels per label 0, 1 and 2.
+fn label_counts(labels: &[u8]) -> [usize; 3] {
+    let mut n = [0usize; 3];
+    for &l in labels {
+        n[(l as usize).min(2)] += 1;
+    }
+    n
 }
 
 /// The lungs after steps 7 to 9.
@@ -382,18 +391,8 @@ pub fn crop(v: &Volume, m: &Mask, bbox: [usize; 6]) -> (Volume, Mask) {
     let o = v.meta.origin_mm;
     let meta =
         VolumeMeta { shape, origin_mm: [o[0] + z0 as f64 * s[0], o[1] + y0 as f64 * s[1], o[2] + x0 as f64 * s[2]], ..v.meta.clone() };
-    (Grid { meta: meta.clone(), data: cut(v, &v.data, bbox) }, Grid { meta, data: cut(v, &m.data, bbox) })
-}
-
-fn cut<T: Copy>(v: &Volume, data: &[T], [z0, y0, x0, z1, y1, x1]: [usize; 6]) -> Vec<T> {
-    let mut out = Vec::with_capacity((z1 - z0 + 1) * (y1 - y0 + 1) * (x1 - x0 + 1));
-    for z in z0..=z1 {
-        for y in y0..=y1 {
-            let start = v.index(z, y, x0);
-            out.extend_from_slice(&data[start..=start + (x1 - x0)]);
-        }
-    }
-    out
+    let region = Region { origin: [z0, y0, x0], shape, full: v.meta.shape };
+    (Grid { meta: meta.clone(), data: region.cut(&v.data) }, Grid { meta, data: region.cut(&m.data) })
 }
 
 #[cfg(test)]
@@ -404,7 +403,7 @@ mod tests {
     /// block of lung (-850 HU) at each listed x range [start, end).
     fn chest(lungs: &[(usize, usize)], body_hu: i16) -> Volume {
         let shape = [40, 60, 80];
-        let meta = VolumeMeta { spacing_mm: [2.0; 3], origin_mm: [0.0; 3], shape, patient_id: "p".into(), series_uid: "s".into() };
+        let meta = VolumeMeta::for_test(shape, [2.0; 3]);
         let mut data = vec![-1000i16; 40 * 60 * 80];
         for z in 0..40 {
             for y in 5..55 {
@@ -470,13 +469,7 @@ mod tests {
 
     #[test]
     fn crop_is_inclusive() {
-        let meta = VolumeMeta {
-            spacing_mm: [1.0, 2.0, 3.0],
-            origin_mm: [0.0; 3],
-            shape: [3, 3, 3],
-            patient_id: "p".into(),
-            series_uid: "s".into(),
-        };
+        let meta = VolumeMeta::for_test([3, 3, 3], [1.0, 2.0, 3.0]);
         let v = Volume { meta: meta.clone(), data: (0..27).collect() };
         let mut mask = vec![0u8; 27];
         mask[v.index(1, 1, 1)] = 1;

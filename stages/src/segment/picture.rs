@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use super::split::mean_x;
 use crate::StageError;
 use crate::formats::volume::{Mask, Volume};
 use crate::plot::Canvas;
@@ -83,16 +84,8 @@ pub fn write_mask_picture(path: &Path, v: &Volume, m: &Mask) -> Result<(), Stage
 
 /// For each lung in the mask, its sagittal panel's title and x (its mean x).
 fn lung_middles(m: &Mask) -> Vec<(&'static str, usize)> {
-    let nx = m.meta.shape[2];
-    let mut sum = [0usize; 2];
-    let mut count = [0usize; 2];
-    for (i, &l) in m.data.iter().enumerate().filter(|(_, l)| **l != 0) {
-        let k = (l as usize - 1).min(1);
-        sum[k] += i % nx;
-        count[k] += 1;
-    }
     let names = ["sagittal, right", "sagittal, left"];
-    (0..2).filter(|&k| count[k] > 0).map(|k| (names[k], sum[k] / count[k])).collect()
+    mean_x(&m.data, m.meta.shape[2]).into_iter().zip(names).filter_map(|(x, name)| Some((name, x? as usize))).collect()
 }
 
 #[cfg(test)]
@@ -102,13 +95,7 @@ mod tests {
 
     #[test]
     fn the_picture_shows_three_views_with_outlines() {
-        let meta = VolumeMeta {
-            spacing_mm: [2.0, 1.0, 1.0],
-            origin_mm: [0.0; 3],
-            shape: [20, 40, 60],
-            patient_id: "p".into(),
-            series_uid: "s".into(),
-        };
+        let meta = VolumeMeta::for_test([20, 40, 60], [2.0, 1.0, 1.0]);
         let n = 20 * 40 * 60;
         let v = Volume { meta: meta.clone(), data: vec![-800; n] };
         let mut data = vec![0u8; n];

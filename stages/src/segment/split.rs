@@ -49,7 +49,7 @@ pub fn label_lungs(mask: &[u8], kept: &[u8], shape: [usize; 3], opts: SplitOptio
     let (seeds, erosions) = if kept.contains(&2) { (kept.to_vec(), Some(0)) } else { erosion_seeds(mask, shape, opts) };
     let mut labels = grow(&seeds, mask, shape);
     let count = if labels.contains(&2) { 2 } else { 1 };
-    let means = mean_x(&labels, shape);
+    let means = mean_x(&labels, shape[2]).map(|m| m.unwrap_or(0.0));
     let swap = match count {
         2 => means[0] > means[1],
         _ => (means[0] + x_offset as f64) >= scan_nx as f64 / 2.0,
@@ -124,18 +124,19 @@ fn grow(seeds: &[u8], mask: &[u8], shape: [usize; 3]) -> Vec<u8> {
     labels
 }
 
-/// Mean x index of the voxels labelled 1 and 2 (NaN-free: 0 for an empty label).
-fn mean_x(labels: &[u8], shape: [usize; 3]) -> [f64; 2] {
-    let nx = shape[2];
+/// Mean x index of the voxels labelled 1 and of those labelled 2 in
+/// `[z, y, x]` labels with rows of `nx` (None for a label with no voxel).
+pub fn mean_x(labels: &[u8], nx: usize) -> [Option<f64>; 2] {
     let mut sum = [0.0f64; 2];
     let mut n = [0u64; 2];
     for (i, &l) in labels.iter().enumerate() {
         if l != 0 {
-            sum[l as usize - 1] += (i % nx) as f64;
-            n[l as usize - 1] += 1;
+            let k = (l as usize - 1).min(1);
+            sum[k] += (i % nx) as f64;
+            n[k] += 1;
         }
     }
-    [sum[0] / n[0].max(1) as f64, sum[1] / n[1].max(1) as f64]
+    [0, 1].map(|k| (n[k] > 0).then(|| sum[k] / n[k] as f64))
 }
 
 #[cfg(test)]
