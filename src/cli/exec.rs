@@ -60,6 +60,8 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
     }
     let out = empty_out_dir(out)?;
     let log_path = std::env::temp_dir().join(format!("lungflow-exec-{}.log", std::process::id()));
+    let timings_path = std::env::temp_dir().join(format!("lungflow-exec-{}.timings.json", std::process::id()));
+    std::fs::remove_file(&timings_path).ok();
     let wd = work_dir()?;
     let ctx = RunContext {
         params: &params,
@@ -67,12 +69,14 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
         item,
         out_dir: &out,
         log_path: &log_path,
+        timings_path: &timings_path,
         work_dir: &wd,
         threads: default_jobs(),
     };
     let failure = match catch_unwind(AssertUnwindSafe(|| kind.run(&ctx))) {
         Ok(Ok(())) => {
-            println!("{} wrote {}", kind.name(), out.display());
+            let timings = if timings_path.exists() { format!(" (timings: {})", timings_path.display()) } else { String::new() };
+            println!("{} wrote {}{timings}", kind.name(), out.display());
             return Ok(0);
         }
         Ok(Err(e)) => e.to_string(),

@@ -191,7 +191,8 @@ pub fn trace(cache: &Cache, row: StartRow) -> Result<Lineage> {
             });
         }
         if m.outputs.iter().any(|f| f.path == SOURCES_FILE) {
-            lineage.source_files.extend(read_sources(&cache.out_dir(&key)?.join(SOURCES_FILE), &key)?);
+            let path = cache.out_dir(&key)?.join(SOURCES_FILE);
+            lineage.source_files.extend(read_sources(&path, &key, &|input| input_location(cache, &m.material.inputs, input))?);
         }
         let split = if m.outputs.iter().any(|f| f.path == SPLIT_FILE) {
             let path = cache.out_dir(&key)?.join(SPLIT_FILE);
@@ -223,15 +224,32 @@ pub fn params_digest(params: &BTreeMap<String, Value>) -> String {
     blake3::hash(doc.to_string().as_bytes()).to_hex().to_string()
 }
 
-/// The rows of a stage's `sources.parquet`.
-fn read_sources(path: &Path, entry: &str) -> Result<Vec<SourceFile>> {
+/// Where the input `name` of an entry was read from: an external path, or
+/// the (part of the) producing entry's outputs.
+fn input_location(cache: &Cache, inputs: &BTreeMap<String, InputRecord>, name: &str) -> Result<PathBuf> {
+    match inputs.get(name) {
+        Some(InputRecord::External { path, .. }) => Ok(PathBuf::from(path)),
+        Some(InputRecord::Stage { key, subpath, .. }) => Ok(cache.out_dir(key)?.join(subpath.as_deref().unwrap_or(""))),
+        Some(InputRecord::Gather { .. }) => anyhow::bail!("input {name:?} is gathered, so its source paths cannot be resolved"),
+        None => anyhow::bail!("the entry has no input {name:?}"),
+    }
+}
+
+/// The rows of a stage's `sources.parquet`, each path joined onto the
+/// location of the input it was read from (`locate`).
+fn read_sources(path: &Path, entry: &str, locate: &dyn Fn(&str) -> Result<PathBuf>) -> Result<Vec<SourceFile>> {
     let rows = read_rows(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     rows.iter()
         .map(|r| {
             let text = |name: &str| r.get(name).and_then(Value::as_str).map(str::to_owned);
+            let relative = text("path").with_context(|| format!("{}: a row has no path", path.display()))?;
+            let full = match text("input") {
+                Some(input) => locate(&input).with_context(|| format!("{}", path.display()))?.join(&relative),
+                None => PathBuf::from(&relative),
+            };
             Ok(SourceFile {
                 entry: entry.to_owned(),
-                path: text("path").with_context(|| format!("{}: a row has no path", path.display()))?,
+                path: full.display().to_string(),
                 sop_instance_uid: text("sop_instance_uid"),
                 size: r.get("size").and_then(Value::as_u64).unwrap_or(0),
                 blake3: text("blake3").with_context(|| format!("{}: a row has no blake3", path.display()))?,

@@ -15,7 +15,7 @@ use crate::pipeline::model::Pipeline;
 use crate::run::options::Mode;
 use crate::run::outcome::{Outcome, PartialInput, Pending, Produced};
 use crate::run::scheduler::{Job, JobInput};
-use crate::store::cache::{Cache, host_name, now_rfc3339};
+use crate::store::cache::{Cache, LOG_FILE, TIMINGS_FILE, host_name, now_rfc3339};
 use crate::store::digest::{Digester, hash_tree};
 use crate::store::keys::{key_of, parts_digest, tree_digest};
 use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest};
@@ -155,7 +155,8 @@ impl Shared<'_> {
             inputs.insert(name.clone(), Input { path, producers });
         }
         let out_dir = staging.join("out");
-        let log_path = staging.join("log.txt");
+        let log_path = staging.join(LOG_FILE);
+        let timings_path = staging.join(TIMINGS_FILE);
         let started_at = now_rfc3339();
         let clock = Instant::now();
         let ctx = RunContext {
@@ -164,6 +165,7 @@ impl Shared<'_> {
             item: job.item.as_deref(),
             out_dir: &out_dir,
             log_path: &log_path,
+            timings_path: &timings_path,
             work_dir: self.work_dir,
             threads: job.threads,
         };

@@ -4,6 +4,7 @@
 //! CACHE/entries/ab/abcdef…/manifest.json   one entry per key, published by rename
 //! CACHE/entries/ab/abcdef…/out/            the outputs
 //! CACHE/entries/ab/abcdef…/log.txt         what the stage printed
+//! CACHE/entries/ab/abcdef…/timings.json    the stage's own wall times (if any)
 //! CACHE/tmp/KEY.PID.N/                     entries being computed
 //! CACHE/locks/KEY.lock                     flock held while a key is computed
 //! CACHE/logs/KEY.log, CACHE/failed/KEY/    log and partial outputs of a failed attempt
@@ -36,6 +37,13 @@ pub fn check_key(key: &str) -> Result<()> {
 
 /// The default cache root, relative to the working directory.
 pub const DEFAULT_ROOT: &str = "cache";
+
+/// An entry's log, beside its outputs.
+pub const LOG_FILE: &str = "log.txt";
+
+/// An entry's timings (per epoch, say), beside its outputs: what depends on
+/// the machine stays out of the outputs and their digest.
+pub const TIMINGS_FILE: &str = "timings.json";
 
 /// A cache root on disk.
 #[derive(Clone, Debug)]
@@ -175,7 +183,7 @@ impl Cache {
         if fs::create_dir_all(&logs).is_ok() {
             let _ = fs::write(logs.join(format!("{key}.error")), error);
         }
-        let log = staging.join("log.txt");
+        let log = staging.join(LOG_FILE);
         if log.exists() {
             let kept = self.root.join("logs").join(format!("{key}.log"));
             if fs::create_dir_all(kept.parent().expect("logs folder")).is_ok() && fs::rename(&log, &kept).is_ok() {

@@ -114,6 +114,10 @@ pub struct RunContext<'a> {
     pub out_dir: &'a Path,
     /// A file for the stage's own log (stdout and stderr of programs it runs).
     pub log_path: &'a Path,
+    /// A file for what depends on the machine rather than the inputs (wall
+    /// times, throughput), kept beside the log: outputs must not hold it, so
+    /// that they stay a function of parameters, inputs and code version.
+    pub timings_path: &'a Path,
     /// The directory relative paths in parameters are resolved against.
     pub work_dir: &'a Path,
     /// How many threads the stage may use.

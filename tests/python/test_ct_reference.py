@@ -160,14 +160,18 @@ def test_lung_mask_is_plausible(series):
 def test_sources_table_lists_every_file_with_its_digest(series):
     name, src, out, _ = series
     table = pq.read_table(out / "hu" / "sources.parquet")
-    assert table.column_names == ["z", "path", "sop_instance_uid", "size", "blake3"]
+    assert table.column_names == ["z", "input", "path", "sop_instance_uid", "size", "blake3"]
     rows = table.to_pylist()
     assert len(rows) == len(list(src.iterdir()))
     for row in rows:
-        data = Path(row["path"]).read_bytes()
+        # Paths are relative to the input folder, so the table does not
+        # depend on where the data lies.
+        assert row["input"] == "dicom" and not Path(row["path"]).is_absolute()
+        path = src / row["path"]
+        data = path.read_bytes()
         assert row["size"] == len(data)
         assert row["blake3"] == blake3.blake3(data).hexdigest()
-        assert row["sop_instance_uid"] == pydicom.dcmread(row["path"], stop_before_pixels=True).SOPInstanceUID
+        assert row["sop_instance_uid"] == pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
 
 
 SYNTAXES = {

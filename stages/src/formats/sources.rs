@@ -1,6 +1,9 @@
 //! `sources.parquet`, the table of the DICOM files a volume was read from:
-//! one row per slice, in volume order: `z` (int32), `path`,
-//! `sop_instance_uid`, `size` (uint64 bytes) and `blake3` (hex digest).
+//! one row per slice, in volume order: `z` (int32), `input` (the name of the
+//! stage input the file was read from), `path` (relative to that input's
+//! folder, so that the table does not depend on where the project or its
+//! cache lies), `sop_instance_uid`, `size` (uint64 bytes) and `blake3` (hex
+//! digest). Lineage joins `path` onto the input's location.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ pub const SOURCES_FILE: &str = "sources.parquet";
 /// One source file: the slice at `z`, the row's index.
 #[derive(Clone, Debug)]
 pub struct Source<'a> {
-    /// The file.
+    /// The file, relative to the input folder it was read from.
     pub path: &'a Path,
     /// Its SOPInstanceUID.
     pub sop_instance_uid: &'a str,
@@ -26,10 +29,12 @@ pub struct Source<'a> {
     pub blake3: &'a str,
 }
 
-/// Writes the sources of a volume's slices, in volume order.
-pub fn write_sources(path: &Path, sources: &[Source<'_>]) -> Result<(), StageError> {
+/// Writes the sources of a volume's slices, in volume order, all read from
+/// the stage input named `input`.
+pub fn write_sources(path: &Path, input: &str, sources: &[Source<'_>]) -> Result<(), StageError> {
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("z", Arc::new(Int32Array::from_iter_values(0..sources.len() as i32))),
+        ("input", Arc::new(StringArray::from_iter_values(sources.iter().map(|_| input)))),
         ("path", Arc::new(StringArray::from_iter_values(sources.iter().map(|s| s.path.display().to_string())))),
         ("sop_instance_uid", Arc::new(StringArray::from_iter_values(sources.iter().map(|s| s.sop_instance_uid)))),
         ("size", Arc::new(UInt64Array::from_iter_values(sources.iter().map(|s| s.size)))),

@@ -1,12 +1,12 @@
 //! What training kinds leave behind, and reading trained models back: the
 //! architecture in `model.json`, the weights in `model.mpk`, final metrics in
 //! `metrics.json` (what `lungflow metrics` reads), per-epoch metrics in
-//! `metrics.parquet`, the patients each side of the split in `split.json`,
+//! `metrics.parquet` (no wall times: those go to the run's timings file), the patients each side of the split in `split.json`,
 //! and a classifier's validation probabilities in `validation.parquet`.
 
 use std::path::Path;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use serde::Serialize;
@@ -38,10 +38,41 @@ fn weights_stem(dir: &Path) -> std::path::PathBuf {
     dir.join(MODEL_WEIGHTS.trim_end_matches(".mpk"))
 }
 
-/// Saves a model's weights as `dir/model.mpk`.
+/// Gives a module's parameters the ids 1, 2, 3… in the order burn visits
+/// them. burn draws every parameter id at random and writes it into the
+/// record, so without this two identical models save different bytes.
+struct NumberParams(u64);
+
+impl NumberParams {
+    /// The next id.
+    fn next(&mut self) -> ParamId {
+        self.0 += 1;
+        ParamId::from(self.0)
+    }
+}
+
+impl<B: Backend> ModuleMapper<B> for NumberParams {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (_, tensor, mapper) = param.consume();
+        Param::from_mapped_value(self.next(), tensor, mapper)
+    }
+
+    fn map_int<const D: usize>(&mut self, param: Param<Tensor<B, D, Int>>) -> Param<Tensor<B, D, Int>> {
+        let (_, tensor, mapper) = param.consume();
+        Param::from_mapped_value(self.next(), tensor, mapper)
+    }
+
+    fn map_bool<const D: usize>(&mut self, param: Param<Tensor<B, D, Bool>>) -> Param<Tensor<B, D, Bool>> {
+        let (_, tensor, mapper) = param.consume();
+        Param::from_mapped_value(self.next(), tensor, mapper)
+    }
+}
+
+/// Saves a model's weights as `dir/model.mpk`; the same weights always give
+/// the same bytes.
 pub fn save_weights<B: Backend, M: Module<B>>(model: &M, dir: &Path) -> Result<(), StageError> {
     let path = dir.join(MODEL_WEIGHTS);
-    model.clone().save_file(weights_stem(dir), &recorder()).map_err(|e| StageError(format!("cannot save {}: {e}", path.display())))
+    model.clone().map(&mut NumberParams(0)).save_file(weights_stem(dir), &recorder()).map_err(|e| StageError(format!("cannot save {}: {e}", path.display())))
 }
 
 /// Loads the weights saved in `dir/model.mpk` into `model`.
@@ -85,6 +116,12 @@ pub fn write_split(dir: &Path, train_patients: &[String], val_patients: &[String
     write_json(&dir.join(SPLIT_FILE), &json!({"train_patients": train_patients, "val_patients": val_patients}))
 }
 
+/// Writes a training kind's per-epoch wall times (`rows`, one object per
+/// epoch) to the run's timings file, outside the outputs.
+pub fn write_timings(path: &Path, rows: Vec<Value>) -> Result<(), StageError> {
+    write_json(path, &json!({ "epochs": rows }))
+}
+
 /// Writes pretty JSON to `path`.
 fn write_json(path: &Path, value: &Value) -> Result<(), StageError> {
     let text = serde_json::to_string_pretty(value).map_err(StageError::msg)?;
@@ -110,6 +147,16 @@ mod tests {
         save_weights(&model, &dir).unwrap();
         write_model_json(&dir, &[3, 2]).unwrap();
         assert!(dir.join(MODEL_WEIGHTS).is_file());
+        // A model with the same weights but other (random) parameter ids
+        // saves the same bytes.
+        let bytes = std::fs::read(dir.join(MODEL_WEIGHTS)).unwrap();
+        let twin = dir.join("twin");
+        std::fs::create_dir_all(&twin).unwrap();
+        let renew = |p: &Param<Tensor<Flex, 1>>| Param::initialized(ParamId::new(), p.val());
+        let copy = Linear { weight: Param::initialized(ParamId::new(), model.weight.val()), bias: model.bias.as_ref().map(renew) };
+        assert_ne!(copy.weight.id, model.weight.id);
+        save_weights(&copy, &twin).unwrap();
+        assert_eq!(std::fs::read(twin.join(MODEL_WEIGHTS)).unwrap(), bytes);
         let (shape, loaded) = load_model::<Flex, [usize; 2], _>(&dir, &device, |s, d| LinearConfig::new(s[0], s[1]).init(d)).unwrap();
         assert_eq!(shape, [3, 2]);
         assert_eq!(same(&loaded), weights);

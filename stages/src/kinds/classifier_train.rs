@@ -14,6 +14,13 @@
 //! `validation.parquet` (validation probabilities), all as in
 //! [`formats::training`](crate::formats::training), and `log_loss.png`,
 //! `auc.png`.
+//!
+//! With `folds: k` the recipe is also cross-validated over the labelled
+//! patients (see [`cross_validation`](crate::models::classifier::cross_validation)):
+//! `cv_folds.parquet` (per fold), `cv_predictions.parquet` (every labelled
+//! patient's out-of-fold probability) and `cv_*` metrics (mean and standard
+//! deviation over folds, and the pooled out-of-fold scores). The kept model
+//! is the one trained on the split, as without folds.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,9 +36,12 @@ use crate::formats::labels::read_labels;
 use crate::formats::table::write_parquet;
 use crate::formats::training::{
     METRICS_TABLE, VALIDATION_TABLE, load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split,
+    write_timings,
 };
+use crate::models::classifier::cross_validation::{CrossValidation, FoldScores, cross_validate};
 use crate::models::classifier::data::{Sample, stratified_split};
 use crate::models::classifier::model::{Classifier, ClassifierShape};
+use crate::models::classifier::scores::Scores;
 use crate::models::classifier::train::{EpochScores, TrainOptions, TrainResult, train};
 use crate::models::gmcae::features::FeatureMap;
 use crate::models::gmcae::model::GmcaeShape;
@@ -44,6 +54,10 @@ use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device
 pub const LOG_LOSS_PNG: &str = "log_loss.png";
 /// AUC curves.
 pub const AUC_PNG: &str = "auc.png";
+/// Cross-validation scores, one row per fold.
+pub const CV_FOLDS_TABLE: &str = "cv_folds.parquet";
+/// Every labelled patient's out-of-fold probability.
+pub const CV_PREDICTIONS_TABLE: &str = "cv_predictions.parquet";
 
 kind_params! {
     /// The parameters of `classifier_train`.
@@ -72,6 +86,8 @@ kind_params! {
         clip_norm: f64 = 1.0,
         /// fraction of each class's patients held out for validation
         val_fraction: f64 = 0.25,
+        /// k-fold cross-validation of the recipe over the labelled patients (0 = none)
+        folds: i64 = 0,
         /// seed for initialisation, split, order and augmentation
         seed: i64 = 0,
         /// random cube symmetry (of 48) per patient per step
@@ -119,7 +135,7 @@ impl StageKind for ClassifierTrain {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn doc(&self) -> &'static str {
@@ -147,14 +163,23 @@ impl StageKind for ClassifierTrain {
         let shape = p.shape(&samples[0], tail_widths(p.fine_tune, encoder, samples[0].blocks)?)?;
         let split = stratified_split(&samples, p.val_fraction, p.seed as u64)?;
         let o = p.options()?;
+        let folds = match p.folds {
+            0 => None,
+            k if k >= 2 => Some(k as usize),
+            k => return Err(StageError(format!("folds must be 0 (no cross-validation) or at least 2, got {k}"))),
+        };
         let mut log_file = std::fs::File::create(ctx.log_path).map_err(StageError::msg)?;
         let mut log = |line: &str| {
             use std::io::Write;
             let _ = writeln!(log_file, "{line}");
         };
-        let fit = Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o };
-        let result = on_device!(p.device.as_str(), fit_on(&fit, &mut log))?;
-        write_outputs(ctx.out_dir, &shape, &samples, &split, &result)
+        let fit = Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o, folds };
+        let (result, cv) = on_device!(p.device.as_str(), fit_on(&fit, &mut log))?;
+        write_timings(ctx.timings_path, result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds})).collect())?;
+        if let Some(cv) = &cv {
+            write_cv_tables(ctx.out_dir, cv)?;
+        }
+        write_outputs(ctx.out_dir, &shape, &samples, &split, &result, cv.as_ref())
     }
 }
 
@@ -213,25 +238,41 @@ struct Fit<'a> {
     samples: &'a [Sample],
     split: &'a (Vec<usize>, Vec<usize>),
     o: &'a TrainOptions,
+    /// Cross-validation folds, if any.
+    folds: Option<usize>,
 }
 
-/// Builds the network (with the GMCAE's blocks when fine-tuning) and trains it.
-fn fit_on<B: Backend>(device: &B::Device, f: &Fit<'_>, log: &mut dyn FnMut(&str)) -> Result<TrainResult, StageError> {
-    let tail = match f.encoder.filter(|_| !f.shape.tail_widths.is_empty()) {
-        None => None,
-        Some(dir) => {
-            let (_, gmcae) = load_model::<Autodiff<B>, GmcaeShape, _>(dir, device, |s, d| s.init::<Autodiff<B>>(d))?;
-            Some(gmcae.encoder_tail(f.samples[0].blocks))
-        }
+/// Builds the network (with the GMCAE's blocks when fine-tuning) and trains
+/// it; then, with folds, cross-validates the recipe for the epochs the kept
+/// model needed.
+fn fit_on<B: Backend>(
+    device: &B::Device,
+    f: &Fit<'_>,
+    log: &mut dyn FnMut(&str),
+) -> Result<(TrainResult, Option<CrossValidation>), StageError> {
+    let fresh = || -> Result<Classifier<Autodiff<B>>, StageError> {
+        let tail = match f.encoder.filter(|_| !f.shape.tail_widths.is_empty()) {
+            None => None,
+            Some(dir) => {
+                let (_, gmcae) = load_model::<Autodiff<B>, GmcaeShape, _>(dir, device, |s, d| s.init::<Autodiff<B>>(d))?;
+                Some(gmcae.encoder_tail(f.samples[0].blocks))
+            }
+        };
+        // Seeded after loading, so the classifier's weights do not depend on it.
+        Autodiff::<B>::seed(device, f.o.seed);
+        let model: Classifier<Autodiff<B>> = f.shape.init(device);
+        Ok(match tail {
+            Some(tail) => model.with_tail(tail),
+            None => model,
+        })
     };
-    // Seeded after loading, so the classifier's weights do not depend on it.
-    Autodiff::<B>::seed(device, f.o.seed);
-    let mut model: Classifier<Autodiff<B>> = f.shape.init(device);
-    if let Some(tail) = tail {
-        model = model.with_tail(tail);
-    }
     let (train_idx, val_idx) = f.split;
-    train(model, f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)
+    let result = train(fresh()?, f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)?;
+    let cv = match f.folds {
+        Some(k) => Some(cross_validate(&fresh, f.samples, k, result.best_epoch, f.o, device, log)?),
+        None => None,
+    };
+    Ok((result, cv))
 }
 
 fn write_outputs(
@@ -240,23 +281,39 @@ fn write_outputs(
     samples: &[Sample],
     (train_idx, val_idx): &(Vec<usize>, Vec<usize>),
     r: &TrainResult,
+    cv: Option<&CrossValidation>,
 ) -> Result<(), StageError> {
     write_tables(out, r)?;
     let best = &r.epochs[r.best_epoch - 1];
-    write_metrics(
-        out,
-        &json!({
-            "val_log_loss": best.val.log_loss,
-            "val_accuracy": best.val.accuracy,
-            "val_auc": best.val.auc,
-            "prior_val_log_loss": r.prior_val_log_loss,
-            "train_log_loss": best.train.log_loss,
-            "train_auc": best.train.auc,
-            "best_epoch": r.best_epoch,
-            "epochs": r.epochs.len(),
-            "training_cancer_rate": r.prior,
-        }),
-    )?;
+    let mut metrics = json!({
+        "val_log_loss": best.val.log_loss,
+        "val_accuracy": best.val.accuracy,
+        "val_auc": best.val.auc,
+        "prior_val_log_loss": r.prior_val_log_loss,
+        "train_log_loss": best.train.log_loss,
+        "train_auc": best.train.auc,
+        "best_epoch": r.best_epoch,
+        "epochs": r.epochs.len(),
+        "training_cancer_rate": r.prior,
+    });
+    if let Some(cv) = cv {
+        let (auc_mean, auc_sd) = cv.spread(|s| s.auc);
+        let (loss_mean, loss_sd) = cv.spread(|s| s.log_loss);
+        let pooled = cv.pooled();
+        for (name, value) in [
+            ("cv_auc_mean", auc_mean),
+            ("cv_auc_sd", auc_sd),
+            ("cv_log_loss_mean", loss_mean),
+            ("cv_log_loss_sd", loss_sd),
+            ("cv_pooled_auc", pooled.auc),
+            ("cv_pooled_log_loss", pooled.log_loss),
+        ] {
+            metrics[name] = json!(value);
+        }
+        metrics["cv_folds"] = json!(cv.folds.len());
+        metrics["cv_epochs"] = json!(cv.epochs);
+    }
+    write_metrics(out, &metrics)?;
     write_model_json(out, shape)?;
     let ids = |idx: &[usize]| idx.iter().map(|&i| samples[i].id.clone()).collect::<Vec<_>>();
     write_split(out, &ids(train_idx), &ids(val_idx))?;
@@ -297,7 +354,6 @@ fn write_tables(out: &Path, r: &TrainResult) -> Result<(), StageError> {
         ("val_accuracy", col(&|m| m.val.accuracy)),
         ("val_auc", col(&|m| m.val.auc)),
         ("prior_val_log_loss", col(&|_| r.prior_val_log_loss)),
-        ("seconds", col(&|m| m.seconds)),
     ])
     .map_err(StageError::msg)?;
     write_parquet(&out.join(METRICS_TABLE), &batch)?;
@@ -309,6 +365,34 @@ fn write_tables(out: &Path, r: &TrainResult) -> Result<(), StageError> {
     ])
     .map_err(StageError::msg)?;
     write_parquet(&out.join(VALIDATION_TABLE), &validation)
+}
+
+/// `cv_folds.parquet` (one row per fold) and `cv_predictions.parquet`.
+fn write_cv_tables(out: &Path, cv: &CrossValidation) -> Result<(), StageError> {
+    let int = |f: &dyn Fn(&FoldScores) -> usize| {
+        Arc::new(Int32Array::from_iter_values(cv.folds.iter().map(|s| f(s) as i32))) as ArrayRef
+    };
+    let real = |f: &dyn Fn(&Scores) -> f64| Arc::new(Float64Array::from_iter_values(cv.folds.iter().map(|s| f(&s.scores)))) as ArrayRef;
+    let folds = RecordBatch::try_from_iter([
+        ("fold", int(&|s| s.fold)),
+        ("patients", int(&|s| s.patients)),
+        ("cancers", int(&|s| s.cancers)),
+        ("epochs", int(&|_| cv.epochs)),
+        ("log_loss", real(&|s| s.log_loss)),
+        ("accuracy", real(&|s| s.accuracy)),
+        ("auc", real(&|s| s.auc)),
+    ])
+    .map_err(StageError::msg)?;
+    write_parquet(&out.join(CV_FOLDS_TABLE), &folds)?;
+    let p = &cv.predictions;
+    let predictions = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from_iter_values(p.iter().map(|r| r.0.as_str()))) as ArrayRef),
+        ("cancer", Arc::new(BooleanArray::from(p.iter().map(|r| r.1).collect::<Vec<_>>())) as ArrayRef),
+        ("fold", Arc::new(Int32Array::from_iter_values(p.iter().map(|r| r.2 as i32))) as ArrayRef),
+        ("probability", Arc::new(Float64Array::from_iter_values(p.iter().map(|r| r.3))) as ArrayRef),
+    ])
+    .map_err(StageError::msg)?;
+    write_parquet(&out.join(CV_PREDICTIONS_TABLE), &predictions)
 }
 
 #[cfg(test)]

@@ -195,6 +195,7 @@ mod tests {
             item: Some("p1"),
             out_dir: Path::new("/out"),
             log_path: Path::new("/out.log"),
+            timings_path: Path::new("/timings.json"),
             work_dir: Path::new("/"),
             threads: 1,
         };

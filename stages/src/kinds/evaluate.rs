@@ -3,7 +3,8 @@
 //! `labels`), beside the class-prior baseline (the cancer rate of input
 //! `train_labels` when given, else of `labels`).
 //!
-//! Outputs `metrics.json` (`log_loss`, `accuracy`, `auc`,
+//! Outputs `metrics.json` (`log_loss`, `accuracy`, `auc`, their bootstrap
+//! 95 % intervals `log_loss_low`/`log_loss_high` and `auc_low`/`auc_high`,
 //! `prior_log_loss`, `prior`, `patients`, `unlabelled`) and `scores.parquet`
 //! (per scored row: `id`, `cancer` as submitted, `label`).
 
@@ -17,9 +18,23 @@ use crate::formats::labels::{read_labels, read_probabilities};
 use crate::formats::submission::SUBMISSION_CSV;
 use crate::formats::table::write_parquet;
 use crate::formats::training::write_metrics;
+use crate::models::classifier::bootstrap::bootstrap;
 use crate::models::classifier::scores::{positive_rate, prior_log_loss, score};
-use crate::params::input_path;
-use crate::{ParamSpec, RunContext, StageError, StageKind};
+use crate::params::{input_path, positive};
+use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params};
+
+kind_params! {
+    /// The parameters of `evaluate`.
+    pub struct Params {
+        /// bootstrap resamples of the patients for the 95 % intervals
+        bootstrap: i64 = 2000,
+        /// seed of the resampling
+        seed: i64 = 0,
+    }
+}
+
+/// The most bootstrap resamples (a million take about a minute for 30 patients).
+const MAX_RESAMPLES: usize = 1_000_000;
 
 /// The scored rows.
 pub const SCORES_TABLE: &str = "scores.parquet";
@@ -33,18 +48,23 @@ impl StageKind for Evaluate {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn doc(&self) -> &'static str {
-        "log loss, accuracy and AUC of a submission (input `submission`) against true `labels`, beside the class prior (optional `train_labels`)"
+        "log loss, accuracy and AUC of a submission (input `submission`) against true `labels`, with bootstrap 95 % intervals, beside the class prior (optional `train_labels`)"
     }
 
     fn params(&self) -> Vec<ParamSpec> {
-        Vec::new()
+        Params::specs()
     }
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        let params = Params::parse(ctx.params)?;
+        let resamples = positive("bootstrap", params.bootstrap)?;
+        if resamples > MAX_RESAMPLES {
+            return Err(StageError(format!("bootstrap must be at most {MAX_RESAMPLES}, got {resamples}")));
+        }
         let path = input_path(ctx, "submission")?.join(SUBMISSION_CSV);
         let submitted = read_probabilities(&path)?;
         let truth = read_labels(input_path(ctx, "labels")?)?;
@@ -67,12 +87,18 @@ impl StageKind for Evaluate {
             None => positive_rate(&labels),
         };
         let s = score(&probabilities, &labels);
+        let ci = bootstrap(&probabilities, &labels, resamples, params.seed as u64);
         write_metrics(
             ctx.out_dir,
             &json!({
                 "log_loss": s.log_loss,
+                "log_loss_low": ci.log_loss.low,
+                "log_loss_high": ci.log_loss.high,
                 "accuracy": s.accuracy,
                 "auc": s.auc,
+                "auc_low": ci.auc.map(|i| i.low),
+                "auc_high": ci.auc.map(|i| i.high),
+                "bootstrap_resamples": ci.resamples,
                 "prior_log_loss": prior_log_loss(prior, &labels),
                 "prior": prior,
                 "patients": ids.len(),

@@ -2,7 +2,8 @@
 //! autoencoder on the patches of all patients (input `patches`, gathered).
 //!
 //! Outputs: `model.mpk` (the best checkpoint), `model.json` (architecture),
-//! `metrics.parquet` (one row per epoch), `metrics.json` (final metrics for
+//! `metrics.parquet` (one row per epoch; the epochs' wall times and
+//! patches per second go to the run's timings file), `metrics.json` (final metrics for
 //! `lungflow metrics`), `split.json` (training and validation patients), all
 //! as in [`formats::training`](crate::formats::training), and `loss.png`
 //! (the curves) and `reconstruction.png` (validation patches beside the most
@@ -17,7 +18,7 @@ use serde_json::json;
 
 use crate::formats::patches::read_gathered;
 use crate::formats::table::write_parquet;
-use crate::formats::training::{METRICS_TABLE, save_weights, write_metrics, write_model_json, write_split};
+use crate::formats::training::{METRICS_TABLE, save_weights, write_metrics, write_model_json, write_split, write_timings};
 use crate::models::gmcae::data::PatchSet;
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::gmcae::train::{EpochMetrics, TrainOptions, TrainResult, train};
@@ -98,7 +99,7 @@ impl StageKind for GmcaeTrain {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn doc(&self) -> &'static str {
@@ -124,6 +125,8 @@ impl StageKind for GmcaeTrain {
             let _ = writeln!(log_file, "{line}");
         };
         let result = on_device!(p.device.as_str(), train_on(&set, &o, ctx.out_dir, &mut log))?;
+        let timings = result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds, "patches_per_second": m.patches_per_second}));
+        write_timings(ctx.timings_path, timings.collect())?;
         write_outputs(ctx.out_dir, &o, &result)
     }
 }
@@ -146,8 +149,6 @@ fn write_outputs(out: &Path, o: &TrainOptions, r: &TrainResult) -> Result<(), St
         ("train_nll_per_voxel", col(&|m| m.train_nll_per_voxel)),
         ("val_nll_per_voxel", col(&|m| m.val_nll_per_voxel)),
         ("grad_norm", col(&|m| m.grad_norm)),
-        ("seconds", col(&|m| m.seconds)),
-        ("patches_per_second", col(&|m| m.patches_per_second)),
     ])
     .map_err(StageError::msg)?;
     write_parquet(&out.join(METRICS_TABLE), &batch)?;

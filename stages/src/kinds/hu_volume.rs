@@ -55,13 +55,14 @@ impl StageKind for HuVolume {
             spacing_tolerance: p.spacing_tolerance,
             max_tilt_degrees: p.max_tilt_degrees,
         };
-        let ingested = ingest(input_path(ctx, "dicom")?, ctx.item, &opts)?;
+        let dir = input_path(ctx, "dicom")?;
+        let ingested = ingest(dir, ctx.item, &opts)?;
         write_volume(&ctx.out_dir.join(VOLUME_FILE), &ingested.volume)?;
         let sources: Vec<Source<'_>> = ingested
             .slices
             .iter()
-            .map(|s| Source { path: &s.path, sop_instance_uid: &s.sop_uid, size: s.size, blake3: &s.blake3 })
+            .map(|s| Source { path: s.path.strip_prefix(dir).unwrap_or(&s.path), sop_instance_uid: &s.sop_uid, size: s.size, blake3: &s.blake3 })
             .collect();
-        write_sources(&ctx.out_dir.join(SOURCES_FILE), &sources)
+        write_sources(&ctx.out_dir.join(SOURCES_FILE), "dicom", &sources)
     }
 }

@@ -1,6 +1,9 @@
 //! The cancer classifier on encoder features: a 3-D CNN with spatial pyramid
-//! pooling, its training loop and the scores it is judged by.
+//! pooling, its training loop, cross-validation, and the scores it is judged
+//! by with their bootstrap intervals.
 
+pub mod bootstrap;
+pub mod cross_validation;
 pub mod data;
 pub mod model;
 pub mod scores;

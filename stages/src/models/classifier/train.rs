@@ -49,8 +49,40 @@ pub struct EpochScores {
     pub train: Scores,
     /// Scores on the validation patients.
     pub val: Scores,
-    /// Wall time of the epoch, seconds.
+    /// Wall time of the epoch, seconds (a timing, not an output).
     pub seconds: f64,
+}
+
+/// The optimiser every classifier trains with (PyTorch's Adam epsilon).
+fn adam() -> AdamConfig {
+    AdamConfig::new().with_epsilon(1e-8)
+}
+
+/// The samples at `idx`.
+fn pick<'a>(samples: &'a [Sample], idx: &[usize]) -> Vec<&'a Sample> {
+    idx.iter().map(|&i| &samples[i]).collect()
+}
+
+/// Trains `model` on `samples[train_idx]` for exactly `epochs` epochs, with
+/// the same seeded order and augmentation as [`train`] but no validation and
+/// no early stopping: how cross-validation refits the recipe on each fold.
+pub fn train_epochs<B: AutodiffBackend>(
+    mut model: Classifier<B>,
+    samples: &[Sample],
+    train_idx: &[usize],
+    epochs: usize,
+    o: &TrainOptions,
+    device: &B::Device,
+) -> Result<Classifier<B>, StageError> {
+    let mut optim = adam().init();
+    let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+    let train_set = pick(samples, train_idx);
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    for epoch in 1..=epochs {
+        order.shuffle(&mut rng);
+        model = epoch_steps(model, &mut optim, &train_set, &order, o, epoch, &mut rng, device)?;
+    }
+    Ok(model)
 }
 
 /// What training produced.
@@ -85,10 +117,9 @@ pub fn train<B: AutodiffBackend>(
     save_best: SaveBest<'_, Classifier<B::InnerBackend>>,
     log: &mut dyn FnMut(&str),
 ) -> Result<TrainResult, StageError> {
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optim = adam().init();
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let train_set: Vec<&Sample> = train_idx.iter().map(|&i| &samples[i]).collect();
-    let val_set: Vec<&Sample> = val_idx.iter().map(|&i| &samples[i]).collect();
+    let (train_set, val_set) = (pick(samples, train_idx), pick(samples, val_idx));
     let labels = |set: &[&Sample]| set.iter().map(|s| s.label).collect::<Vec<bool>>();
     let (train_labels, val_labels) = (labels(&train_set), labels(&val_set));
     let prior = positive_rate(&train_labels);

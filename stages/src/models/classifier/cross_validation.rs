@@ -1,0 +1,167 @@
+//! k-fold cross-validation of the classifier's training recipe: the labelled
+//! patients are dealt into k folds stratified by label; for each fold a fresh
+//! model is trained on the other folds for a fixed number of epochs and
+//! scored on the fold. The spread over folds says how much a quality figure
+//! from one split of a few dozen patients can be trusted.
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::data::Sample;
+use super::model::Classifier;
+use super::scores::{Scores, score};
+use super::train::{TrainOptions, predict, train_epochs};
+use crate::StageError;
+
+/// One fold's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct FoldScores {
+    /// 1-based fold.
+    pub fold: usize,
+    /// Patients held out in this fold.
+    pub patients: usize,
+    /// Of them, with cancer.
+    pub cancers: usize,
+    /// Scores of the model trained on the other folds.
+    pub scores: Scores,
+}
+
+/// What cross-validation produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrossValidation {
+    /// Epochs each fold's model was trained for.
+    pub epochs: usize,
+    /// Per fold.
+    pub folds: Vec<FoldScores>,
+    /// Every labelled patient's out-of-fold probability: (id, label, fold, probability).
+    pub predictions: Vec<(String, bool, usize, f64)>,
+}
+
+/// The mean and sample standard deviation of some values.
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
+impl CrossValidation {
+    /// Mean and standard deviation over folds of one score.
+    pub fn spread(&self, f: impl Fn(&Scores) -> f64) -> (f64, f64) {
+        mean_sd(&self.folds.iter().map(|s| f(&s.scores)).collect::<Vec<_>>())
+    }
+
+    /// The scores of the out-of-fold probabilities of every patient at once.
+    pub fn pooled(&self) -> Scores {
+        let p: Vec<f64> = self.predictions.iter().map(|r| r.3).collect();
+        let y: Vec<bool> = self.predictions.iter().map(|r| r.1).collect();
+        score(&p, &y)
+    }
+}
+
+/// Indices of `samples` dealt into `k` folds, stratified by label: each
+/// class is shuffled (seeded) and dealt in turn, so fold sizes differ by at
+/// most one and every fold holds both classes. Each fold is sorted.
+pub fn stratified_folds(samples: &[Sample], k: usize, seed: u64) -> Result<Vec<Vec<usize>>, StageError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut folds = vec![Vec::new(); k];
+    let mut next = 0;
+    for class in [false, true] {
+        let mut idx: Vec<usize> = (0..samples.len()).filter(|&i| samples[i].label == class).collect();
+        if idx.len() < k {
+            return Err(StageError(format!(
+                "folds = {k} needs at least {k} labelled patients with cancer = {} (have {})",
+                class as u8,
+                idx.len()
+            )));
+        }
+        idx.shuffle(&mut rng);
+        for i in idx {
+            folds[next % k].push(i);
+            next += 1;
+        }
+    }
+    for f in &mut folds {
+        f.sort_unstable();
+    }
+    Ok(folds)
+}
+
+/// Cross-validates the recipe: for each of `k` folds, `fresh()` gives a new
+/// model (seeded as the kept one was), trained for `epochs` epochs on the
+/// other folds and scored on the fold. Folds run one after another: the
+/// backend's random state (initialisation, dropout) is global.
+pub fn cross_validate<B: AutodiffBackend>(
+    fresh: &dyn Fn() -> Result<Classifier<B>, StageError>,
+    samples: &[Sample],
+    k: usize,
+    epochs: usize,
+    o: &TrainOptions,
+    device: &B::Device,
+    log: &mut dyn FnMut(&str),
+) -> Result<CrossValidation, StageError> {
+    let folds = stratified_folds(samples, k, o.seed)?;
+    let mut cv = CrossValidation { epochs, folds: Vec::new(), predictions: Vec::new() };
+    for (f, held_out) in folds.iter().enumerate() {
+        let rest: Vec<usize> = (0..samples.len()).filter(|i| held_out.binary_search(i).is_err()).collect();
+        let model = train_epochs(fresh()?, samples, &rest, epochs, o, device)?.valid();
+        let set: Vec<&Sample> = held_out.iter().map(|&i| &samples[i]).collect();
+        let p = predict(&model, &set, device);
+        let labels: Vec<bool> = set.iter().map(|s| s.label).collect();
+        let scores = score(&p, &labels);
+        log(&format!(
+            "fold {}/{k}: {} patients ({} with cancer), log loss {:.4} acc {:.3} AUC {:.3}",
+            f + 1,
+            set.len(),
+            labels.iter().filter(|&&y| y).count(),
+            scores.log_loss,
+            scores.accuracy,
+            scores.auc
+        ));
+        cv.folds.push(FoldScores { fold: f + 1, patients: set.len(), cancers: labels.iter().filter(|&&y| y).count(), scores });
+        cv.predictions.extend(set.iter().zip(&p).map(|(s, &p)| (s.id.clone(), s.label, f + 1, p)));
+    }
+    cv.predictions.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(cv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::gmcae::features::FeatureMap;
+
+    fn samples(n: usize, every: usize) -> Vec<Sample> {
+        let f = FeatureMap { channels: 1, shape: [1, 1, 1], data: vec![0.0] };
+        (0..n).map(|i| Sample { id: format!("p{i:02}"), label: i % every == 0, features: f.clone(), blocks: 2 }).collect()
+    }
+
+    #[test]
+    fn folds_cover_every_patient_once_balanced_by_class() {
+        let s = samples(23, 3); // 8 with cancer, 15 without
+        let folds = stratified_folds(&s, 4, 7).unwrap();
+        let mut all: Vec<usize> = folds.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..23).collect::<Vec<_>>());
+        let sizes: Vec<usize> = folds.iter().map(Vec::len).collect();
+        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
+        for f in &folds {
+            assert_eq!(f.iter().filter(|&&i| s[i].label).count(), 2, "{folds:?}");
+        }
+        assert_eq!(stratified_folds(&s, 4, 7).unwrap(), folds, "seeded");
+        assert_ne!(stratified_folds(&s, 4, 8).unwrap(), folds, "another seed deals otherwise");
+        let err = stratified_folds(&s, 9, 7).unwrap_err();
+        assert!(err.0.contains("folds = 9 needs at least 9 labelled patients with cancer = 1 (have 8)"), "{err}");
+    }
+
+    #[test]
+    fn mean_and_sample_sd() {
+        let (m, sd) = mean_sd(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(m, 2.5);
+        assert!((sd - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_sd(&[0.7]), (0.7, 0.0));
+    }
+}
