@@ -144,6 +144,7 @@ mod tests {
         // Parameters are initialised lazily, and a clone of an untouched one
         // initialises on its own: touch them before saving.
         let weights = same(&model);
+        let _ = model.bias.as_ref().map(|b| b.val());
         save_weights(&model, &dir).unwrap();
         write_model_json(&dir, &[3, 2]).unwrap();
         assert!(dir.join(MODEL_WEIGHTS).is_file());
