@@ -5,6 +5,11 @@
 mod common;
 use common::*;
 
+/// The lowest cross-validated mean AUC accepted.
+const CV_AUC_BAR: f64 = 0.93;
+/// The lowest held-out test AUC accepted.
+const TEST_AUC_BAR: f64 = 0.90;
+
 #[test]
 fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
     let p = Project::new();
@@ -14,19 +19,20 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
     assert_eq!(code, 0, "{first}");
 
     let (_, metrics) = p.json(&["metrics", "demo.yaml"]);
-    let (auc, loss, prior) = (
-        metric(&metrics, "classifier", "val_auc"),
-        metric(&metrics, "classifier", "val_log_loss"),
-        metric(&metrics, "classifier", "prior_val_log_loss"),
-    );
-    // 22 validation and 30 test patients, a third of the nodules on the
-    // pleura: the AUCs' standard errors are about 0.05, and the machines of
-    // this kind differ by about that much (issue #14). The bars are the
-    // issue's; this machine gives 1.0 and 0.96 (BENCHMARKS.md).
-    assert!(auc >= 0.93, "validation AUC {auc} (metrics: {metrics})");
-    let test_auc = metric(&metrics, "evaluate", "auc");
-    assert!(test_auc >= 0.90, "held-out test AUC {test_auc} (metrics: {metrics})");
-    assert!(loss < prior / 2.0, "validation log loss {loss} is not under half the class prior's {prior}");
+    let m = |stage: &str, name: &str| metric(&metrics, stage, name);
+    // One split holds 22 validation patients and the test 30: their AUCs
+    // move by about 0.05 with the seed or the CPU (README, Reproducibility).
+    // The bars sit on what moves less: the AUC cross-validated over all 90
+    // labelled patients, and the held-out AUC, with the margins measured
+    // over three seeds in BENCHMARKS.md.
+    let cv_auc = m("classifier", "cv_auc_mean");
+    assert!(cv_auc >= CV_AUC_BAR, "cross-validated AUC {cv_auc} (metrics: {metrics})");
+    assert!(m("classifier", "cv_log_loss_mean") < m("classifier", "prior_val_log_loss"), "cross-validated log loss above the prior's: {metrics}");
+    let test_auc = m("evaluate", "auc");
+    assert!(test_auc >= TEST_AUC_BAR, "held-out test AUC {test_auc} (metrics: {metrics})");
+    // The interval holds the estimate and is no wider than 30 patients allow.
+    let (low, high) = (m("evaluate", "auc_low"), m("evaluate", "auc_high"));
+    assert!(low <= test_auc && test_auc <= high && high - low < 0.3, "AUC {test_auc} in [{low}, {high}]");
     assert_eq!(metric(&metrics, "evaluate", "patients"), 30.0);
 
     let csv = p.read("cache/results/demo/submission/submission.csv");
@@ -62,7 +68,9 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
     let files = lineage["source_files"].as_array().unwrap();
     assert!(!files.is_empty() && files.iter().all(|f| f["path"].as_str().unwrap().contains(&format!("/dicom/{patient}/"))), "{files:?}");
 
-    let (code, third) = p.json(&["run", "demo.yaml", "--set", "classifier.lr=0.001"]);
+    // Skipping the cross-validation for a quick try is a classifier
+    // parameter too.
+    let (code, third) = p.json(&["run", "demo.yaml", "--set", "classifier.lr=0.001", "--set", "classifier.folds=0"]);
     assert_eq!(code, 0, "{third}");
     let mut stages: Vec<String> = instances(&third, "executed").into_iter().map(|(s, _)| s).collect();
     stages.dedup();

@@ -60,7 +60,10 @@ run_lungflow() { # preset widths data train_patches rep
     [ $ok = 0 ] || exit 1
     t1=$(date +%s.%N); b1=$(busy_jiffies)
     local m
-    m=$("$PY" -c "import pyarrow.parquet as pq, json; r = pq.read_table('$out/metrics.parquet').to_pylist()[0]; print(json.dumps(r))")
+    # Wall time and patches/s are timings, not outputs: exec names the file.
+    local timings
+    timings=$(sed -n 's/.*(timings: \(.*\))$/\1/p' "$WORK/lf.log")
+    m=$("$PY" -c "import pyarrow.parquet as pq, json, sys; r = pq.read_table('$out/metrics.parquet').to_pylist()[0]; r.update(json.load(open(sys.argv[1]))['epochs'][0]); print(json.dumps(r))" "$timings")
     read -r u s e < "$WORK/time-lf"
     record "{\"impl\": \"lungflow\", \"binary_mtime\": \"$(stat -c %y "$LF")\", \"preset\": \"$preset\", \"widths\": \"$widths\", \"rep\": $rep, \"train_patches\": $ntrain, \"loadavg_before\": $load, \"machine_busy_cores\": $(echo "($b1-$b0)/100/($t1-$t0)" | bc -l), \"proc_user_s\": $u, \"proc_sys_s\": $s, \"proc_wall_s\": $e, \"metrics\": $m}"
     echo "  lungflow $preset rep $rep: $(echo "$m" | "$PY" -c 'import json,sys; print("{patches_per_second:.3f} patches/s, epoch {seconds:.1f} s, train NLL {train_nll_per_voxel:.4f}".format(**json.load(sys.stdin)))')"
