@@ -27,7 +27,10 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
     // over three seeds in BENCHMARKS.md.
     let cv_auc = m("classifier", "cv_auc_mean");
     assert!(cv_auc >= CV_AUC_BAR, "cross-validated AUC {cv_auc} (metrics: {metrics})");
-    assert!(m("classifier", "cv_log_loss_mean") < m("classifier", "prior_val_log_loss"), "cross-validated log loss above the prior's: {metrics}");
+    assert!(
+        m("classifier", "cv_log_loss_mean") < m("classifier", "prior_val_log_loss"),
+        "cross-validated log loss above the prior's: {metrics}"
+    );
     let test_auc = m("evaluate", "auc");
     assert!(test_auc >= TEST_AUC_BAR, "held-out test AUC {test_auc} (metrics: {metrics})");
     // The interval holds the estimate and is no wider than 30 patients allow.

@@ -20,7 +20,7 @@ fn pipeline() -> String {
     kind: evaluate
     inputs: {{submission: "@submission", labels: "@cohort/labels.csv", train_labels: "@cohort/stage1_labels.csv"}}
 "#,
-        cohort_pipeline("patients: 12, seed: 5, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0, test_fraction: 0.25"),
+        cohort_pipeline("patients: 16, seed: 5, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0, test_fraction: 0.25"),
     )
 }
 
@@ -68,7 +68,7 @@ fn every_kind_of_the_demo_gives_the_same_bytes_with_one_or_two_jobs_and_one_thre
         ["classifier", "cohort", "encode", "evaluate", "gmcae", "hu", "iso", "lungs", "patches", "predict", "submission"],
         "every kind of the demo"
     );
-    assert_eq!(a.len(), 1 + 12 * 6 + 4);
+    assert_eq!(a.len(), 1 + 16 * 6 + 4);
     for (instance, (key, digest)) in &a {
         assert_eq!(b.get(instance), Some(&(key.clone(), digest.clone())), "{instance:?} differs between --jobs 1 and --jobs 2");
     }
@@ -84,7 +84,7 @@ fn every_kind_of_the_demo_gives_the_same_bytes_with_one_or_two_jobs_and_one_thre
     let (_, metrics) = one.json(&["metrics", "pipe.yaml"]);
     assert_eq!(metric(&metrics, "classifier", "cv_folds"), 2.0);
     let folds = read_parquet(&one.path().join("cache/results/pipe/classifier/cv_folds.parquet"));
-    assert_eq!(folds["patients"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).sum::<i64>(), 9, "{folds}");
+    assert_eq!(folds["patients"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).sum::<i64>(), 12, "{folds}");
     let (low, high) = (metric(&metrics, "evaluate", "log_loss_low"), metric(&metrics, "evaluate", "log_loss_high"));
     let loss = metric(&metrics, "evaluate", "log_loss");
     assert!(low <= loss && loss <= high, "{low} <= {loss} <= {high}");

@@ -72,7 +72,11 @@ impl<B: Backend> ModuleMapper<B> for NumberParams {
 /// the same bytes.
 pub fn save_weights<B: Backend, M: Module<B>>(model: &M, dir: &Path) -> Result<(), StageError> {
     let path = dir.join(MODEL_WEIGHTS);
-    model.clone().map(&mut NumberParams(0)).save_file(weights_stem(dir), &recorder()).map_err(|e| StageError(format!("cannot save {}: {e}", path.display())))
+    model
+        .clone()
+        .map(&mut NumberParams(0))
+        .save_file(weights_stem(dir), &recorder())
+        .map_err(|e| StageError(format!("cannot save {}: {e}", path.display())))
 }
 
 /// Loads the weights saved in `dir/model.mpk` into `model`.

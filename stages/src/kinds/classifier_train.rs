@@ -35,8 +35,7 @@ use crate::formats::features::{FEATURES_FILE, read_features};
 use crate::formats::labels::read_labels;
 use crate::formats::table::write_parquet;
 use crate::formats::training::{
-    METRICS_TABLE, VALIDATION_TABLE, load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split,
-    write_timings,
+    METRICS_TABLE, VALIDATION_TABLE, load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split, write_timings,
 };
 use crate::models::classifier::cross_validation::{CrossValidation, FoldScores, cross_validate};
 use crate::models::classifier::data::{Sample, stratified_split};
@@ -173,7 +172,8 @@ impl StageKind for ClassifierTrain {
             use std::io::Write;
             let _ = writeln!(log_file, "{line}");
         };
-        let fit = Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o, folds };
+        let fit =
+            Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o, folds, val_fraction: p.val_fraction };
         let (result, cv) = on_device!(p.device.as_str(), fit_on(&fit, &mut log))?;
         write_timings(ctx.timings_path, result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds})).collect())?;
         if let Some(cv) = &cv {
@@ -240,11 +240,12 @@ struct Fit<'a> {
     o: &'a TrainOptions,
     /// Cross-validation folds, if any.
     folds: Option<usize>,
+    /// The validation fraction, which folds split off again.
+    val_fraction: f64,
 }
 
 /// Builds the network (with the GMCAE's blocks when fine-tuning) and trains
-/// it; then, with folds, cross-validates the recipe for the epochs the kept
-/// model needed.
+/// it; then, with folds, cross-validates the same recipe.
 fn fit_on<B: Backend>(
     device: &B::Device,
     f: &Fit<'_>,
@@ -269,7 +270,7 @@ fn fit_on<B: Backend>(
     let (train_idx, val_idx) = f.split;
     let result = train(fresh()?, f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)?;
     let cv = match f.folds {
-        Some(k) => Some(cross_validate(&fresh, f.samples, k, result.best_epoch, f.o, device, log)?),
+        Some(k) => Some(cross_validate(&fresh, f.samples, (k, f.val_fraction), f.o, device, log)?),
         None => None,
     };
     Ok((result, cv))
@@ -311,7 +312,6 @@ fn write_outputs(
             metrics[name] = json!(value);
         }
         metrics["cv_folds"] = json!(cv.folds.len());
-        metrics["cv_epochs"] = json!(cv.epochs);
     }
     write_metrics(out, &metrics)?;
     write_model_json(out, shape)?;
@@ -369,15 +369,13 @@ fn write_tables(out: &Path, r: &TrainResult) -> Result<(), StageError> {
 
 /// `cv_folds.parquet` (one row per fold) and `cv_predictions.parquet`.
 fn write_cv_tables(out: &Path, cv: &CrossValidation) -> Result<(), StageError> {
-    let int = |f: &dyn Fn(&FoldScores) -> usize| {
-        Arc::new(Int32Array::from_iter_values(cv.folds.iter().map(|s| f(s) as i32))) as ArrayRef
-    };
+    let int = |f: &dyn Fn(&FoldScores) -> usize| Arc::new(Int32Array::from_iter_values(cv.folds.iter().map(|s| f(s) as i32))) as ArrayRef;
     let real = |f: &dyn Fn(&Scores) -> f64| Arc::new(Float64Array::from_iter_values(cv.folds.iter().map(|s| f(&s.scores)))) as ArrayRef;
     let folds = RecordBatch::try_from_iter([
         ("fold", int(&|s| s.fold)),
         ("patients", int(&|s| s.patients)),
         ("cancers", int(&|s| s.cancers)),
-        ("epochs", int(&|_| cv.epochs)),
+        ("best_epoch", int(&|s| s.best_epoch)),
         ("log_loss", real(&|s| s.log_loss)),
         ("accuracy", real(&|s| s.accuracy)),
         ("auc", real(&|s| s.auc)),

@@ -125,7 +125,8 @@ impl StageKind for GmcaeTrain {
             let _ = writeln!(log_file, "{line}");
         };
         let result = on_device!(p.device.as_str(), train_on(&set, &o, ctx.out_dir, &mut log))?;
-        let timings = result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds, "patches_per_second": m.patches_per_second}));
+        let timings =
+            result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds, "patches_per_second": m.patches_per_second}));
         write_timings(ctx.timings_path, timings.collect())?;
         write_outputs(ctx.out_dir, &o, &result)
     }

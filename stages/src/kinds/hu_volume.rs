@@ -61,7 +61,12 @@ impl StageKind for HuVolume {
         let sources: Vec<Source<'_>> = ingested
             .slices
             .iter()
-            .map(|s| Source { path: s.path.strip_prefix(dir).unwrap_or(&s.path), sop_instance_uid: &s.sop_uid, size: s.size, blake3: &s.blake3 })
+            .map(|s| Source {
+                path: s.path.strip_prefix(dir).unwrap_or(&s.path),
+                sop_instance_uid: &s.sop_uid,
+                size: s.size,
+                blake3: &s.blake3,
+            })
             .collect();
         write_sources(&ctx.out_dir.join(SOURCES_FILE), "dicom", &sources)
     }

@@ -1,20 +1,21 @@
 //! k-fold cross-validation of the classifier's training recipe: the labelled
-//! patients are dealt into k folds stratified by label; for each fold a fresh
-//! model is trained on the other folds for a fixed number of epochs and
-//! scored on the fold. The spread over folds says how much a quality figure
-//! from one split of a few dozen patients can be trusted.
+//! patients are dealt into k folds stratified by label; for each fold the
+//! whole recipe runs on the other folds (a fresh model, their own
+//! training/validation split, early stopping, the best epoch kept) and the
+//! kept model is scored on the fold, which took no part in any choice. The
+//! spread over folds says how much a quality figure from one split of a few
+//! dozen patients can be trusted.
 
-use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::data::Sample;
+use super::data::{Sample, stratified_split_of};
 use super::model::Classifier;
 use super::scores::{Scores, score};
-use super::train::{TrainOptions, predict, train_epochs};
+use super::train::{TrainOptions, predict, train};
 use crate::StageError;
 
 /// One fold's result.
@@ -26,6 +27,8 @@ pub struct FoldScores {
     pub patients: usize,
     /// Of them, with cancer.
     pub cancers: usize,
+    /// The epoch the recipe kept on the other folds.
+    pub best_epoch: usize,
     /// Scores of the model trained on the other folds.
     pub scores: Scores,
 }
@@ -33,8 +36,6 @@ pub struct FoldScores {
 /// What cross-validation produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct CrossValidation {
-    /// Epochs each fold's model was trained for.
-    pub epochs: usize,
     /// Per fold.
     pub folds: Vec<FoldScores>,
     /// Every labelled patient's out-of-fold probability: (id, label, fold, probability).
@@ -92,38 +93,49 @@ pub fn stratified_folds(samples: &[Sample], k: usize, seed: u64) -> Result<Vec<V
 }
 
 /// Cross-validates the recipe: for each of `k` folds, `fresh()` gives a new
-/// model (seeded as the kept one was), trained for `epochs` epochs on the
-/// other folds and scored on the fold. Folds run one after another: the
-/// backend's random state (initialisation, dropout) is global.
+/// model (seeded as the kept one was), which [`train`] fits on the other
+/// folds split `val_fraction` for validation, exactly as the kept model was
+/// fitted on all patients; its best epoch is scored on the fold. Folds run
+/// one after another: the backend's random state (initialisation, dropout)
+/// is global.
 pub fn cross_validate<B: AutodiffBackend>(
     fresh: &dyn Fn() -> Result<Classifier<B>, StageError>,
     samples: &[Sample],
-    k: usize,
-    epochs: usize,
+    (k, val_fraction): (usize, f64),
     o: &TrainOptions,
     device: &B::Device,
     log: &mut dyn FnMut(&str),
 ) -> Result<CrossValidation, StageError> {
     let folds = stratified_folds(samples, k, o.seed)?;
-    let mut cv = CrossValidation { epochs, folds: Vec::new(), predictions: Vec::new() };
+    let mut cv = CrossValidation { folds: Vec::new(), predictions: Vec::new() };
     for (f, held_out) in folds.iter().enumerate() {
+        let fold = f + 1;
         let rest: Vec<usize> = (0..samples.len()).filter(|i| held_out.binary_search(i).is_err()).collect();
-        let model = train_epochs(fresh()?, samples, &rest, epochs, o, device)?.valid();
+        let split = stratified_split_of(samples, &rest, val_fraction, o.seed)
+            .map_err(|e| StageError(format!("cross-validation fold {fold}/{k}, patients outside the fold: {e}; use fewer folds")))?;
+        let mut best = None;
+        let mut keep = |m: &Classifier<B::InnerBackend>| {
+            best = Some(m.clone());
+            Ok(())
+        };
+        let result =
+            train(fresh()?, samples, (&split.0, &split.1), o, device, &mut keep, &mut |line| log(&format!("fold {fold}/{k}, {line}")))?;
+        let model = best.expect("train keeps at least one epoch");
         let set: Vec<&Sample> = held_out.iter().map(|&i| &samples[i]).collect();
         let p = predict(&model, &set, device);
         let labels: Vec<bool> = set.iter().map(|s| s.label).collect();
         let scores = score(&p, &labels);
+        let cancers = labels.iter().filter(|&&y| y).count();
         log(&format!(
-            "fold {}/{k}: {} patients ({} with cancer), log loss {:.4} acc {:.3} AUC {:.3}",
-            f + 1,
+            "fold {fold}/{k}: {} held-out patients ({cancers} with cancer), epoch {} kept: log loss {:.4} acc {:.3} AUC {:.3}",
             set.len(),
-            labels.iter().filter(|&&y| y).count(),
+            result.best_epoch,
             scores.log_loss,
             scores.accuracy,
             scores.auc
         ));
-        cv.folds.push(FoldScores { fold: f + 1, patients: set.len(), cancers: labels.iter().filter(|&&y| y).count(), scores });
-        cv.predictions.extend(set.iter().zip(&p).map(|(s, &p)| (s.id.clone(), s.label, f + 1, p)));
+        cv.folds.push(FoldScores { fold, patients: set.len(), cancers, best_epoch: result.best_epoch, scores });
+        cv.predictions.extend(set.iter().zip(&p).map(|(s, &p)| (s.id.clone(), s.label, fold, p)));
     }
     cv.predictions.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(cv)

@@ -27,10 +27,20 @@ pub struct Sample {
 /// stratified by label: each class gives `round(val_fraction · count)` (at
 /// least one) of its patients to validation.
 pub fn stratified_split(samples: &[Sample], val_fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), StageError> {
+    stratified_split_of(samples, &(0..samples.len()).collect::<Vec<_>>(), val_fraction, seed)
+}
+
+/// [`stratified_split`] of the samples at `among` (indices into `samples`).
+pub fn stratified_split_of(
+    samples: &[Sample],
+    among: &[usize],
+    val_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>), StageError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for class in [false, true] {
-        let mut idx: Vec<usize> = (0..samples.len()).filter(|&i| samples[i].label == class).collect();
+        let mut idx: Vec<usize> = among.iter().copied().filter(|&i| samples[i].label == class).collect();
         if idx.len() < 2 {
             return Err(StageError(format!(
                 "need at least two labelled patients with cancer = {} to train and validate (have {})",

@@ -63,28 +63,6 @@ fn pick<'a>(samples: &'a [Sample], idx: &[usize]) -> Vec<&'a Sample> {
     idx.iter().map(|&i| &samples[i]).collect()
 }
 
-/// Trains `model` on `samples[train_idx]` for exactly `epochs` epochs, with
-/// the same seeded order and augmentation as [`train`] but no validation and
-/// no early stopping: how cross-validation refits the recipe on each fold.
-pub fn train_epochs<B: AutodiffBackend>(
-    mut model: Classifier<B>,
-    samples: &[Sample],
-    train_idx: &[usize],
-    epochs: usize,
-    o: &TrainOptions,
-    device: &B::Device,
-) -> Result<Classifier<B>, StageError> {
-    let mut optim = adam().init();
-    let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let train_set = pick(samples, train_idx);
-    let mut order: Vec<usize> = (0..train_set.len()).collect();
-    for epoch in 1..=epochs {
-        order.shuffle(&mut rng);
-        model = epoch_steps(model, &mut optim, &train_set, &order, o, epoch, &mut rng, device)?;
-    }
-    Ok(model)
-}
-
 /// What training produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainResult {
