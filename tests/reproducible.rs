@@ -52,9 +52,14 @@ fn cold_run(jobs: &str, threads: Option<&str>) -> Project {
     if let Some(t) = threads {
         cmd.env("RAYON_NUM_THREADS", t);
     }
+    finish(cmd);
+    p
+}
+
+/// Runs `cmd` and checks that it succeeded.
+fn finish(mut cmd: std::process::Command) {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    p
 }
 
 #[test]
@@ -103,4 +108,31 @@ fn every_kind_of_the_demo_gives_the_same_bytes_with_one_or_two_jobs_and_one_thre
     assert_eq!(code, 0, "{rerun}");
     assert_eq!(instances(&rerun, "executed"), [inst("gmcae", None)], "{rerun}");
     assert_eq!(entries(&one), a);
+}
+
+/// Another CPU: the same binary under QEMU's emulation of a Haswell (AVX2
+/// and FMA, no AVX-512) gives the same bytes as this machine. Needs
+/// `qemu-x86_64` (Debian's qemu-user, which `.ci/run` installs); without it
+/// the test says so and checks nothing.
+#[test]
+fn a_cpu_without_avx512_gives_the_same_bytes() {
+    let Some(qemu) =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("qemu-x86_64")).find(|p| p.is_file())
+    else {
+        eprintln!("qemu-x86_64 not found: the other-CPU check did not run");
+        return;
+    };
+    let native = cold_run("2", None);
+    let emulated = Project::new();
+    emulated.write("pipe.yaml", &pipeline());
+    let mut cmd = std::process::Command::new(qemu);
+    cmd.args(["-cpu", "Haswell", env!("CARGO_BIN_EXE_lungflow"), "run", "pipe.yaml", "--jobs", "2", "--json"])
+        .current_dir(emulated.path())
+        .env_remove("LUNGFLOW_CACHE");
+    finish(cmd);
+    let (a, b) = (entries(&native), entries(&emulated));
+    assert_eq!(a.len(), 1 + 16 * 6 + 4);
+    for (instance, found) in &a {
+        assert_eq!(b.get(instance), Some(found), "{instance:?} differs on the emulated Haswell");
+    }
 }
