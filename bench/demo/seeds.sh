@@ -4,7 +4,7 @@
 # cross-validation folds. The cohort (the data) stays the same. Seed 0 is the
 # shipped demo, run cold; seeds 1 and 2 reuse its preprocessing.
 # Usage: bench/demo/seeds.sh   (writes bench/work/seeds/, prints Markdown;
-# LUNGFLOW_BIN picks the binary)
+# LUNGFLOW_BIN picks the binary, SEEDS="1 2" runs some seeds only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="$(realpath "${LUNGFLOW_BIN:-target/release/lungflow}")"
@@ -14,7 +14,7 @@ rm -rf "$work"
 mkdir -p "$work"
 cp pipelines/demo.yaml "$work/"
 cd "$work"
-for seed in 0 1 2; do
+for seed in ${SEEDS:-0 1 2}; do
   set_args=()
   if [ "$seed" != 0 ]; then
     set_args=(--set "patches.seed=$((17 + seed))" --set "gmcae.seed=$seed" --set "classifier.seed=$seed")
@@ -29,9 +29,11 @@ names = [("gmcae", "best_val_nll_per_voxel"), ("classifier", "val_auc"), ("class
          ("classifier", "cv_auc_mean"), ("classifier", "cv_auc_sd"), ("classifier", "cv_log_loss_mean"),
          ("classifier", "cv_pooled_auc"), ("evaluate", "auc"), ("evaluate", "auc_low"), ("evaluate", "auc_high"),
          ("evaluate", "log_loss"), ("evaluate", "log_loss_low"), ("evaluate", "log_loss_high")]
+import glob
 rows = {}
-for seed in range(3):
-    m = {(r["stage"], r["name"]): r["value"] for r in json.load(open(f"metrics-{seed}.json"))}
+for path in sorted(glob.glob("metrics-*.json")):
+    seed = path[len("metrics-"):-len(".json")]
+    m = {(r["stage"], r["name"]): r["value"] for r in json.load(open(path))}
     rows[seed] = [m.get(n) for n in names]
 print("| seed | " + " | ".join(f"{s}.{n}" for s, n in names) + " |")
 print("|---" * (len(names) + 1) + "|")

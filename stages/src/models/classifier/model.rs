@@ -1,12 +1,11 @@
 //! The classifier: optional fine-tuned encoder blocks, 3-D convolutions,
-//! spatial pyramid pooling, two dense layers and a logit; leaky ReLUs after
-//! its own layers.
+//! spatial pyramid pooling, two dense layers and a logit.
 
 use burn::module::Module;
 use burn::nn::conv::Conv3d;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu};
+use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use super::data::tensor;
@@ -57,14 +56,6 @@ impl ClassifierShape {
     }
 }
 
-/// Slope of the leaky ReLUs after the classifier's own convolutions and its
-/// hidden layer. With plain ReLUs, cross-validating the demo showed one
-/// training in three dying in its first epoch: Adam's first steps pushed
-/// every unit below zero for every patient (the pooled features are all
-/// positive), the output froze at the class prior and no gradient could
-/// bring it back. A small slope keeps a gradient through every unit.
-pub const LEAKY_SLOPE: f64 = 0.01;
-
 /// The classifier network.
 #[derive(Module, Debug)]
 pub struct Classifier<B: Backend> {
@@ -96,9 +87,9 @@ impl<B: Backend> Classifier<B> {
     /// `[n, c, z, y, x]` to `[n, 1]`.
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 2> {
         let x = self.tail.iter().fold(x, |x, conv| relu(conv.forward(x)));
-        let x = self.convs.iter().fold(x, |x, conv| leaky_relu(conv.forward(x), LEAKY_SLOPE));
+        let x = self.convs.iter().fold(x, |x, conv| relu(conv.forward(x)));
         let pooled = self.dropout.forward(spatial_pyramid_pool(x, &self.levels));
-        let hidden = self.dropout.forward(leaky_relu(self.hidden.forward(pooled), LEAKY_SLOPE));
+        let hidden = self.dropout.forward(relu(self.hidden.forward(pooled)));
         self.out.forward(hidden)
     }
 }
