@@ -37,7 +37,7 @@ use crate::formats::table::write_parquet;
 use crate::formats::training::{
     METRICS_TABLE, VALIDATION_TABLE, load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split, write_timings,
 };
-use crate::models::classifier::cross_validation::{CrossValidation, FoldScores, cross_validate};
+use crate::models::classifier::cross_validation::{CrossValidation, FoldPlan, FoldScores, cross_validate, plan_folds};
 use crate::models::classifier::data::{Sample, stratified_split};
 use crate::models::classifier::model::{Classifier, ClassifierShape};
 use crate::models::classifier::scores::Scores;
@@ -164,7 +164,7 @@ impl StageKind for ClassifierTrain {
         let o = p.options()?;
         let folds = match p.folds {
             0 => None,
-            k if k >= 2 => Some(k as usize),
+            k if k >= 2 => Some(plan_folds(&samples, k as usize, p.val_fraction, p.seed as u64)?),
             k => return Err(StageError(format!("folds must be 0 (no cross-validation) or at least 2, got {k}"))),
         };
         let mut log_file = std::fs::File::create(ctx.log_path).map_err(StageError::msg)?;
@@ -172,8 +172,7 @@ impl StageKind for ClassifierTrain {
             use std::io::Write;
             let _ = writeln!(log_file, "{line}");
         };
-        let fit =
-            Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o, folds, val_fraction: p.val_fraction };
+        let fit = Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o, folds: folds.as_deref() };
         let (result, cv) = on_device!(p.device.as_str(), fit_on(&fit, &mut log))?;
         write_timings(ctx.timings_path, result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds})).collect())?;
         if let Some(cv) = &cv {
@@ -239,9 +238,7 @@ struct Fit<'a> {
     split: &'a (Vec<usize>, Vec<usize>),
     o: &'a TrainOptions,
     /// Cross-validation folds, if any.
-    folds: Option<usize>,
-    /// The validation fraction, which folds split off again.
-    val_fraction: f64,
+    folds: Option<&'a [FoldPlan]>,
 }
 
 /// Builds the network (with the GMCAE's blocks when fine-tuning) and trains
@@ -251,26 +248,27 @@ fn fit_on<B: Backend>(
     f: &Fit<'_>,
     log: &mut dyn FnMut(&str),
 ) -> Result<(TrainResult, Option<CrossValidation>), StageError> {
-    let fresh = || -> Result<Classifier<Autodiff<B>>, StageError> {
-        let tail = match f.encoder.filter(|_| !f.shape.tail_widths.is_empty()) {
-            None => None,
-            Some(dir) => {
-                let (_, gmcae) = load_model::<Autodiff<B>, GmcaeShape, _>(dir, device, |s, d| s.init::<Autodiff<B>>(d))?;
-                Some(gmcae.encoder_tail(f.samples[0].blocks))
-            }
-        };
+    // The fine-tuned encoder blocks are read once; each model gets a copy.
+    let tail = match f.encoder.filter(|_| !f.shape.tail_widths.is_empty()) {
+        None => None,
+        Some(dir) => {
+            let (_, gmcae) = load_model::<Autodiff<B>, GmcaeShape, _>(dir, device, |s, d| s.init::<Autodiff<B>>(d))?;
+            Some(gmcae.encoder_tail(f.samples[0].blocks))
+        }
+    };
+    let fresh = || -> Classifier<Autodiff<B>> {
         // Seeded after loading, so the classifier's weights do not depend on it.
         Autodiff::<B>::seed(device, f.o.seed);
         let model: Classifier<Autodiff<B>> = f.shape.init(device);
-        Ok(match tail {
-            Some(tail) => model.with_tail(tail),
+        match &tail {
+            Some(tail) => model.with_tail(tail.clone()),
             None => model,
-        })
+        }
     };
     let (train_idx, val_idx) = f.split;
-    let result = train(fresh()?, f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)?;
+    let result = train(fresh(), f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)?;
     let cv = match f.folds {
-        Some(k) => Some(cross_validate(&fresh, f.samples, (k, f.val_fraction), f.o, device, log)?),
+        Some(plan) => Some(cross_validate(&fresh, f.samples, plan, f.o, device, log)?),
         None => None,
     };
     Ok((result, cv))

@@ -92,34 +92,55 @@ pub fn stratified_folds(samples: &[Sample], k: usize, seed: u64) -> Result<Vec<V
     Ok(folds)
 }
 
-/// Cross-validates the recipe: for each of `k` folds, `fresh()` gives a new
-/// model (seeded as the kept one was), which [`train`] fits on the other
-/// folds split `val_fraction` for validation, exactly as the kept model was
-/// fitted on all patients; its best epoch is scored on the fold. Folds run
-/// one after another: the backend's random state (initialisation, dropout)
-/// is global.
+/// One fold's patients: those held out, and the training and validation
+/// split of the rest that the recipe uses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoldPlan {
+    /// Held out and scored (indices into the samples, sorted).
+    pub held_out: Vec<usize>,
+    /// The rest, split as the recipe splits all patients.
+    pub split: (Vec<usize>, Vec<usize>),
+}
+
+/// The folds and each fold's split of the other patients, worked out before
+/// any training so that `folds` too large for the data fails at once.
+pub fn plan_folds(samples: &[Sample], k: usize, val_fraction: f64, seed: u64) -> Result<Vec<FoldPlan>, StageError> {
+    stratified_folds(samples, k, seed)?
+        .into_iter()
+        .enumerate()
+        .map(|(f, held_out)| {
+            let rest: Vec<usize> = (0..samples.len()).filter(|i| held_out.binary_search(i).is_err()).collect();
+            let split = stratified_split_of(samples, &rest, val_fraction, seed)
+                .map_err(|e| StageError(format!("cross-validation fold {}/{k}, patients outside the fold: {e}; use fewer folds", f + 1)))?;
+            Ok(FoldPlan { held_out, split })
+        })
+        .collect()
+}
+
+/// Cross-validates the recipe over `plan`: for each fold, `fresh()` gives a
+/// new model (seeded as the kept one was), which [`train`] fits on the
+/// fold's split of the other patients, exactly as the kept model was fitted
+/// on all of them; its best epoch is scored on the fold. Folds run one after
+/// another: the backend's random state (initialisation, dropout) is global.
 pub fn cross_validate<B: AutodiffBackend>(
-    fresh: &dyn Fn() -> Result<Classifier<B>, StageError>,
+    fresh: &dyn Fn() -> Classifier<B>,
     samples: &[Sample],
-    (k, val_fraction): (usize, f64),
+    plan: &[FoldPlan],
     o: &TrainOptions,
     device: &B::Device,
     log: &mut dyn FnMut(&str),
 ) -> Result<CrossValidation, StageError> {
-    let folds = stratified_folds(samples, k, o.seed)?;
+    let k = plan.len();
     let mut cv = CrossValidation { folds: Vec::new(), predictions: Vec::new() };
-    for (f, held_out) in folds.iter().enumerate() {
+    for (f, FoldPlan { held_out, split }) in plan.iter().enumerate() {
         let fold = f + 1;
-        let rest: Vec<usize> = (0..samples.len()).filter(|i| held_out.binary_search(i).is_err()).collect();
-        let split = stratified_split_of(samples, &rest, val_fraction, o.seed)
-            .map_err(|e| StageError(format!("cross-validation fold {fold}/{k}, patients outside the fold: {e}; use fewer folds")))?;
         let mut best = None;
         let mut keep = |m: &Classifier<B::InnerBackend>| {
             best = Some(m.clone());
             Ok(())
         };
         let result =
-            train(fresh()?, samples, (&split.0, &split.1), o, device, &mut keep, &mut |line| log(&format!("fold {fold}/{k}, {line}")))?;
+            train(fresh(), samples, (&split.0, &split.1), o, device, &mut keep, &mut |line| log(&format!("fold {fold}/{k}, {line}")))?;
         let model = best.expect("train keeps at least one epoch");
         let set: Vec<&Sample> = held_out.iter().map(|&i| &samples[i]).collect();
         let p = predict(&model, &set, device);
@@ -167,6 +188,19 @@ mod tests {
         assert_ne!(stratified_folds(&s, 4, 8).unwrap(), folds, "another seed deals otherwise");
         let err = stratified_folds(&s, 9, 7).unwrap_err();
         assert!(err.0.contains("folds = 9 needs at least 9 labelled patients with cancer = 1 (have 8)"), "{err}");
+    }
+
+    #[test]
+    fn a_fold_whose_rest_cannot_be_split_is_refused_before_training() {
+        let s = samples(10, 5); // 2 with cancer: each fold's rest holds one
+        let err = plan_folds(&s, 2, 0.25, 1).unwrap_err();
+        assert!(err.0.starts_with("cross-validation fold 1/2, patients outside the fold: need at least two"), "{err}");
+        let plan = plan_folds(&samples(23, 3), 3, 0.25, 1).unwrap();
+        for f in &plan {
+            let mut all = [f.held_out.clone(), f.split.0.clone(), f.split.1.clone()].concat();
+            all.sort_unstable();
+            assert_eq!(all, (0..23).collect::<Vec<_>>(), "each fold's plan covers every patient once");
+        }
     }
 
     #[test]
