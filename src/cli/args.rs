@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::lineage::table::{LINEAGE_DIR, record_run};
-use crate::pipeline::load::load_sweep;
+use crate::pipeline::load::{DEFAULT_MAX_VARIANTS, load_sweep_with};
 use crate::pipeline::model::{Override, Pipeline};
 use crate::pipeline::sweep::Axis;
 use crate::run::executor::run_pipeline;
@@ -52,6 +52,9 @@ pub struct PipelineArgs {
     /// Print JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Refuse sweeps of more variants than this.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_VARIANTS)]
+    pub max_variants: usize,
 }
 
 impl PipelineArgs {
@@ -59,7 +62,7 @@ impl PipelineArgs {
     pub fn load(&self) -> Result<Pipeline, Exit> {
         let overrides = self.set.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>().map_err(Exit::usage)?;
         let axes = self.sweep.iter().map(|s| Axis::parse(s)).collect::<Result<Vec<_>, _>>().map_err(Exit::usage)?;
-        load_sweep(&self.pipeline, &overrides, &axes).map_err(Exit::usage)
+        load_sweep_with(&self.pipeline, &overrides, &axes, self.max_variants).map_err(Exit::usage)
     }
 }
 
@@ -79,13 +82,12 @@ pub fn inspect(p: &Pipeline, cache: &Cache) -> Result<RunResult, Exit> {
     Ok(run_pipeline(p, cache, &work_dir()?, &opts)?)
 }
 
-/// Adds what a run computed to the cache's lineage table; a failure there is
-/// a warning, never a failed run (the table can be rebuilt from manifests).
+/// Adds what a run reached to the cache's lineage table (what it computed,
+/// and what earlier runs computed but were killed before recording); a
+/// failure there is a warning, never a failed run (the table can be rebuilt
+/// from manifests).
 pub fn record_lineage(cache: &Cache, run: &RunResult) {
-    let computed = run.executed_keys();
-    if !computed.is_empty()
-        && let Err(e) = record_run(cache, &computed)
-    {
+    if let Err(e) = record_run(cache, &run.reached_keys()) {
         eprintln!("warning: cannot update the lineage table in {}: {e:#}", cache.root().join(LINEAGE_DIR).display());
     }
 }

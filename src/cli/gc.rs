@@ -33,6 +33,15 @@ pub fn gc(cache_root: &Path, args: GcArgs) -> Result<i32, Exit> {
         }
         let mb = report.removed_bytes as f64 / 1e6;
         println!("{verb} {} entries ({mb:.1} MB), kept {}, {} busy", report.removed.len(), report.kept, report.busy.len());
+        if report.kept_unresolved > 0 {
+            println!(
+                "kept {} entries of stages whose keys are not known until something upstream is computed again (run the pipeline, then gc)",
+                report.kept_unresolved
+            );
+        }
+        if report.leftovers > 0 {
+            println!("{verb} {} leftovers of killed runs (staging folders, lock files, lineage parts)", report.leftovers);
+        }
     }
     Ok(0)
 }

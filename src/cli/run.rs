@@ -12,6 +12,7 @@ use crate::run::executor::run_pipeline;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
+use crate::store::names::path_component;
 
 /// Arguments of `lungflow run`.
 #[derive(clap::Args, Debug)]
@@ -33,6 +34,7 @@ pub struct RunArgs {
 pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
     let p = args.target.load()?;
     let cache = Cache::open(cache_root)?;
+    crate::run::interrupt::install(Some(&cache))?;
     let mode = if args.dry_run { Mode::Inspect } else { Mode::Execute };
     // A failing variant of a sweep does not stop the other variants.
     let keep_going = args.keep_going || !p.variants.is_empty();
@@ -79,7 +81,8 @@ fn print_once_stages(p: &Pipeline, result: &RunResult, results: &Path) {
             _ => None,
         });
         let (None, Some(prod)) = (&stage.foreach, available) else { continue };
-        let mut line = format!("  {:<12} {}", stage.name, results.join(&stage.name).display());
+        let link = results.join(path_component(&stage.name));
+        let mut line = format!("  {:<12} {}", stage.name, link.display());
         for f in prod.outputs.iter().filter(|f| f.path.ends_with(".csv") && !f.path.contains('/')) {
             line.push_str(&format!(" {}", f.path));
         }

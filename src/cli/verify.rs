@@ -1,32 +1,40 @@
-//! `lungflow verify`: rehash every cache entry against its manifest.
+//! `lungflow verify`: rehash every cache entry against its manifest, check
+//! the state store and the lineage table; `--repair` mends what it finds.
 
 use std::path::Path;
 
-use serde_json::json;
-
-use crate::cli::args::{EXIT_FAILED, Exit};
+use crate::cli::args::{EXIT_FAILED, Exit, print_json};
 use crate::maintenance::verify as verify_cache;
 use crate::store::cache::Cache;
 
 /// Arguments of `lungflow verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
+    /// Move damaged entries to CACHE/quarantine/ (the next run computes
+    /// them again), set a damaged state store aside and rebuild an
+    /// incomplete lineage table.
+    #[arg(long)]
+    repair: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
 
-/// Exit code 1 when an entry differs from its manifest.
+/// Exit code 1 when anything was found damaged (repaired or not).
 pub fn verify(cache_root: &Path, args: VerifyArgs) -> Result<i32, Exit> {
     let cache = Cache::open(cache_root)?;
-    let (checked, problems) = verify_cache(&cache)?;
+    let report = verify_cache(&cache, args.repair)?;
     if args.json {
-        println!("{}", json!({"checked": checked, "problems": problems}));
+        print_json(&report)?;
     } else {
-        for p in &problems {
-            println!("DAMAGED {}: {}", p.key, p.problem);
+        let done = |r: &Option<String>| r.as_ref().map(|r| format!("\n  repaired: {r}")).unwrap_or_default();
+        for p in &report.problems {
+            println!("DAMAGED {}: {}{}", p.key, p.problem, done(&p.repaired));
         }
-        println!("checked {checked} entries, {} damaged", problems.len());
+        for p in &report.store_problems {
+            println!("DAMAGED {}: {}{}", p.part, p.problem, done(&p.repaired));
+        }
+        println!("checked {} entries, {} damaged", report.checked, report.problems.len());
     }
-    Ok(if problems.is_empty() { 0 } else { EXIT_FAILED })
+    Ok(if report.is_clean() { 0 } else { EXIT_FAILED })
 }

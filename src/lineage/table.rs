@@ -4,18 +4,22 @@
 //! one item of a gathered input) or an external file. pyarrow, polars and
 //! DuckDB read it without lungflow.
 //!
-//! Each run that computes something adds one part with the edges of the
-//! entries it published, so the cost follows the work done, not the size of
-//! the cache. The first time (a cache from before the table existed), after a
+//! Each run adds one part with the edges of the entries it reached that the
+//! table lacks (those it published, and those of earlier runs killed before
+//! their append), so the cost follows the work done, not the size of the
+//! cache. The first time (a cache from before the table existed), after a
 //! `gc` that removed entries, and once there are many parts, the dataset is
 //! rebuilt from every manifest as a single part.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use rayon::prelude::*;
+
+use lungflow_stages::formats::table::read_text_column;
 
 use crate::lineage::trace::params_digest;
 use crate::store::cache::{Cache, now_rfc3339};
@@ -107,15 +111,56 @@ pub fn edges_of(m: &Manifest) -> Vec<Edge> {
     out
 }
 
-/// Adds the edges of the entries a run computed, as one new part (or
-/// rebuilds the dataset, see the module notes); returns the part written.
-pub fn record_run(cache: &Cache, computed: &[String]) -> Result<PathBuf> {
+/// Adds the edges of the entries a run reached (computed or reused) that the
+/// table lacks, as one new part, so that the parts of runs killed before
+/// their append are caught up; rebuilds the dataset instead when it is
+/// missing, unreadable or has many parts. Returns the part written, if any.
+pub fn record_run(cache: &Cache, reached: &[String]) -> Result<Option<PathBuf>> {
     let dir = cache.root().join(LINEAGE_DIR);
     if !dir.is_dir() || parts(&dir)?.len() >= MAX_PARTS {
-        return rebuild(cache);
+        return rebuild(cache).map(Some);
     }
-    let edges = edges_of_keys(cache, computed)?;
-    write_part(cache, "run", &edges)
+    let Ok(recorded) = recorded_children(&dir) else { return rebuild(cache).map(Some) };
+    let missing: Vec<String> = reached.iter().filter(|k| !recorded.contains(k.as_str())).cloned().collect();
+    let edges = edges_of_keys(cache, &missing)?;
+    if edges.is_empty() {
+        return Ok(None);
+    }
+    write_part(cache, "run", &edges).map(Some)
+}
+
+/// The child keys the dataset holds edges for.
+fn recorded_children(dir: &Path) -> Result<HashSet<String>> {
+    let mut keys = HashSet::new();
+    for part in parts(dir)? {
+        keys.extend(read_text_column(&part, "child_key").map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    Ok(keys)
+}
+
+/// What is wrong with the dataset: unreadable parts, and entries whose
+/// edges it lacks. Empty when it is complete.
+pub fn check(cache: &Cache) -> Result<Vec<String>> {
+    let dir = cache.root().join(LINEAGE_DIR);
+    let mut problems = Vec::new();
+    let mut recorded = HashSet::new();
+    if dir.is_dir() {
+        for part in parts(&dir)? {
+            match read_text_column(&part, "child_key") {
+                Ok(keys) => recorded.extend(keys),
+                Err(e) => problems.push(format!("unreadable part: {e}")),
+            }
+        }
+    }
+    let keys = cache.keys()?;
+    let lacking = keys
+        .par_iter()
+        .filter(|k| !recorded.contains(k.as_str()) && cache.manifest(k).ok().flatten().is_some_and(|m| !edges_of(&m).is_empty()))
+        .count();
+    if lacking > 0 {
+        problems.push(format!("{lacking} of {} entries have no edges in {}", keys.len(), dir.display()));
+    }
+    Ok(problems)
 }
 
 /// Rebuilds the dataset from every manifest as one part and removes the

@@ -59,6 +59,9 @@ impl Context<'_> {
             Some((n, s)) => (n, Some(s.trim_end_matches('/').to_owned()).filter(|s| !s.is_empty())),
             None => (rest, None),
         };
+        if let Some(sub) = sub.as_deref().filter(|s| !is_inner_path(s)) {
+            return Some(Err(format!("{sub:?} must be a path inside the stage's outputs (no `..`, `.` or empty parts)")));
+        }
         Some(
             self.names
                 .iter()
@@ -128,6 +131,9 @@ fn check_stage(
     let mut inputs = BTreeMap::new();
     for (input, value) in &rs.inputs {
         let iloc = Loc::of(value);
+        if !is_plain_name(input) {
+            return Err((iloc, format!("stage {name:?}: input name {input:?} must use only letters, digits, '_' and '-'")));
+        }
         let fail = |e: String| (iloc, format!("stage {name:?}, input {input:?}: {e}"));
         let value = substitute(&value.value, ctx.vars).map_err(fail)?;
         let once_with_item = |text: &str| foreach.is_none() && text.contains("{item}");
@@ -257,6 +263,12 @@ fn check_fan_in(stages: &[Stage], item_sets: &BTreeMap<String, ItemSource>) -> R
         }
     }
     Ok(())
+}
+
+/// Whether `path` is relative and stays inside the folder it is joined to:
+/// only plain parts, no `..`, `.` or empty ones.
+fn is_inner_path(path: &str) -> bool {
+    !path.is_empty() && path.split('/').all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\0'))
 }
 
 /// Whether a name is made of letters, digits, '_' and '-'.

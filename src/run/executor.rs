@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::pipeline::model::Pipeline;
+use crate::pipeline::model::{Pipeline, instance_label};
 use crate::run::instance::{Shared, panic_text};
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult, Skip};
@@ -145,7 +145,10 @@ impl Driver<'_> {
         if let Outcome::Available(prod) = outcome
             && self.opts.mode == Mode::Execute
         {
-            let _ = self.cache.link_result(&self.p.name(), &stage.name, item.as_deref(), &prod.key);
+            if let Err(e) = self.cache.link_result(&self.p.name(), &stage.name, item.as_deref(), &prod.key) {
+                // The entry is complete; only the convenience link is missing.
+                eprintln!("warning: no result link for {}: {e:#}", instance_label(&stage.name, item.as_deref()));
+            }
             last_runs.push((stage.name.clone(), item, prod.key.clone()));
         }
     }

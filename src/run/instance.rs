@@ -11,12 +11,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use lungflow_stages::{Input, Producer, RunContext};
 
-use crate::pipeline::model::Pipeline;
+use crate::pipeline::model::{Pipeline, instance_label};
 use crate::run::options::Mode;
 use crate::run::outcome::{Outcome, PartialInput, Pending, Produced};
 use crate::run::scheduler::{Job, JobInput};
-use crate::store::cache::{Cache, LOG_FILE, TIMINGS_FILE, host_name, now_rfc3339};
+use crate::store::cache::{Cache, EntryOutputs, LOG_FILE, TIMINGS_FILE, host_name, now_rfc3339};
 use crate::store::digest::{Digester, hash_tree};
+use crate::store::integrity::EntryState;
 use crate::store::keys::{key_of, parts_digest, tree_digest};
 use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest};
 
@@ -81,15 +82,39 @@ impl Shared<'_> {
         }
     }
 
+    /// The entry of `key` if it exists and passes the lookup check. In
+    /// execute mode a damaged entry is reported and recomputed by
+    /// [`Shared::compute`]; inspecting only treats it as missing.
     fn lookup(&self, key: &str) -> Result<Option<Arc<Produced>>> {
-        let Some(m) = self.cache.outputs(key)? else { return Ok(None) };
-        Ok(Some(Arc::new(Produced {
+        Ok(match self.cache.check_entry(key)? {
+            EntryState::Intact(m) => Some(self.produced(key, m)?),
+            EntryState::Absent | EntryState::Damaged(_) => None,
+        })
+    }
+
+    fn produced(&self, key: &str, m: EntryOutputs) -> Result<Arc<Produced>> {
+        Ok(Arc::new(Produced {
             key: key.to_owned(),
             out_dir: self.cache.out_dir(key)?,
             outputs: m.outputs,
             output_digest: m.output_digest,
             executed: None,
-        })))
+        }))
+    }
+
+    /// Under the key's lock: the entry if another run computed it meanwhile;
+    /// a damaged entry is moved aside with a warning.
+    fn recheck(&self, key: &str, stage: &str, item: Option<&str>) -> Result<Option<Arc<Produced>>> {
+        match self.cache.check_entry(key)? {
+            EntryState::Intact(m) => Ok(Some(self.produced(key, m)?)),
+            EntryState::Absent => Ok(None),
+            EntryState::Damaged(reason) => {
+                let moved = self.cache.quarantine(key, &reason)?;
+                let what = instance_label(stage, item);
+                eprintln!("warning: the cache entry of {what} is damaged ({reason}); moved to {} and computing it again", moved.display());
+                Ok(None)
+            }
+        }
     }
 
     fn resolve_input(&self, input: &JobInput) -> Result<PartialInput> {
@@ -127,7 +152,7 @@ impl Shared<'_> {
     fn compute(&self, job: &Job, material: KeyMaterial, key: &str) -> Result<Arc<Produced>> {
         let stage = &self.pipeline.stages[job.stage];
         let _lock = self.cache.lock(key)?;
-        if let Some(p) = self.lookup(key)? {
+        if let Some(p) = self.recheck(key, &stage.name, job.item.as_deref())? {
             return Ok(p); // another run computed it while we waited
         }
         let staging = self.cache.staging(key)?;

@@ -118,12 +118,12 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// The keys of the instances this run computed.
-    pub fn executed_keys(&self) -> Vec<String> {
+    /// The keys of every instance whose outputs are in the cache.
+    pub fn reached_keys(&self) -> Vec<String> {
         self.instances
             .iter()
             .filter_map(|i| match &i.outcome {
-                Outcome::Available(p) if p.executed.is_some() => Some(p.key.clone()),
+                Outcome::Available(p) => Some(p.key.clone()),
                 _ => None,
             })
             .collect()

@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 use crate::store::digest::hash_tree;
 use crate::store::keys::{key_of, tree_digest};
 use crate::store::manifest::{FileRecord, Manifest};
+use crate::store::names::path_component;
 
 /// Checks that `key` is a content key: 64 lowercase hex digits.
 pub fn check_key(key: &str) -> Result<()> {
@@ -54,15 +55,40 @@ pub struct Cache {
 /// The part of a manifest that dependents need.
 #[derive(Debug, serde::Deserialize)]
 pub struct EntryOutputs {
+    /// The key the manifest names.
+    #[serde(default)]
+    pub key: Option<String>,
     /// Every output file.
     pub outputs: Vec<FileRecord>,
     /// Tree digest of the outputs.
     pub output_digest: String,
 }
 
-/// Holds a key's lock until dropped.
+/// Holds a key's lock until dropped. The lock file is removed by its holder
+/// when it lets go, so lock files do not pile up: whoever waited on the old
+/// file sees it gone and locks the new one (see [`still_at`]).
 pub struct KeyLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        // Unlinked while still locked: nobody can lock this file and then
+        // believe it is the current one.
+        if still_at(&self.file, &self.path) {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether `path` still names the open `file` (not removed or replaced).
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -84,7 +110,18 @@ impl Cache {
 
     /// The folder of result links of the pipeline named `pipeline`.
     pub fn results_dir(&self, pipeline: &str) -> PathBuf {
-        self.root.join("results").join(pipeline)
+        self.root.join("results").join(path_component(pipeline))
+    }
+
+    /// The result link of a stage (and item) of a pipeline: each name is
+    /// encoded as one path component, so the link stays inside
+    /// `results/PIPELINE/` whatever a sweep value holds.
+    pub fn result_link(&self, pipeline: &str, stage: &str, item: Option<&str>) -> PathBuf {
+        let link = self.results_dir(pipeline).join(path_component(stage));
+        match item {
+            Some(item) => link.join(path_component(item)),
+            None => link,
+        }
     }
 
     /// The state store's path.
@@ -127,17 +164,35 @@ impl Cache {
 
     /// Blocks until this process holds the lock for `key`.
     pub fn lock(&self, key: &str) -> Result<KeyLock> {
-        let path = self.root.join("locks").join(format!("{key}.lock"));
-        let file = File::create(&path).with_context(|| format!("cannot create lock {}", path.display()))?;
-        file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
-        Ok(KeyLock { _file: file })
+        Ok(self.acquire(key, true)?.expect("a blocking lock is always taken"))
     }
 
     /// Takes the lock for `key` if nobody holds it.
     pub fn try_lock(&self, key: &str) -> Result<Option<KeyLock>> {
-        let path = self.root.join("locks").join(format!("{key}.lock"));
-        let file = File::create(&path).with_context(|| format!("cannot create lock {}", path.display()))?;
-        Ok(file.try_lock().ok().map(|()| KeyLock { _file: file }))
+        self.acquire(key, false)
+    }
+
+    /// Opens and locks the lock file, again if its previous holder removed
+    /// it while this process waited; `None` when busy and not `blocking`.
+    fn acquire(&self, key: &str, blocking: bool) -> Result<Option<KeyLock>> {
+        let path = self.lock_path(key)?;
+        loop {
+            let file = File::create(&path).with_context(|| format!("cannot create lock {}", path.display()))?;
+            if blocking {
+                file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+            } else if file.try_lock().is_err() {
+                return Ok(None);
+            }
+            if still_at(&file, &path) {
+                return Ok(Some(KeyLock { file, path }));
+            }
+        }
+    }
+
+    /// The lock file of `key`.
+    fn lock_path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join("locks").join(format!("{key}.lock")))
     }
 
     /// A fresh, empty staging folder for computing `key`; the caller must hold
@@ -165,8 +220,17 @@ impl Cache {
         let parent = target.parent().expect("entry has a parent");
         fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         if target.exists() {
-            fs::remove_dir_all(staging).ok();
-            return Ok(());
+            // The caller holds the key's lock: whatever is there was left
+            // by a run that published it, or is damaged.
+            match self.check_entry(&manifest.key)? {
+                crate::store::integrity::EntryState::Damaged(reason) => {
+                    self.quarantine(&manifest.key, &reason)?;
+                }
+                _ => {
+                    fs::remove_dir_all(staging).ok();
+                    return Ok(());
+                }
+            }
         }
         fs::rename(staging, &target).with_context(|| format!("cannot move {} to {}", staging.display(), target.display()))?;
         File::open(parent).and_then(|d| d.sync_all()).ok();
@@ -275,10 +339,7 @@ impl Cache {
 
     /// Points `results/PIPELINE/STAGE[/ITEM]` at an entry's outputs.
     pub fn link_result(&self, pipeline: &str, stage: &str, item: Option<&str>, key: &str) -> Result<()> {
-        let mut link = self.results_dir(pipeline).join(stage);
-        if let Some(item) = item {
-            link = link.join(item);
-        }
+        let link = self.result_link(pipeline, stage, item);
         let parent = link.parent().expect("link has a parent");
         fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         let tmp = parent.join(format!(".{}.{}", link.file_name().unwrap().to_string_lossy(), std::process::id()));

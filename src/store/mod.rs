@@ -6,6 +6,8 @@
 
 pub mod cache;
 pub mod digest;
+pub mod integrity;
 pub mod keys;
 pub mod manifest;
+pub mod names;
 pub mod state;

@@ -44,6 +44,14 @@ impl StateDb {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(25));
                 }
+                Err(e) if is_damage(&e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "state store {} is damaged; `lungflow verify --repair` sets it aside (it holds only the stat cache and last keys)",
+                            path.display()
+                        )
+                    });
+                }
                 Err(e) => return Err(e).with_context(|| format!("cannot set up state store {}", path.display())),
             }
         }
@@ -111,6 +119,38 @@ impl StateDb {
     }
 }
 
+impl StateDb {
+    /// What is wrong with the store at `path` (SQLite's quick check), or
+    /// `None` when it is sound or does not exist yet.
+    pub fn check(path: &Path) -> Option<String> {
+        if !path.exists() {
+            return None;
+        }
+        let conn = match Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            Ok(c) => c,
+            Err(e) => return Some(format!("{}: cannot open: {e}", path.display())),
+        };
+        let _ = conn.busy_timeout(Duration::from_secs(10));
+        match conn.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)) {
+            Ok(ok) if ok == "ok" => None,
+            Ok(problem) => Some(format!("{}: {problem}", path.display())),
+            Err(e) => Some(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Moves a damaged store (and its WAL files) aside, beside it with a
+    /// `.damaged` suffix; returns where it went.
+    pub fn set_aside(path: &Path) -> Result<std::path::PathBuf> {
+        let target = path.with_extension("sqlite.damaged");
+        std::fs::rename(path, &target).with_context(|| format!("cannot move {} aside", path.display()))?;
+        for suffix in ["-wal", "-shm"] {
+            let side = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let _ = std::fs::remove_file(side);
+        }
+        Ok(target)
+    }
+}
+
 fn init(conn: &Connection) -> rusqlite::Result<()> {
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     debug_assert_eq!(mode.to_lowercase(), "wal");
@@ -123,6 +163,10 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
             pipeline TEXT NOT NULL, stage TEXT NOT NULL, item TEXT NOT NULL, key TEXT NOT NULL,
             PRIMARY KEY (pipeline, stage, item)) WITHOUT ROWID;",
     )
+}
+
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt))
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

@@ -198,3 +198,41 @@ pub fn chain_project() -> Project {
     }
     p
 }
+
+/// A folder outside any project with one file in it, to show that nothing
+/// outside the project was written, replaced or linked.
+pub struct Canary {
+    pub dir: tempfile::TempDir,
+}
+
+impl Canary {
+    pub fn new() -> Canary {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("x")).unwrap();
+        std::fs::write(dir.path().join("x/victim.txt"), "precious\n").unwrap();
+        Canary { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Panics unless the folder holds exactly `x/victim.txt`, a regular file
+    /// with its original content.
+    pub fn assert_untouched(&self) {
+        let mut found = Vec::new();
+        let mut stack = vec![self.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let t = e.file_type().unwrap();
+                if t.is_dir() {
+                    stack.push(e.path());
+                }
+                found.push((e.path().strip_prefix(self.path()).unwrap().display().to_string(), t.is_symlink()));
+            }
+        }
+        found.sort();
+        assert_eq!(found, [("x".to_owned(), false), ("x/victim.txt".to_owned(), false)], "something was written outside the project");
+        assert_eq!(std::fs::read_to_string(self.path().join("x/victim.txt")).unwrap(), "precious\n");
+    }
+}

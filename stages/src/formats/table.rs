@@ -81,6 +81,23 @@ pub fn read_rows(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::
     Ok(rows)
 }
 
+/// The values of one text column of a Parquet file (only that column is
+/// decoded); nulls are left out.
+pub fn read_text_column(path: &Path, column: &str) -> Result<Vec<String>, StageError> {
+    let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot read {}: {e}", path.display()));
+    let file = File::open(path).map_err(|e| fail(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
+    let index = builder.schema().index_of(column).map_err(|e| fail(&e))?;
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [index]);
+    let mut values = Vec::new();
+    for batch in builder.with_projection(mask).build().map_err(|e| fail(&e))? {
+        let batch = batch.map_err(|e| fail(&e))?;
+        let text = batch.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(|| fail(&format!("{column} is not text")))?;
+        values.extend(text.iter().flatten().map(str::to_owned));
+    }
+    Ok(values)
+}
+
 /// A numeric array's values as float64 (nulls as NaN), or `None` for other types.
 fn as_f64(a: &dyn Array) -> Option<Vec<f64>> {
     let any = a.as_any();
@@ -114,7 +131,9 @@ mod tests {
         write_parquet(&path, &batch).unwrap();
         let columns = read_numeric_columns(&path).unwrap();
         let rows = read_rows(&path).unwrap();
+        let names = read_text_column(&path, "name").unwrap();
         std::fs::remove_file(&path).ok();
+        assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["epoch", "loss"]);
         assert_eq!(columns[0].1, [1.0, 2.0, 3.0]);
         assert_eq!(columns[1].1[0], 0.5);

@@ -1,0 +1,185 @@
+//! `gc`: drops the entries that no pipeline reaches, and what killed runs
+//! left behind (staging folders, lock files, unfinished lineage parts).
+//!
+//! An entry is kept when a pipeline reaches its key, and also when a stage
+//! of a pipeline cannot say its keys yet because something upstream is
+//! missing or damaged: the entries that stage computed before (by their
+//! manifest's pipeline and stage) may well be reused once the upstream is
+//! computed again, so `gc` never guesses them away.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::pipeline::load;
+use crate::pipeline::model::Pipeline;
+use crate::run::executor::run_pipeline;
+use crate::run::options::{Mode, Options};
+use crate::run::outcome::{Outcome, RunResult};
+use crate::store::cache::Cache;
+
+/// What `gc` did or would do.
+#[derive(Debug, Serialize)]
+pub struct GcReport {
+    /// Pipeline files whose fresh entries were kept.
+    pub pipelines: Vec<String>,
+    /// Keys kept.
+    pub kept: usize,
+    /// Of those, entries kept because their stage's keys are not known yet.
+    pub kept_unresolved: usize,
+    /// Keys removed (or that would be, with --dry-run).
+    pub removed: Vec<String>,
+    /// Bytes those entries held.
+    pub removed_bytes: u64,
+    /// Entries skipped because a run holds their lock.
+    pub busy: Vec<String>,
+    /// Leftovers of killed runs removed (staging folders, lock files,
+    /// unfinished lineage parts), or that would be.
+    pub leftovers: usize,
+}
+
+/// What the pipelines reach: keys, and the (pipeline id, stage) pairs whose
+/// keys are not all known.
+#[derive(Default)]
+struct Reach {
+    keys: HashSet<String>,
+    unresolved: HashSet<(String, String)>,
+}
+
+impl Reach {
+    fn add(&mut self, p: &Pipeline, run: RunResult) {
+        for (stage, _) in &run.unexpanded {
+            self.unresolved.insert((p.id.clone(), p.stages[*stage].name.clone()));
+        }
+        for inst in run.instances {
+            match inst.outcome {
+                Outcome::Available(prod) => {
+                    self.keys.insert(prod.key.clone());
+                }
+                // A damaged entry is reached: the next run repairs it.
+                Outcome::Pending(pending) if pending.key.is_some() => {
+                    self.keys.extend(pending.key);
+                }
+                _ => {
+                    self.unresolved.insert((p.id.clone(), p.stages[inst.stage].name.clone()));
+                }
+            }
+        }
+    }
+
+    /// Whether an entry no key reaches may belong to an unresolved stage.
+    fn may_need(&self, cache: &Cache, key: &str) -> bool {
+        match cache.manifest(key) {
+            Ok(Some(m)) => self.unresolved.contains(&(m.pipeline, m.stage)),
+            _ => false,
+        }
+    }
+}
+
+/// Removes cache entries that no pipeline in `pipelines_dir` reaches.
+pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry_run: bool) -> Result<GcReport> {
+    let mut reach = Reach::default();
+    let mut pipelines = Vec::new();
+    let listing = fs::read_dir(pipelines_dir).with_context(|| format!("cannot list {}", pipelines_dir.display()))?;
+    let mut files: Vec<_> = listing
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    for file in files {
+        let pipeline = load::load(&file, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false };
+        let eval = run_pipeline(&pipeline, cache, work_dir, &opts)?;
+        reach.add(&pipeline, eval);
+        pipelines.push(file.display().to_string());
+    }
+    let mut report = GcReport { pipelines, kept: 0, kept_unresolved: 0, removed: vec![], removed_bytes: 0, busy: vec![], leftovers: 0 };
+    for key in cache.keys()? {
+        if reach.keys.contains(&key) {
+            report.kept += 1;
+            continue;
+        }
+        if reach.may_need(cache, &key) {
+            report.kept += 1;
+            report.kept_unresolved += 1;
+            continue;
+        }
+        let Some(_lock) = cache.try_lock(&key)? else {
+            report.busy.push(key);
+            continue;
+        };
+        let dir = cache.entry_dir(&key)?;
+        report.removed_bytes += dir_size(&dir);
+        if !dry_run {
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
+        report.removed.push(key);
+    }
+    report.leftovers = remove_leftovers(cache, dry_run)?;
+    if !dry_run && !report.removed.is_empty() {
+        crate::lineage::table::rebuild(cache)?;
+    }
+    Ok(report)
+}
+
+/// Removes (or counts, on a dry run) what killed runs left: staging folders
+/// and lock files of keys nobody holds, and lineage parts never moved into
+/// the table by a process that is gone.
+fn remove_leftovers(cache: &Cache, dry_run: bool) -> Result<usize> {
+    let mut removed = 0;
+    let tmp = cache.root().join("tmp");
+    for entry in fs::read_dir(&tmp).with_context(|| format!("cannot list {}", tmp.display()))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // A staging folder is abandoned when its key's lock is free (held
+        // here while it is removed); a lineage part when its process is gone.
+        let (abandoned, _held) = match name.strip_prefix("lineage-") {
+            // lineage-PREFIX-TIME-PID.parquet
+            Some(rest) => {
+                let pid = rest.trim_end_matches(".parquet").rsplit('-').next().and_then(|pid| pid.parse::<u32>().ok());
+                (pid.is_some_and(gone), None)
+            }
+            None => {
+                let key = name.split('.').next().unwrap_or_default();
+                let held = if crate::store::cache::check_key(key).is_ok() { cache.try_lock(key)? } else { None };
+                (held.is_some(), held)
+            }
+        };
+        if abandoned {
+            removed += 1;
+            if !dry_run {
+                let path = entry.path();
+                let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            }
+        }
+    }
+    let locks = cache.root().join("locks");
+    for entry in fs::read_dir(&locks).with_context(|| format!("cannot list {}", locks.display()))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.strip_suffix(".lock").filter(|k| crate::store::cache::check_key(k).is_ok()) else { continue };
+        // Taking a free lock and letting go removes its file.
+        if dry_run || cache.try_lock(key)?.is_some() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether no process has this id.
+fn gone(pid: u32) -> bool {
+    !Path::new("/proc").join(pid.to_string()).exists()
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}

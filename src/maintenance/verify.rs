@@ -1,0 +1,90 @@
+//! `verify`: rehashes every entry against its manifest, checks the state
+//! store and the lineage table, and with `repair` moves damaged entries to
+//! the quarantine (the next run computes them again), sets a corrupt state
+//! store aside and rebuilds an incomplete lineage table.
+
+use anyhow::Result;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::store::cache::Cache;
+use crate::store::state::StateDb;
+
+/// One entry that failed verification.
+#[derive(Debug, Serialize)]
+pub struct VerifyProblem {
+    /// The entry's key.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+    /// What `--repair` did about it (`None` without `--repair`).
+    pub repaired: Option<String>,
+}
+
+/// A problem with the state store or the lineage table.
+#[derive(Debug, Serialize)]
+pub struct StoreProblem {
+    /// `state` or `lineage`.
+    pub part: &'static str,
+    /// What is wrong.
+    pub problem: String,
+    /// What `--repair` did about it.
+    pub repaired: Option<String>,
+}
+
+/// What `verify` found (and did).
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    /// Entries rehashed.
+    pub checked: usize,
+    /// Damaged entries.
+    pub problems: Vec<VerifyProblem>,
+    /// Problems of the state store and the lineage table.
+    pub store_problems: Vec<StoreProblem>,
+}
+
+impl VerifyReport {
+    /// Whether anything was found damaged.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty() && self.store_problems.is_empty()
+    }
+}
+
+/// Checks (and with `repair`, mends) the whole cache.
+pub fn verify(cache: &Cache, repair: bool) -> Result<VerifyReport> {
+    let keys = cache.keys()?;
+    let mut problems: Vec<VerifyProblem> = keys
+        .par_iter()
+        .filter_map(|k| cache.verify_entry(k).map(|problem| VerifyProblem { key: k.clone(), problem, repaired: None }))
+        .collect();
+    if repair {
+        for p in &mut problems {
+            p.repaired = Some(match cache.try_lock(&p.key)? {
+                None => "busy: a run is computing it; left alone".into(),
+                Some(_lock) => match cache.quarantine(&p.key, &p.problem) {
+                    Ok(to) => format!("moved to {}; the next run computes it again", to.display()),
+                    Err(e) => format!("not moved: {e:#}"),
+                },
+            });
+        }
+    }
+    let mut store_problems = Vec::new();
+    let state = cache.state_path();
+    if let Some(problem) = StateDb::check(&state) {
+        let repaired = repair.then(|| match StateDb::set_aside(&state) {
+            Ok(to) => format!("moved to {}; the next run starts a new one (only the stat cache and last keys are lost)", to.display()),
+            Err(e) => format!("not moved: {e:#}"),
+        });
+        store_problems.push(StoreProblem { part: "state", problem, repaired });
+    }
+    // After the entries are repaired, so the rebuilt table leaves them out.
+    let lineage = crate::lineage::table::check(cache)?;
+    if !lineage.is_empty() {
+        let repaired = repair.then(|| match crate::lineage::table::rebuild(cache) {
+            Ok(part) => format!("rebuilt from the manifests as {}", part.display()),
+            Err(e) => format!("not rebuilt: {e:#}"),
+        });
+        store_problems.push(StoreProblem { part: "lineage", problem: lineage.join("; "), repaired });
+    }
+    Ok(VerifyReport { checked: keys.len(), problems, store_problems })
+}
