@@ -59,6 +59,7 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
         input_map.insert(k.to_owned(), Input { path, producers: Vec::new() });
     }
     let out = empty_out_dir(out)?;
+    crate::run::interrupt::install(None)?;
     let log_path = std::env::temp_dir().join(format!("lungflow-exec-{}.log", std::process::id()));
     let timings_path = std::env::temp_dir().join(format!("lungflow-exec-{}.timings.json", std::process::id()));
     std::fs::remove_file(&timings_path).ok();

@@ -6,6 +6,7 @@
 
 pub mod executor;
 pub mod instance;
+pub mod interrupt;
 pub mod options;
 pub mod outcome;
 pub mod progress;

@@ -30,6 +30,7 @@ pub mod models;
 pub mod params;
 pub mod phantom;
 pub mod plot;
+pub mod process_groups;
 pub mod segment;
 
 pub use contract::{Input, ParamSpec, ParamType, Producer, RowProvenance, RunContext, StageError, StageKind};

@@ -1,0 +1,181 @@
+//! Interrupts through the real binary: SIGINT, SIGTERM and kill -9 of
+//! lungflow while a command runs stop everything the command started, keep
+//! nothing half-written, and leave a cache that a rerun completes.
+
+mod common;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// `first` finishes at once; `slow` starts a grandchild (`sleep`) whose pid
+/// it writes to the project folder, then waits for it. The delay comes from
+/// a file outside the key, so a rerun computes the same key quickly.
+const PIPELINE: &str = r#"
+stages:
+  first:
+    kind: command
+    params:
+      cmd: "echo first >> runs.log; echo done > {out}/first.txt"
+  slow:
+    kind: command
+    inputs:
+      first: "@first/first.txt"
+    params:
+      cmd: "echo slow >> runs.log; sleep $(cat delay) & echo $! > grandchild.pid; wait; cp {inputs.first} {out}/slow.txt"
+"#;
+
+/// How long anything asynchronous gets before a test gives up.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Polls `f` until it holds or `limit` passes; returns whether it held.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Whether `pid` runs: a process that is gone or a zombie does not.
+fn running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+    !matches!(state, Some('Z' | 'X') | None)
+}
+
+/// The grandchild's pid, once the command has written it and it runs.
+fn grandchild_of(dir: &Path) -> i32 {
+    let mut pid = 0;
+    let found = eventually(DEADLINE, || {
+        pid = std::fs::read_to_string(dir.join("grandchild.pid")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        pid > 0 && running(pid)
+    });
+    assert!(found, "the command started its grandchild");
+    pid
+}
+
+/// Sends `signal` to `child`.
+fn send(child: &Child, signal: i32) {
+    // SAFETY: kill only sends a signal to our own, not yet reaped, child.
+    let rc = unsafe { libc::kill(i32::try_from(child.id()).unwrap(), signal) };
+    assert_eq!(rc, 0, "signal sent");
+}
+
+/// Waits up to [`DEADLINE`] for `child` to exit; returns its status and stderr.
+fn finish(mut child: Child) -> (std::process::ExitStatus, String) {
+    let mut status = None;
+    let exited = eventually(DEADLINE, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !exited {
+        child.kill().ok();
+        child.wait().ok();
+        panic!("lungflow did not exit within {DEADLINE:?} of the signal");
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (status.unwrap(), stderr)
+}
+
+/// Names in `cache/tmp` that are staging folders of the process `pid`.
+fn staging_of(p: &Project, pid: u32) -> Vec<String> {
+    let tmp = p.path().join("cache/tmp");
+    let names = std::fs::read_dir(tmp).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect());
+    names.unwrap_or_else(|_| Vec::new()).into_iter().filter(|n: &String| n.contains(&format!(".{pid}."))).collect()
+}
+
+/// Runs the pipeline, sends `signal` once the grandchild runs, and checks
+/// what every interrupt must leave: no grandchild, `first` published and
+/// intact, and a rerun that executes `slow` exactly once more.
+fn interrupt_mid_command(signal: i32) -> (Option<i32>, String, Vec<String>) {
+    let p = Project::new();
+    p.write("pipe.yaml", PIPELINE);
+    p.write("delay", "30");
+    let child = p.cmd(&["run", "pipe.yaml"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let grandchild = grandchild_of(p.path());
+    let sent = Instant::now();
+    send(&child, signal);
+    let gone = eventually(DEADLINE, || !running(grandchild));
+    eprintln!("signal {signal}: grandchild gone after {:?}", sent.elapsed());
+    assert!(gone, "the grandchild {grandchild} outlived lungflow's signal {signal}");
+    let (status, stderr) = finish(child);
+    let left = staging_of(&p, pid);
+    assert_eq!(p.executions(), ["first", "slow"]);
+    let verify = p.run(&["verify"]);
+    assert!(verify.status.success(), "published entries are intact: {}", String::from_utf8_lossy(&verify.stdout));
+    p.write("delay", "0");
+    let rerun = p.run(&["run", "pipe.yaml"]);
+    assert!(rerun.status.success(), "the rerun completes: {}", String::from_utf8_lossy(&rerun.stdout));
+    assert_eq!(p.executions(), ["first", "slow", "slow"], "only the interrupted instance ran again, once");
+    assert_eq!(p.read("cache/results/pipe/slow/slow.txt"), "done\n");
+    assert!(staging_of(&p, pid).is_empty(), "the rerun left no staging folder of the interrupted run");
+    (status.code(), stderr, left)
+}
+
+#[test]
+fn sigint_stops_the_command_and_its_grandchild_and_exits_130() {
+    let (code, stderr, left) = interrupt_mid_command(libc::SIGINT);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted (SIGINT): stopped 1 running instance: "), "{stderr}");
+    assert!(stderr.contains("slow") && stderr.contains("nothing half-written was kept"), "{stderr}");
+    assert!(left.is_empty(), "no staging folder of the interrupted run is left: {left:?}");
+}
+
+#[test]
+fn sigterm_stops_the_command_and_its_grandchild_and_exits_143() {
+    let (code, stderr, left) = interrupt_mid_command(libc::SIGTERM);
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted (SIGTERM): stopped 1 running instance: "), "{stderr}");
+    assert!(stderr.contains("slow"), "{stderr}");
+    assert!(left.is_empty(), "no staging folder of the interrupted run is left: {left:?}");
+}
+
+#[test]
+fn kill_9_of_lungflow_still_kills_the_grandchild() {
+    // The staging folder of a killed run cannot be removed by it; the rerun
+    // of the same key removes it (checked in interrupt_mid_command).
+    let (code, _, _) = interrupt_mid_command(libc::SIGKILL);
+    assert_eq!(code, None, "killed by a signal");
+}
+
+#[test]
+fn an_interrupted_exec_stops_its_command_and_exits_143() {
+    let p = Project::new();
+    let cmd = "cmd=sleep 30 & echo $! > grandchild.pid; wait";
+    let child = p.cmd(&["exec", "command", "--set", cmd, "--out", "o"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let grandchild = grandchild_of(p.path());
+    send(&child, libc::SIGTERM);
+    assert!(eventually(DEADLINE, || !running(grandchild)), "the grandchild outlived the interrupt");
+    let (status, stderr) = finish(child);
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted (SIGTERM): stopped 1 running instance: sleep 30"), "{stderr}");
+}
+
+#[test]
+fn a_failing_command_still_reports_its_exit_status_and_log_tail() {
+    let p = Project::new();
+    p.write("pipe.yaml", "stages:\n  bad:\n    kind: command\n    params:\n      cmd: \"echo first line; echo oops >&2; exit 3\"\n");
+    let out = p.run(&["run", "pipe.yaml"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("failed (exit status: 3); last lines of its output:\nfirst line\noops"), "{text}");
+}
+
+#[test]
+fn a_command_killed_by_a_signal_is_reported_as_such() {
+    let p = Project::new();
+    p.write("pipe.yaml", "stages:\n  killed:\n    kind: command\n    params:\n      cmd: \"echo before; kill -s KILL $$\"\n");
+    let out = p.run(&["run", "pipe.yaml"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("failed (signal: 9 (SIGKILL)); last lines of its output:\nbefore"), "{text}");
+}
