@@ -1,7 +1,12 @@
 //! What the tests of both lungflow crates share, so that `cargo test` needs
-//! nothing but Rust and Python 3: the location of the real CT data, and a
-//! Python interpreter with the reference packages. Not for production code.
+//! nothing but Rust and Python 3: the location of the real CT data, a
+//! Python interpreter with the reference packages, hand-built (and broken)
+//! DICOM bytes ([`dicom`]) and a fuzzing driver ([`fuzz`]). Not for
+//! production code.
 #![warn(missing_docs)]
+
+pub mod dicom;
+pub mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +37,17 @@ fn checked_ct_data(dir: PathBuf) -> PathBuf {
 fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir)
+}
+
+/// A fresh empty folder `TARGET/tmp/<name>-<pid>-<n>` for a test's files
+/// (left behind for inspection; `TARGET/tmp` is build output).
+pub fn scratch(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = target_dir().join("tmp").join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the build folder is writable");
+    dir
 }
 
 /// A Python 3 interpreter with the packages of peers/python/requirements.txt:

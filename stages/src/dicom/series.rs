@@ -1,11 +1,21 @@
 //! Reading one patient's DICOM folder into a Hounsfield-unit volume.
 //!
-//! Rules (each threshold is a field of [`IngestOptions`]):
-//! - every file in the folder is read (hidden files skipped); a file that is
-//!   not DICOM, is truncated or lacks a required tag is an error naming it;
+//! Rules (each threshold is a field of [`IngestOptions`] or a documented
+//! constant of [`read`](super::read), [`guard`](super::guard) or
+//! [`header`](super::header)):
+//! - every file in the folder is read (hidden files skipped) on the reader
+//!   threads, whose stack is known; a file that is not DICOM, is oversized,
+//!   truncated, nested too deep, lies about a length, inflates too far, lacks
+//!   a required tag or breaks a sanity rule of [`header`](super::header)
+//!   (orientation, pixel spacing, rescale, pixel data size) is an error
+//!   naming it and the reason;
 //! - files are grouped by SeriesInstanceUID and one series is picked: CT,
 //!   axial (|slice normal · z| > 0.9), most slices, ties to the smallest UID;
-//!   `series_uid` overrides the rule;
+//!   `series_uid` overrides the rule; every file left out (another series, or
+//!   a UID that is not a valid UID, as a corrupt one) is listed in
+//!   [`Ingested::excluded`] with the reason, which `hu_volume` logs;
+//! - the slice spacing (median gap, or SliceThickness for one slice) must lie
+//!   within [`SPACING_MM`];
 //! - slices are sorted by position along the slice normal (never by file name);
 //! - a gantry tilt (slice positions not stacked along the normal) and uneven
 //!   or duplicate slice positions are refused with the measured angle or gaps;
@@ -14,12 +24,12 @@
 
 use std::path::{Path, PathBuf};
 
-use dicom::dictionary_std::tags;
-use dicom::object::file::ReadPreamble;
-use dicom::object::{DefaultDicomObject, OpenFileOptions};
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
 use rayon::prelude::*;
 
+use super::header::{SPACING_MM, header_of_object};
+pub use super::header::{SliceHeader, read_header};
+use super::read::{Checked, err, on_reader_stack, parse, read_checked};
 use crate::StageError;
 use crate::formats::volume::{Volume, VolumeMeta};
 
@@ -44,149 +54,6 @@ impl Default for IngestOptions {
     }
 }
 
-/// What the ingest needs from one file's header.
-#[derive(Clone, Debug)]
-pub struct SliceHeader {
-    /// The file.
-    pub path: PathBuf,
-    /// SeriesInstanceUID.
-    pub series_uid: String,
-    /// SOPInstanceUID.
-    pub sop_uid: String,
-    /// PatientID (may be empty).
-    pub patient_id: String,
-    /// Modality.
-    pub modality: String,
-    /// ImageOrientationPatient: row then column direction cosines.
-    pub orientation: [f64; 6],
-    /// ImagePositionPatient of the first pixel, mm.
-    pub position: [f64; 3],
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub columns: usize,
-    /// PixelSpacing: row spacing (y), column spacing (x), mm.
-    pub pixel_spacing: [f64; 2],
-    /// RescaleSlope.
-    pub slope: f64,
-    /// RescaleIntercept.
-    pub intercept: f64,
-    /// PixelPaddingValue, if present, as a value of the stored pixel type.
-    pub padding: Option<i64>,
-    /// SliceThickness, if present (the spacing of a single-slice series).
-    pub slice_thickness: Option<f64>,
-    /// File size in bytes.
-    pub size: u64,
-    /// blake3 of the file, hex.
-    pub blake3: String,
-}
-
-impl SliceHeader {
-    /// The slice normal: row cosines × column cosines.
-    pub fn normal(&self) -> [f64; 3] {
-        let o = &self.orientation;
-        let n = [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]];
-        let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-        [n[0] / len, n[1] / len, n[2] / len]
-    }
-}
-
-fn err(path: &Path, reason: impl std::fmt::Display) -> StageError {
-    StageError(format!("{}: {reason}", path.display()))
-}
-
-/// Reads a whole file and checks its structure before parsing it.
-fn read_checked(path: &Path) -> Result<Vec<u8>, StageError> {
-    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-    super::guard::check(&bytes).map_err(|reason| err(path, reason))?;
-    Ok(bytes)
-}
-
-/// Parses a checked file, up to (not including) `until` when given.
-fn parse(path: &Path, bytes: &[u8], until: Option<dicom::core::Tag>) -> Result<DefaultDicomObject, StageError> {
-    let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
-    if let Some(tag) = until {
-        options = options.read_until(tag);
-    }
-    options.from_reader(bytes).map_err(|e| err(path, format!("not a readable DICOM file ({e})")))
-}
-
-/// Reads the header fields the ingest needs.
-pub fn read_header(path: &Path) -> Result<SliceHeader, StageError> {
-    let bytes = read_checked(path)?;
-    let obj = parse(path, &bytes, Some(tags::PIXEL_DATA))?;
-    let text = |tag, name: &str| -> Result<String, StageError> {
-        obj.element(tag)
-            .map_err(|_| err(path, format!("missing {name}")))?
-            .to_str()
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| err(path, format!("unreadable {name}: {e}")))
-    };
-    let floats = |tag, name: &str, n: usize| -> Result<Vec<f64>, StageError> {
-        let v = obj
-            .element(tag)
-            .map_err(|_| err(path, format!("missing {name}")))?
-            .to_multi_float64()
-            .map_err(|e| err(path, format!("unreadable {name}: {e}")))?;
-        if v.len() != n || v.iter().any(|x| !x.is_finite()) {
-            return Err(err(path, format!("{name} must hold {n} finite numbers, found {v:?}")));
-        }
-        Ok(v)
-    };
-    let int = |tag, name: &str| -> Result<i64, StageError> {
-        obj.element(tag)
-            .map_err(|_| err(path, format!("missing {name}")))?
-            .to_int::<i64>()
-            .map_err(|e| err(path, format!("unreadable {name}: {e}")))
-    };
-    let modality = text(tags::MODALITY, "Modality")?;
-    let series_uid = text(tags::SERIES_INSTANCE_UID, "SeriesInstanceUID")?;
-    let sop_uid = text(tags::SOP_INSTANCE_UID, "SOPInstanceUID")?;
-    let patient_id = text(tags::PATIENT_ID, "PatientID").unwrap_or_default();
-    let o = floats(tags::IMAGE_ORIENTATION_PATIENT, "ImageOrientationPatient", 6)?;
-    let p = floats(tags::IMAGE_POSITION_PATIENT, "ImagePositionPatient", 3)?;
-    let rows = int(tags::ROWS, "Rows")?;
-    let columns = int(tags::COLUMNS, "Columns")?;
-    if !(1..=65535).contains(&rows) || !(1..=65535).contains(&columns) {
-        return Err(err(path, format!("implausible image size {rows} x {columns}")));
-    }
-    let ps = floats(tags::PIXEL_SPACING, "PixelSpacing", 2)?;
-    if ps.iter().any(|&s| s <= 0.0) {
-        return Err(err(path, format!("PixelSpacing must be positive, found {ps:?}")));
-    }
-    let slope = floats(tags::RESCALE_SLOPE, "RescaleSlope", 1)?[0];
-    let intercept = floats(tags::RESCALE_INTERCEPT, "RescaleIntercept", 1)?[0];
-    let signed = int(tags::PIXEL_REPRESENTATION, "PixelRepresentation").unwrap_or(0) == 1;
-    let bits = int(tags::BITS_ALLOCATED, "BitsAllocated").unwrap_or(16).clamp(1, 32);
-    let padding = match obj.element_opt(tags::PIXEL_PADDING_VALUE) {
-        Ok(Some(e)) => {
-            let raw = e.to_int::<i64>().map_err(|e| err(path, format!("unreadable PixelPaddingValue: {e}")))?;
-            // Often written as US even for signed pixels (63536 meaning -2000).
-            Some(if signed && raw >= 1 << (bits - 1) { raw - (1 << bits) } else { raw })
-        }
-        _ => None,
-    };
-    let slice_thickness = obj.element_opt(tags::SLICE_THICKNESS).ok().flatten().and_then(|e| e.to_float64().ok());
-    Ok(SliceHeader {
-        path: path.to_path_buf(),
-        series_uid,
-        sop_uid,
-        patient_id,
-        modality,
-        orientation: [o[0], o[1], o[2], o[3], o[4], o[5]],
-        position: [p[0], p[1], p[2]],
-        rows: rows as usize,
-        columns: columns as usize,
-        pixel_spacing: [ps[0], ps[1]],
-        slope,
-        intercept,
-        padding,
-        slice_thickness,
-        size: bytes.len() as u64,
-        blake3: blake3::hash(&bytes).to_hex().to_string(),
-    })
-}
-
 /// Every non-hidden regular file in `dir`, sorted by name (order does not
 /// matter for the result; sorting makes error messages reproducible).
 pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>, StageError> {
@@ -206,43 +73,76 @@ pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>, StageError> {
     Ok(files)
 }
 
-/// The series the rule picks, as headers sorted along the slice normal, with
-/// the slice spacing.
-pub fn select_series(headers: Vec<SliceHeader>, dir: &Path, opts: &IngestOptions) -> Result<(Vec<SliceHeader>, f64), StageError> {
+/// The series the rule picks.
+pub struct Selected {
+    /// Its headers, sorted along the slice normal.
+    pub slices: Vec<SliceHeader>,
+    /// The slice spacing, mm.
+    pub spacing: f64,
+    /// Files of the folder left out, with the reason.
+    pub excluded: Vec<(PathBuf, String)>,
+}
+
+/// Whether `uid` is a valid DICOM UID (digits and dots, at most 64 characters).
+pub fn valid_uid(uid: &str) -> bool {
+    (1..=64).contains(&uid.len()) && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// Picks the series by the rule, sorts it and checks its stacking; every
+/// other file is listed in [`Selected::excluded`] with why.
+pub fn select_series(headers: Vec<SliceHeader>, dir: &Path, opts: &IngestOptions) -> Result<Selected, StageError> {
     let mut groups: std::collections::BTreeMap<String, Vec<SliceHeader>> = Default::default();
     for h in headers {
         groups.entry(h.series_uid.clone()).or_default().push(h);
     }
-    let chosen = if opts.series_uid.is_empty() {
-        let mut why_not = Vec::new();
-        let mut best: Option<(String, usize)> = None;
-        for (uid, slices) in &groups {
-            let first = &slices[0];
-            if first.modality != "CT" {
-                why_not.push(format!("series {uid} is {} (not CT)", first.modality));
-                continue;
-            }
-            if first.normal()[2].abs() <= 0.9 {
-                why_not.push(format!("series {uid} is not axial (normal {:?})", first.normal()));
-                continue;
-            }
-            if best.as_ref().is_none_or(|(_, n)| slices.len() > *n) {
-                best = Some((uid.clone(), slices.len()));
-            }
-        }
-        best.map(|(uid, _)| uid).ok_or_else(|| err(dir, format!("no axial CT series: {}", why_not.join("; "))))?
-    } else if groups.contains_key(&opts.series_uid) {
-        opts.series_uid.clone()
-    } else {
-        return Err(err(dir, format!("no series {} (found: {:?})", opts.series_uid, groups.keys().collect::<Vec<_>>())));
-    };
+    let chosen = pick_series(&groups, dir, opts)?;
     let mut slices = groups.remove(&chosen).expect("chosen series exists");
+    let mut excluded = Vec::new();
+    for (uid, others) in groups {
+        let invalid = if valid_uid(&uid) { "" } else { "; its SeriesInstanceUID is not a valid UID (corrupt?)" };
+        for h in others {
+            let reason = format!("series {uid:?} ({}) is not the chosen series {chosen}{invalid}", h.modality);
+            excluded.push((h.path, reason));
+        }
+    }
+    excluded.sort();
     check_consistent(&slices)?;
     let normal = slices[0].normal();
     let along = |h: &SliceHeader| dot(h.position, normal);
     slices.sort_by(|a, b| along(a).total_cmp(&along(b)));
     let spacing = check_stacking(&slices, dir, opts)?;
-    Ok((slices, spacing))
+    Ok(Selected { slices, spacing, excluded })
+}
+
+/// The UID of the series the rule (or `series_uid`) picks.
+fn pick_series(
+    groups: &std::collections::BTreeMap<String, Vec<SliceHeader>>,
+    dir: &Path,
+    opts: &IngestOptions,
+) -> Result<String, StageError> {
+    if !opts.series_uid.is_empty() {
+        if groups.contains_key(&opts.series_uid) {
+            return Ok(opts.series_uid.clone());
+        }
+        return Err(err(dir, format!("no series {} (found: {:?})", opts.series_uid, groups.keys().collect::<Vec<_>>())));
+    }
+    let mut why_not = Vec::new();
+    let mut best: Option<(&String, usize)> = None;
+    for (uid, slices) in groups {
+        let first = &slices[0];
+        if first.modality != "CT" {
+            why_not.push(format!("series {uid} is {} (not CT)", first.modality));
+            continue;
+        }
+        if first.normal()[2].abs() <= 0.9 {
+            why_not.push(format!("series {uid} is not axial (normal {:?})", first.normal()));
+            continue;
+        }
+        if best.is_none_or(|(_, n)| slices.len() > n) {
+            best = Some((uid, slices.len()));
+        }
+    }
+    best.map(|(uid, _)| uid.clone()).ok_or_else(|| err(dir, format!("no axial CT series: {}", why_not.join("; "))))
 }
 
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
@@ -275,9 +175,15 @@ fn check_consistent(slices: &[SliceHeader]) -> Result<(), StageError> {
 /// Checks that sorted slices are stacked along their normal at an even
 /// spacing; returns the spacing (SliceThickness, else 1 mm, for one slice).
 fn check_stacking(slices: &[SliceHeader], dir: &Path, opts: &IngestOptions) -> Result<f64, StageError> {
-    if slices.len() < 2 {
-        return Ok(slices[0].slice_thickness.filter(|t| *t > 0.0).unwrap_or(1.0));
+    let spacing = if slices.len() < 2 { slices[0].slice_thickness.filter(|t| *t > 0.0).unwrap_or(1.0) } else { gap(slices, dir, opts)? };
+    if !SPACING_MM.contains(&spacing) {
+        return Err(err(dir, format!("slice spacing {spacing} mm is outside {SPACING_MM:?} mm")));
     }
+    Ok(spacing)
+}
+
+/// The even gap between slices stacked along their normal.
+fn gap(slices: &[SliceHeader], dir: &Path, opts: &IngestOptions) -> Result<f64, StageError> {
     let normal = slices[0].normal();
     let (first, last) = (slices[0].position, slices[slices.len() - 1].position);
     let span = [last[0] - first[0], last[1] - first[1], last[2] - first[2]];
@@ -328,8 +234,30 @@ fn check_stacking(slices: &[SliceHeader], dir: &Path, opts: &IngestOptions) -> R
 
 /// Decodes one slice's pixel data into HU.
 pub fn decode_hu(h: &SliceHeader, opts: &IngestOptions) -> Result<Vec<i16>, StageError> {
-    let bytes = read_checked(&h.path)?;
-    let obj = parse(&h.path, &bytes, None)?;
+    on_reader_stack(|| {
+        let checked = read_checked(&h.path)?;
+        if blake3::hash(&checked.bytes).to_hex().as_str() != h.blake3 {
+            return Err(err(&h.path, "the file changed while it was being read"));
+        }
+        decode_checked(h, &checked, opts)
+    })
+}
+
+/// [`decode_hu`] of a file already read and checked (on the reader pool).
+pub fn decode_checked(h: &SliceHeader, checked: &Checked, opts: &IngestOptions) -> Result<Vec<i16>, StageError> {
+    on_reader_stack(|| decode_parsed(h, &parse(&h.path, checked, None)?, checked, opts))
+}
+
+fn decode_parsed(
+    h: &SliceHeader,
+    obj: &dicom::object::DefaultDicomObject,
+    checked: &Checked,
+    opts: &IngestOptions,
+) -> Result<Vec<i16>, StageError> {
+    let full = header_of_object(&h.path, obj, checked)?;
+    if (full.rows, full.columns, full.slope, full.intercept, full.padding) != (h.rows, h.columns, h.slope, h.intercept, h.padding) {
+        return Err(err(&h.path, "elements after Pixel Data contradict the header before it"));
+    }
     let ts = obj.meta().transfer_syntax().trim_end_matches('\0').to_owned();
     let decoded = obj
         .decode_pixel_data()
@@ -386,14 +314,16 @@ pub struct Ingested {
     pub volume: Volume,
     /// Headers of the slices, in volume order.
     pub slices: Vec<SliceHeader>,
+    /// Files of the folder left out, with the reason.
+    pub excluded: Vec<(PathBuf, String)>,
 }
 
 /// Reads a patient folder into an HU volume.
 pub fn ingest(dir: &Path, patient_id: Option<&str>, opts: &IngestOptions) -> Result<Ingested, StageError> {
     let files = list_files(dir)?;
-    let headers = files.par_iter().map(|f| read_header(f)).collect::<Result<Vec<_>, _>>()?;
-    let (slices, spacing) = select_series(headers, dir, opts)?;
-    let planes = slices.par_iter().map(|h| decode_hu(h, opts)).collect::<Result<Vec<_>, _>>()?;
+    let headers = on_reader_stack(|| files.par_iter().map(|f| read_header(f)).collect::<Result<Vec<_>, _>>())?;
+    let Selected { slices, spacing, excluded } = select_series(headers, dir, opts)?;
+    let planes = on_reader_stack(|| slices.par_iter().map(|h| decode_hu(h, opts)).collect::<Result<Vec<_>, _>>())?;
     let first = &slices[0];
     let [x, y, z] = first.position;
     let meta = VolumeMeta {
@@ -407,5 +337,77 @@ pub fn ingest(dir: &Path, patient_id: Option<&str>, opts: &IngestOptions) -> Res
     for p in planes {
         data.extend_from_slice(&p);
     }
-    Ok(Ingested { volume: Volume { meta, data }, slices })
+    Ok(Ingested { volume: Volume { meta, data }, slices, excluded })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dicom::testdata::slice;
+
+    #[test]
+    fn a_slice_of_another_series_or_a_corrupt_uid_is_listed_with_the_reason() {
+        let dir = lungflow_testkit::scratch("series");
+        for k in 0..4 {
+            slice(&dir, &format!("s{k}.dcm"), "1.2.3.1", k as f64 * 2.5);
+        }
+        slice(&dir, "corrupt.dcm", "1.2.3.\u{7f}1", 10.0);
+        slice(&dir, "other.dcm", "1.2.3.2", 0.0);
+        let got = ingest(&dir, None, &IngestOptions::default()).unwrap();
+        assert_eq!(got.volume.meta.shape, [4, 16, 16]);
+        let excluded: Vec<(String, &str)> =
+            got.excluded.iter().map(|(p, r)| (p.file_name().unwrap().to_string_lossy().into(), r.as_str())).collect();
+        assert_eq!(excluded.len(), 2, "{excluded:?}");
+        assert_eq!(excluded[0].0, "corrupt.dcm");
+        assert!(excluded[0].1.contains("is not the chosen series 1.2.3.1") && excluded[0].1.contains("not a valid UID"), "{excluded:?}");
+        assert_eq!(excluded[1].0, "other.dcm");
+        assert!(excluded[1].1.contains("series \"1.2.3.2\" (CT) is not the chosen series 1.2.3.1"), "{excluded:?}");
+    }
+
+    #[test]
+    fn a_deflated_series_reads_like_its_explicit_original() {
+        let (plain, packed) = (lungflow_testkit::scratch("series"), lungflow_testkit::scratch("series"));
+        for k in 0..3 {
+            let f = slice(&plain, &format!("s{k}.dcm"), "1.2.3.1", k as f64 * 2.5);
+            std::fs::write(packed.join(format!("s{k}.dcm")), lungflow_testkit::dicom::deflated(&std::fs::read(f).unwrap())).unwrap();
+        }
+        let (a, b) = (ingest(&plain, None, &IngestOptions::default()).unwrap(), ingest(&packed, None, &IngestOptions::default()).unwrap());
+        assert_eq!(a.volume.data, b.volume.data);
+        assert_eq!(a.volume.meta.spacing_mm, b.volume.meta.spacing_mm);
+        assert!(a.volume.data.contains(&150) && a.volume.data.contains(&-1000));
+    }
+
+    #[test]
+    fn a_slice_spacing_outside_the_range_is_refused() {
+        let dir = lungflow_testkit::scratch("series");
+        for k in 0..3 {
+            slice(&dir, &format!("s{k}.dcm"), "1.2.3.1", k as f64 * 60.0);
+        }
+        let e = ingest(&dir, None, &IngestOptions::default()).err().unwrap().0;
+        assert!(e.contains("slice spacing 60 mm is outside 0.05..=50.0 mm"), "{e}");
+    }
+
+    #[test]
+    fn every_real_slice_passes_the_guard_and_the_sanity_rules() {
+        let data = lungflow_testkit::ct_data();
+        let mut read = 0;
+        for folder in [
+            "chest/Lung_Dx-A0001",
+            "chest/LIDC-IDRI-0001",
+            "chest/LIDC-IDRI-0002",
+            "chest/ct-3slice",
+            "syntaxes",
+            "oddities/ge-head-gantry-tilt",
+        ] {
+            for f in list_files(&data.join(folder)).unwrap() {
+                read_header(&f).unwrap_or_else(|e| panic!("{e}"));
+                read += 1;
+            }
+        }
+        assert!(read > 100, "{read}");
+        for patient in ["Lung_Dx-A0001", "LIDC-IDRI-0001", "LIDC-IDRI-0002", "ct-3slice"] {
+            let got = ingest(&data.join("chest").join(patient), None, &IngestOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+            assert!(got.excluded.is_empty(), "{patient}: {:?}", got.excluded);
+        }
+    }
 }

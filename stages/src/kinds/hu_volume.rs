@@ -1,6 +1,11 @@
 //! The `hu_volume` kind: one patient's DICOM folder (input `dicom`) to a
 //! Hounsfield-unit volume (`volume.arrow`) and the table of its source files
 //! (`sources.parquet`); the ingest rules are in [`dicom::series`](crate::dicom::series).
+//! Files of the folder left out of the volume (another series, a corrupt
+//! SeriesInstanceUID) are listed in the stage's log with the reason.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use crate::dicom::series::{IngestOptions, ingest};
 use crate::formats::sources::{SOURCES_FILE, Source, write_sources};
@@ -57,6 +62,7 @@ impl StageKind for HuVolume {
         };
         let dir = input_path(ctx, "dicom")?;
         let ingested = ingest(dir, ctx.item, &opts)?;
+        log_excluded(ctx, dir, &ingested.excluded)?;
         write_volume(&ctx.out_dir.join(VOLUME_FILE), &ingested.volume)?;
         let sources: Vec<Source<'_>> = ingested
             .slices
@@ -70,4 +76,14 @@ impl StageKind for HuVolume {
             .collect();
         write_sources(&ctx.out_dir.join(SOURCES_FILE), "dicom", &sources)
     }
+}
+
+/// One log line per file left out: its path in the folder and the reason.
+fn log_excluded(ctx: &RunContext<'_>, dir: &Path, excluded: &[(PathBuf, String)]) -> Result<(), StageError> {
+    let cannot = |e: std::io::Error| StageError(format!("cannot write log {}: {e}", ctx.log_path.display()));
+    let mut log = std::fs::File::create(ctx.log_path).map_err(cannot)?;
+    for (path, reason) in excluded {
+        writeln!(log, "left out {}: {reason}", path.strip_prefix(dir).unwrap_or(path).display()).map_err(cannot)?;
+    }
+    Ok(())
 }
