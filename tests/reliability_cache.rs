@@ -69,6 +69,10 @@ fn each_kind_of_damage_is_set_aside_and_recomputed_on_the_next_run() {
             let (_, dry) = p.json(&["gc", "--dry-run"]);
             assert_eq!(dry["removed"].as_array().unwrap().len(), 0, "{dry}");
         }
+        let (_, status) = p.json(&["status", "pipelines/pipe.yaml"]);
+        let row = status.as_array().unwrap().iter().find(|r| r["stage"] == "prep" && r["item"] == "a").unwrap().clone();
+        assert_eq!(row["state"], "stale", "{row}");
+        assert!(row["reasons"][0].as_str().unwrap().contains(&format!("its cache entry is damaged ({reason}")), "{row}");
         let (ran, stderr) = rerun(&p);
         // Recomputed once; its output is the same, so nothing downstream reran.
         assert_eq!(ran, ["prep a"], "{reason}: {stderr}");

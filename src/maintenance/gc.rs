@@ -41,39 +41,43 @@ pub struct GcReport {
     pub leftovers: usize,
 }
 
-/// What the pipelines reach: keys, and the (pipeline id, stage) pairs whose
-/// keys are not all known.
+/// What the pipelines reach: keys, and the stages and instances whose keys
+/// are not known (by pipeline id, stage and item).
 #[derive(Default)]
 struct Reach {
     keys: HashSet<String>,
-    unresolved: HashSet<(String, String)>,
+    unresolved_stages: HashSet<(String, String)>,
+    unresolved: HashSet<(String, String, Option<String>)>,
 }
 
 impl Reach {
     fn add(&mut self, p: &Pipeline, run: RunResult) {
         for (stage, _) in &run.unexpanded {
-            self.unresolved.insert((p.id.clone(), p.stages[*stage].name.clone()));
+            self.unresolved_stages.insert((p.id.clone(), p.stages[*stage].name.clone()));
         }
         for inst in run.instances {
             match inst.outcome {
+                // Damaged entries too: the next run repairs them.
                 Outcome::Available(prod) => {
                     self.keys.insert(prod.key.clone());
                 }
-                // A damaged entry is reached: the next run repairs it.
                 Outcome::Pending(pending) if pending.key.is_some() => {
                     self.keys.extend(pending.key);
                 }
                 _ => {
-                    self.unresolved.insert((p.id.clone(), p.stages[inst.stage].name.clone()));
+                    self.unresolved.insert((p.id.clone(), p.stages[inst.stage].name.clone(), inst.item));
                 }
             }
         }
     }
 
-    /// Whether an entry no key reaches may belong to an unresolved stage.
+    /// Whether an entry no key reaches may belong to an unresolved instance.
     fn may_need(&self, cache: &Cache, key: &str) -> bool {
         match cache.manifest(key) {
-            Ok(Some(m)) => self.unresolved.contains(&(m.pipeline, m.stage)),
+            Ok(Some(m)) => {
+                let stage = (m.pipeline, m.stage);
+                self.unresolved_stages.contains(&stage) || self.unresolved.contains(&(stage.0, stage.1, m.material.item))
+            }
             _ => false,
         }
     }

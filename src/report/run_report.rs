@@ -67,7 +67,12 @@ impl RunReport {
             match &inst.outcome {
                 Outcome::Available(prod) => {
                     row.key = Some(prod.key.clone());
-                    if prod.executed.is_some() { r.executed.push(row) } else { r.cached.push(row) }
+                    match (&prod.executed, &prod.damaged) {
+                        (Some(_), _) => r.executed.push(row),
+                        // (dry run) the next run recomputes a damaged entry.
+                        (None, Some(_)) => would_run.push(row),
+                        (None, None) => r.cached.push(row),
+                    }
                 }
                 Outcome::Pending(pending) => {
                     row.key = pending.key.clone();

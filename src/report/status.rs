@@ -8,6 +8,7 @@ use crate::pipeline::model::Pipeline;
 use crate::report::explain::differences;
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
+use crate::store::integrity::EntryState;
 use crate::store::state::StateDb;
 
 /// Where an instance stands against the cache.
@@ -71,10 +72,21 @@ pub fn rows(p: &Pipeline, cache: &Cache, eval: &RunResult) -> Result<Vec<StatusR
                 row.state = InstanceState::Fresh;
                 row.key = Some(prod.key.clone());
                 row.outputs = Some(prod.out_dir.display().to_string());
+                if let Some(reason) = &prod.damaged {
+                    row.state = InstanceState::Stale;
+                    row.reasons.push(damaged_reason(reason));
+                }
             }
             Outcome::Pending(pending) => {
                 row.key = pending.key.clone();
-                if let Some(lk) = last_key {
+                let damage = match pending.key.as_deref().map(|k| cache.check_entry(k)).transpose()? {
+                    Some(EntryState::Damaged(reason)) => Some(reason),
+                    _ => None,
+                };
+                if let Some(reason) = damage {
+                    row.state = InstanceState::Stale;
+                    row.reasons.push(damaged_reason(&reason));
+                } else if let Some(lk) = last_key {
                     row.state = InstanceState::Stale;
                     match cache.manifest(lk)? {
                         Some(m) => row.reasons = differences(&m.material, pending),
@@ -111,4 +123,9 @@ pub fn rows(p: &Pipeline, cache: &Cache, eval: &RunResult) -> Result<Vec<StatusR
         });
     }
     Ok(rows)
+}
+
+/// The reason a status row gives for a damaged entry.
+fn damaged_reason(problem: &str) -> String {
+    format!("its cache entry is damaged ({problem}); the next run moves it aside and computes it again")
 }

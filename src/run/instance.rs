@@ -84,21 +84,27 @@ impl Shared<'_> {
 
     /// The entry of `key` if it exists and passes the lookup check. In
     /// execute mode a damaged entry is reported and recomputed by
-    /// [`Shared::compute`]; inspecting only treats it as missing.
+    /// [`Shared::compute`]; inspecting reports it as damaged, with the
+    /// outputs its manifest lists when it still has one.
     fn lookup(&self, key: &str) -> Result<Option<Arc<Produced>>> {
         Ok(match self.cache.check_entry(key)? {
-            EntryState::Intact(m) => Some(self.produced(key, m)?),
+            EntryState::Intact(m) => Some(self.produced(key, m, None)?),
+            EntryState::Damaged(reason) if self.mode == Mode::Inspect => match self.cache.outputs(key) {
+                Ok(Some(m)) => Some(self.produced(key, m, Some(reason))?),
+                _ => None,
+            },
             EntryState::Absent | EntryState::Damaged(_) => None,
         })
     }
 
-    fn produced(&self, key: &str, m: EntryOutputs) -> Result<Arc<Produced>> {
+    fn produced(&self, key: &str, m: EntryOutputs, damaged: Option<String>) -> Result<Arc<Produced>> {
         Ok(Arc::new(Produced {
             key: key.to_owned(),
             out_dir: self.cache.out_dir(key)?,
             outputs: m.outputs,
             output_digest: m.output_digest,
             executed: None,
+            damaged,
         }))
     }
 
@@ -106,7 +112,7 @@ impl Shared<'_> {
     /// a damaged entry is moved aside with a warning.
     fn recheck(&self, key: &str, stage: &str, item: Option<&str>) -> Result<Option<Arc<Produced>>> {
         match self.cache.check_entry(key)? {
-            EntryState::Intact(m) => Ok(Some(self.produced(key, m)?)),
+            EntryState::Intact(m) => Ok(Some(self.produced(key, m, None)?)),
             EntryState::Absent => Ok(None),
             EntryState::Damaged(reason) => {
                 let moved = self.cache.quarantine(key, &reason)?;
@@ -222,7 +228,14 @@ impl Shared<'_> {
         };
         std::fs::remove_dir_all(staging.join("inputs")).ok();
         self.cache.publish(&staging, &manifest)?;
-        Ok(Arc::new(Produced { key: key.to_owned(), out_dir: self.cache.out_dir(key)?, outputs, output_digest, executed: Some(seconds) }))
+        Ok(Arc::new(Produced {
+            key: key.to_owned(),
+            out_dir: self.cache.out_dir(key)?,
+            outputs,
+            output_digest,
+            executed: Some(seconds),
+            damaged: None,
+        }))
     }
 }
 

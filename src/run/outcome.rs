@@ -23,6 +23,10 @@ pub struct Produced {
     pub output_digest: String,
     /// Whether this run computed it (with the seconds it took).
     pub executed: Option<f64>,
+    /// (Inspect mode) why its entry is damaged: its manifest still says what
+    /// it should hold, so dependents' keys are known, but the next run moves
+    /// it aside and computes it again.
+    pub damaged: Option<String>,
 }
 
 /// One input of an instance that has not been computed yet.

@@ -6,10 +6,11 @@
 //! CACHE/entries/ab/abcdef…/log.txt         what the stage printed
 //! CACHE/entries/ab/abcdef…/timings.json    the stage's own wall times (if any)
 //! CACHE/tmp/KEY.PID.N/                     entries being computed
-//! CACHE/locks/KEY.lock                     flock held while a key is computed
+//! CACHE/locks/KEY.lock                     flock held while a key is computed (removed on release)
 //! CACHE/logs/KEY.log, CACHE/failed/KEY/    log and partial outputs of a failed attempt
 //! CACHE/state.sqlite                       stat cache and last runs
-//! CACHE/results/PIPELINE/STAGE[/ITEM]      symlinks to the latest outputs
+//! CACHE/results/PIPELINE/STAGE[/ITEM]      symlinks to the latest outputs (names encoded)
+//! CACHE/quarantine/KEY.PID.N/              damaged entries moved aside, with reason.txt
 //! ```
 //!
 //! An entry is either absent or complete: it is written under tmp/, fsynced,

@@ -51,7 +51,7 @@ mod tests {
             assert_eq!(std::path::Path::new(&c).components().count(), 1, "{c}");
         }
         assert_eq!(path_component("../x"), "%2E.%2Fx");
-        assert_ne!(path_component("a/b"), path_component("a%2Fb").replace("%25", "%"), "escapes are not ambiguous");
+        assert_ne!(path_component("a/b"), path_component("a%2Fb"), "escapes are not ambiguous");
     }
 
     #[test]
@@ -61,7 +61,7 @@ mod tests {
         let (ca, cb) = (path_component(&a), path_component(&b));
         assert!(ca.len() <= MAX_COMPONENT && cb.len() <= MAX_COMPONENT, "{} {}", ca.len(), cb.len());
         assert_ne!(ca, cb);
-        assert_eq!(path_component(&"/".repeat(300)).len() <= MAX_COMPONENT, true);
+        assert!(path_component(&"/".repeat(300)).len() <= MAX_COMPONENT);
         assert!(!path_component(&"/".repeat(300)).contains('/'));
     }
 }
