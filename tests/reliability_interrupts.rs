@@ -179,3 +179,26 @@ fn a_command_killed_by_a_signal_is_reported_as_such() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("failed (signal: 9 (SIGKILL)); last lines of its output:\nbefore"), "{text}");
 }
+
+#[test]
+fn an_interrupted_in_process_kind_keeps_nothing_half_written() {
+    let p = Project::new();
+    // Far more patients than it can write before the signal: it is mid-way.
+    p.write("pipe.yaml", "stages:\n  cohort:\n    kind: synthetic_cohort\n    params: {patients: 5000}\n");
+    let child = p.cmd(&["run", "pipe.yaml"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let writing = eventually(DEADLINE, || {
+        staging_of(&p, pid)
+            .iter()
+            .any(|s| std::fs::read_dir(p.path().join("cache/tmp").join(s).join("out")).is_ok_and(|mut d| d.next().is_some()))
+    });
+    assert!(writing, "the kind started writing its outputs");
+    send(&child, libc::SIGINT);
+    let (status, stderr) = finish(child);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted (SIGINT): stopped 1 running instance"), "{stderr}");
+    assert!(stderr.contains("removed 1 staging folder, nothing half-written was kept"), "{stderr}");
+    assert!(staging_of(&p, pid).is_empty(), "no staging folder is left");
+    let (code, doc) = p.json(&["status", "pipe.yaml"]);
+    assert_eq!((code, doc[0]["state"].as_str()), (0, Some("missing")), "nothing was published: {doc}");
+}

@@ -109,7 +109,8 @@ fn stop_and_exit(signal: i32, tmp: Option<&Path>) -> ! {
     }
     wait_gone(&stubborn, Duration::from_secs(1));
     let removed = tmp.map(remove_own_staging);
-    let labels = if engine_named.is_empty() { groups.into_iter().map(|(_, l)| l).collect() } else { engine_named };
+    let mut labels: Vec<String> = if engine_named.is_empty() { groups.into_iter().map(|(_, l)| l).collect() } else { engine_named };
+    labels.sort();
     eprintln!("{}", message(signal, &labels, removed));
     std::process::exit(128 + signal)
 }
@@ -155,12 +156,20 @@ fn is_staging_of(name: &str, pid: &str) -> bool {
     matches!(parts.as_slice(), [key, p, n] if !key.is_empty() && *p == pid && n.parse::<u64>().is_ok())
 }
 
-/// The line printed after a stop.
+/// The line printed after a stop. `stopped` names the instances known to be
+/// running; `removed` staging folders (one per instance being computed) may
+/// count more, such as in-process kinds the engine did not name.
 fn message(signal: i32, stopped: &[String], removed: Option<usize>) -> String {
-    let what = match stopped {
-        [] => "nothing was running".to_owned(),
-        [one] => format!("stopped 1 running instance: {one}"),
-        many => format!("stopped {} running instances: {}", many.len(), many.join(", ")),
+    let count = stopped.len().max(removed.unwrap_or(0));
+    let names = match stopped.len() {
+        0 => String::new(),
+        n if n == count => format!(": {}", stopped.join(", ")),
+        n => format!(": {} and {} more", stopped.join(", "), count - n),
+    };
+    let what = match count {
+        0 => "nothing was running".to_owned(),
+        1 => format!("stopped 1 running instance{names}"),
+        n => format!("stopped {n} running instances{names}"),
     };
     let kept = match removed {
         Some(0) => "; nothing half-written was kept".to_owned(),
@@ -212,5 +221,13 @@ mod tests {
             "interrupted (SIGINT): stopped 2 running instances: train, patches/p3; removed 2 staging folders, nothing half-written was kept"
         );
         assert_eq!(message(libc::SIGTERM, &[], None), "interrupted (SIGTERM): nothing was running");
+        assert_eq!(
+            message(libc::SIGINT, &two[..1], Some(3)),
+            "interrupted (SIGINT): stopped 3 running instances: train and 2 more; removed 3 staging folders, nothing half-written was kept"
+        );
+        assert_eq!(
+            message(libc::SIGINT, &[], Some(1)),
+            "interrupted (SIGINT): stopped 1 running instance; removed 1 staging folder, nothing half-written was kept"
+        );
     }
 }

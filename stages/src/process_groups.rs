@@ -103,9 +103,24 @@ pub fn signal_group(pgid: i32, signal: i32) -> bool {
     unsafe { libc::killpg(pgid, signal) == 0 }
 }
 
-/// Whether any process, zombies included, is still in the group `pgid`.
+/// Whether any live process is still in the group `pgid`. Zombies do not
+/// count: an orphan's zombie waits for init to reap it, which can take a
+/// while in a container, yet it no longer runs.
 pub fn group_alive(pgid: i32) -> bool {
-    signal_group(pgid, 0)
+    if !signal_group(pgid, 0) {
+        return false;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else { return true };
+    procs.flatten().any(|p| std::fs::read_to_string(p.path().join("stat")).is_ok_and(|stat| live_member(&stat, pgid)))
+}
+
+/// Whether a `/proc/PID/stat` line is a process in group `pgid` that runs
+/// (its state is not Z, zombie, or X, dead).
+fn live_member(stat: &str, pgid: i32) -> bool {
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return false };
+    let fields: Vec<&str> = rest.split_whitespace().take(3).collect();
+    matches!(fields.as_slice(), [state, _, pgrp] if !matches!(*state, "Z" | "X") && pgrp.parse() == Ok(pgid))
 }
 
 /// The labels of the instances the engine named with [`running_as`] that
@@ -154,6 +169,14 @@ mod tests {
         assert_eq!(inside, (Some("train".to_owned()), true));
         assert_eq!(current_label(), None);
         assert!(!running_instances().contains(&"train".to_owned()));
+    }
+
+    #[test]
+    fn zombies_are_not_live_members() {
+        assert!(live_member("12 (sleep) S 1 12 12 0", 12));
+        assert!(live_member("12 (a) b) R 1 12 12 0", 12));
+        assert!(!live_member("12 (sleep) Z 1 12 12 0", 12));
+        assert!(!live_member("12 (sleep) S 1 13 13 0", 12));
     }
 
     #[test]
