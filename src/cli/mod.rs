@@ -4,7 +4,8 @@
 //! Exit codes: 0 success; 1 a stage failed or was skipped, `verify` or
 //! `lineage --verify` found damage, or the cache could not be read; 2 a bad
 //! pipeline file or bad usage (unknown stage, kind, item, variant or a
-//! malformed option).
+//! malformed option); 130 interrupted by SIGINT, 143 by SIGTERM (`run`,
+//! `sweep run`, `exec`).
 
 pub mod args;
 pub mod dag;

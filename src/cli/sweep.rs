@@ -98,6 +98,7 @@ pub fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
 fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>) -> Result<i32, Exit> {
     let p = load_target(target)?;
     let cache = Cache::open(cache_root)?;
+    crate::run::interrupt::install(Some(&cache))?;
     let opts = Options { jobs: jobs.unwrap_or_else(default_jobs), keep_going: true, mode: Mode::Execute, progress: !target.json };
     let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
     record_lineage(&cache, &result);

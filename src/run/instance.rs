@@ -162,29 +162,7 @@ impl Shared<'_> {
             return Ok(p); // another run computed it while we waited
         }
         let staging = self.cache.staging(key)?;
-        let mut inputs = BTreeMap::new();
-        for (name, input) in &job.inputs {
-            let (path, producers) = match input {
-                JobInput::External(rel) => (self.work_dir.join(rel), Vec::new()),
-                JobInput::Stage { produced, subpath, item, .. } => {
-                    let p = produced.as_ref().expect("inputs are available when executing");
-                    (join_sub(&p.out_dir, subpath.as_deref()), vec![Producer { item: item.clone(), key: p.key.clone() }])
-                }
-                JobInput::Gather { subpath, parts, .. } => {
-                    let dir = staging.join("inputs").join(name);
-                    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-                    let mut producers = Vec::with_capacity(parts.len());
-                    for (item, produced) in parts {
-                        let p = produced.as_ref().expect("inputs are available when executing");
-                        std::os::unix::fs::symlink(join_sub(&p.out_dir, subpath.as_deref()), dir.join(item))
-                            .with_context(|| format!("cannot link {item} into {}", dir.display()))?;
-                        producers.push(Producer { item: Some(item.clone()), key: p.key.clone() });
-                    }
-                    (dir, producers)
-                }
-            };
-            inputs.insert(name.clone(), Input { path, producers });
-        }
+        let inputs = self.stage_inputs(job, &staging)?;
         let out_dir = staging.join("out");
         let log_path = staging.join(LOG_FILE);
         let timings_path = staging.join(TIMINGS_FILE);
@@ -200,7 +178,8 @@ impl Shared<'_> {
             work_dir: self.work_dir,
             threads: job.threads,
         };
-        let result = catch_unwind(AssertUnwindSafe(|| stage.kind.run(&ctx)));
+        let label = instance_label(&stage.name, job.item.as_deref());
+        let result = catch_unwind(AssertUnwindSafe(|| lungflow_stages::process_groups::running_as(&label, || stage.kind.run(&ctx))));
         let seconds = clock.elapsed().as_secs_f64();
         let failure = match result {
             Ok(Ok(())) => None,
@@ -236,6 +215,35 @@ impl Shared<'_> {
             executed: Some(seconds),
             damaged: None,
         }))
+    }
+    /// The inputs as the stage kind sees them: paths of external files and
+    /// of producers' outputs, and a folder of links per gathered input
+    /// (under `staging/inputs/NAME/ITEM`).
+    fn stage_inputs(&self, job: &Job, staging: &Path) -> Result<BTreeMap<String, Input>> {
+        let mut inputs = BTreeMap::new();
+        for (name, input) in &job.inputs {
+            let (path, producers) = match input {
+                JobInput::External(rel) => (self.work_dir.join(rel), Vec::new()),
+                JobInput::Stage { produced, subpath, item, .. } => {
+                    let p = produced.as_ref().expect("inputs are available when executing");
+                    (join_sub(&p.out_dir, subpath.as_deref()), vec![Producer { item: item.clone(), key: p.key.clone() }])
+                }
+                JobInput::Gather { subpath, parts, .. } => {
+                    let dir = staging.join("inputs").join(name);
+                    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                    let mut producers = Vec::with_capacity(parts.len());
+                    for (item, produced) in parts {
+                        let p = produced.as_ref().expect("inputs are available when executing");
+                        std::os::unix::fs::symlink(join_sub(&p.out_dir, subpath.as_deref()), dir.join(item))
+                            .with_context(|| format!("cannot link {item} into {}", dir.display()))?;
+                        producers.push(Producer { item: Some(item.clone()), key: p.key.clone() });
+                    }
+                    (dir, producers)
+                }
+            };
+            inputs.insert(name.clone(), Input { path, producers });
+        }
+        Ok(inputs)
     }
 }
 

@@ -221,17 +221,10 @@ impl Cache {
         let parent = target.parent().expect("entry has a parent");
         fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         if target.exists() {
-            // The caller holds the key's lock: whatever is there was left
-            // by a run that published it, or is damaged.
-            match self.check_entry(&manifest.key)? {
-                crate::store::integrity::EntryState::Damaged(reason) => {
-                    self.quarantine(&manifest.key, &reason)?;
-                }
-                _ => {
-                    fs::remove_dir_all(staging).ok();
-                    return Ok(());
-                }
-            }
+            // Published by another run; a damaged entry was moved aside
+            // under the lock before computing (`Cache::quarantine`).
+            fs::remove_dir_all(staging).ok();
+            return Ok(());
         }
         fs::rename(staging, &target).with_context(|| format!("cannot move {} to {}", staging.display(), target.display()))?;
         File::open(parent).and_then(|d| d.sync_all()).ok();

@@ -61,6 +61,11 @@ impl StageKind for Command {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         let p = Params::parse(ctx.params)?;
+        if let Some(bad) = p.outputs.iter().find(|rel| !inside_out(rel)) {
+            return Err(StageError(format!(
+                "declared output {bad:?} must be a relative path inside {{out}} (no `..`, `.`, empty parts or leading `/`)"
+            )));
+        }
         let line = render_template(&p.cmd, ctx)?;
         let status = run_line(&line, ctx)?;
         if !status.success() {
@@ -170,6 +175,11 @@ fn fallback_label(line: &str, item: Option<&str>) -> String {
         Some(item) => format!("{item} ({short}{more})"),
         None => format!("{short}{more}"),
     }
+}
+
+/// Whether a declared output names a path inside `{out}`.
+fn inside_out(rel: &str) -> bool {
+    !rel.is_empty() && rel.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 /// The environment variables a command sees.
@@ -289,6 +299,16 @@ mod tests {
             threads: 1,
         };
         f(&ctx)
+    }
+
+    #[test]
+    fn declared_outputs_must_stay_inside_out() {
+        for good in ["a.csv", "sub/b.txt"] {
+            assert!(inside_out(good), "{good}");
+        }
+        for bad in ["", "../x", "/etc/passwd", "a/../../b", "./a", "a//b"] {
+            assert!(!inside_out(bad), "{bad}");
+        }
     }
 
     #[test]
