@@ -15,11 +15,10 @@
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long and how a fuzz run goes.
@@ -79,10 +78,15 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 static SAVE_DIR: OnceLock<PathBuf> = OnceLock::new();
 
-thread_local! {
-    /// The input this thread is running, for the allocator to save.
-    static CURRENT: Cell<(*const u8, usize)> = const { Cell::new((std::ptr::null(), 0)) };
-}
+/// Most threads a run uses (one input slot each).
+const MAX_THREADS: usize = 8;
+
+/// The input each fuzz thread is running, for the allocator to save (the
+/// target may allocate on other threads, such as a rayon pool's). Whoever
+/// swaps a slot to null owns the input: the allocator saves it; a fuzz thread
+/// that finds its slot already taken waits for the abort instead of freeing it.
+static RUNNING: [AtomicPtr<u8>; MAX_THREADS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_THREADS];
+static RUNNING_LEN: [AtomicUsize; MAX_THREADS] = [const { AtomicUsize::new(0) }; MAX_THREADS];
 
 /// A global allocator that aborts, after saving the running fuzz input, when
 /// one allocation or the live total exceeds its cap.
@@ -106,17 +110,19 @@ impl CappedAllocator {
     }
 }
 
-/// Saves the running input and aborts the process.
+/// Saves the running inputs and aborts the process.
 #[cold]
 fn over_cap(size: usize, live: usize, cap: usize) -> ! {
-    let (ptr, len) = CURRENT.with(|c| c.replace((std::ptr::null(), 0)));
-    let saved = if ptr.is_null() {
-        "none (no fuzz input was running)".to_owned()
-    } else {
-        // SAFETY: `run` points CURRENT at an input that outlives the call it guards.
-        save(unsafe { std::slice::from_raw_parts(ptr, len) }, "alloc")
-    };
-    eprintln!("FUZZ FAILURE: allocation of {size} bytes (live total {live}) over the {cap}-byte cap; input: {saved}");
+    let mut saved = Vec::new();
+    for (slot, len) in RUNNING.iter().zip(&RUNNING_LEN) {
+        let ptr = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !ptr.is_null() {
+            // SAFETY: `run` published this input and, finding its slot taken, never frees it.
+            saved.push(save(unsafe { std::slice::from_raw_parts(ptr, len.load(Ordering::SeqCst)) }, "alloc"));
+        }
+    }
+    eprintln!("FUZZ FAILURE: allocation of {size} bytes (live total {live}) over the {cap}-byte cap; running inputs saved: {saved:?}");
+    eprintln!("allocated at:\n{}", std::backtrace::Backtrace::force_capture());
     std::process::abort()
 }
 
@@ -182,15 +188,21 @@ pub fn run(corpus: &Path, target: impl Fn(&[u8]) + Sync, opts: &Options) -> Repo
     let (executions, stop, failure) = (AtomicU64::new(0), AtomicBool::new(false), std::sync::Mutex::new(None::<String>));
     let start = Instant::now();
     std::thread::scope(|s| {
-        for t in 0..opts.threads.max(1) {
+        for t in 0..opts.threads.clamp(1, MAX_THREADS) {
             let (seeds, target, executions, stop, failure) = (&seeds, &target, &executions, &stop, &failure);
             s.spawn(move || {
                 let mut rng = Rng(opts.seed.wrapping_add(t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
                 while !stop.load(Ordering::Relaxed) && start.elapsed() < opts.duration {
                     let input = mutate(&mut rng, seeds);
-                    CURRENT.with(|c| c.set((input.as_ptr(), input.len())));
+                    RUNNING_LEN[t].store(input.len(), Ordering::SeqCst);
+                    RUNNING[t].store(input.as_ptr().cast_mut(), Ordering::SeqCst);
                     let outcome = catch_unwind(AssertUnwindSafe(|| target(&input)));
-                    CURRENT.with(|c| c.set((std::ptr::null(), 0)));
+                    if RUNNING[t].swap(std::ptr::null_mut(), Ordering::SeqCst).is_null() {
+                        // The allocator is saving this input before it aborts the process.
+                        loop {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
                     executions.fetch_add(1, Ordering::Relaxed);
                     if outcome.is_err() {
                         *failure.lock().unwrap() = Some(save(&input, "panic"));

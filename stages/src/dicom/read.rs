@@ -104,8 +104,21 @@ fn inflate(deflated: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Runs third-party decoding code, turning a panic on hostile bytes into an
+/// error naming the file (the fuzz target found one in dicom-rs's RLE decoder).
+pub fn no_panic<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T, StageError>) -> Result<T, StageError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let why = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied()).unwrap_or("no message");
+        Err(err(path, format!("{what} failed on corrupt data (it panicked: {why})")))
+    })
+}
+
 /// Parses a checked file, up to (not including) `until` when given.
 pub fn parse(path: &Path, checked: &Checked, until: Option<dicom::core::Tag>) -> Result<DefaultDicomObject, StageError> {
+    no_panic(path, "the DICOM parser", || parse_unguarded(path, checked, until))
+}
+
+fn parse_unguarded(path: &Path, checked: &Checked, until: Option<dicom::core::Tag>) -> Result<DefaultDicomObject, StageError> {
     let unreadable = |e: &dyn std::fmt::Display| err(path, format!("not a readable DICOM file ({e})"));
     let Some(inflated) = &checked.inflated else {
         let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
@@ -173,5 +186,13 @@ mod tests {
         std::fs::write(&path, nested(5000)).unwrap();
         let e = on_reader_stack(|| read_checked(&path)).err().unwrap().0;
         assert!(e.contains("deeper.dcm: sequences nested deeper than 32 levels at byte"), "{e}");
+    }
+
+    #[test]
+    fn a_panic_in_decoding_code_is_an_error_naming_the_file() {
+        let e =
+            no_panic(Path::new("x.dcm"), "the RLE decoder", || -> Result<(), StageError> { panic!("index out of bounds") }).unwrap_err();
+        assert_eq!(e.0, "x.dcm: the RLE decoder failed on corrupt data (it panicked: index out of bounds)");
+        assert_eq!(no_panic(Path::new("x.dcm"), "-", || Ok(3)).unwrap(), 3);
     }
 }

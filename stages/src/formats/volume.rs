@@ -135,6 +135,15 @@ fn write_grid<T: ArrowPrimitiveType>(path: &Path, column: &str, meta: &VolumeMet
     if data.len() != meta.len() {
         return Err(StageError(format!("cannot write {}: {} values for shape {:?}", path.display(), data.len(), meta.shape)));
     }
+    // JSON has no NaN: a non-finite number would be written as null and fail the reader of a later stage.
+    if meta.spacing_mm.iter().any(|s| !s.is_finite() || *s <= 0.0) || meta.origin_mm.iter().any(|o| !o.is_finite()) {
+        return Err(StageError(format!(
+            "cannot write {}: spacing {:?} mm must be finite and positive, origin {:?} mm finite",
+            path.display(),
+            meta.spacing_mm,
+            meta.origin_mm
+        )));
+    }
     let stored = Stored { version: FORMAT_VERSION, meta };
     let json = serde_json::to_string(&stored).map_err(|e| StageError(format!("cannot write {}: {e}", path.display())))?;
     write_rows::<T>(path, column, &json, meta.shape[1] * meta.shape[2], data)
@@ -166,6 +175,19 @@ fn read_grid<T: ArrowPrimitiveType>(path: &Path, column: &str) -> Result<Grid<T:
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_non_finite_spacing_or_origin_is_refused_rather_than_written_as_null() {
+        let dir = lungflow_testkit::scratch("volume");
+        for spacing in [[f64::NAN, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, f64::INFINITY]] {
+            let v = Volume { meta: VolumeMeta::for_test([1, 1, 1], spacing), data: vec![0] };
+            let e = write_volume(&dir.join("v.arrow"), &v).unwrap_err().0;
+            assert!(e.contains("must be finite and positive"), "{e}");
+        }
+        let mut meta = VolumeMeta::for_test([1, 1, 1], [1.0; 3]);
+        meta.origin_mm[0] = f64::NAN;
+        assert!(write_volume(&dir.join("v.arrow"), &Volume { meta, data: vec![0] }).is_err());
+    }
+
     use super::*;
 
     fn meta() -> VolumeMeta {
