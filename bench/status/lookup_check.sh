@@ -17,7 +17,8 @@ AFTER="${AFTER:-$REPO/target/release/lungflow}"
 
 python3 "$HERE/generate.py" --work "$WORK" --items 1600 --files 250000 > /dev/null
 cd "$WORK"
-/usr/bin/time -f "run: %e s" "$AFTER" run lungflow.yaml > /dev/null
+/usr/bin/time -o run.time -f "run: %e s" "$AFTER" run lungflow.yaml > /dev/null 2> run.log
+cat run.time
 for bin in "$BEFORE" "$AFTER"; do "$bin" status lungflow.yaml > /dev/null; done # warm-up
 for i in $(seq "$REPS"); do
     for side in before after; do
