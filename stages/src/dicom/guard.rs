@@ -7,6 +7,10 @@
 //! decoders, dicom-object 0.10 `FileMetaTable::read_from`) and refuses, with
 //! the element and the byte offset:
 //! - a declared length longer than the bytes that follow it;
+//! - a binary value (US, SS, OW: 2 bytes; UL, SL, FL, OF, AT, OL: 4; FD, OD,
+//!   SV, UV, OV: 8) whose length is not a multiple of its size: dicom-rs
+//!   reads whole values but advances by the length, and would read the next
+//!   elements out of step (the fuzz target found a 1.4 GB allocation so);
 //! - sequences and items nested deeper than [`MAX_DEPTH`] levels;
 //! - more than [`MAX_ELEMENTS`] elements (each costs far more in memory
 //!   than its 8 to 12 bytes on disk).
@@ -121,7 +125,8 @@ fn short_length_vr(vr: &[u8; 2]) -> bool {
 struct Header {
     at: usize,
     tag: (u16, u16),
-    sequence_vr: bool,
+    /// The VR the parser gives it (None for items and delimiters).
+    vr: Option<VR>,
     len: u32,
 }
 
@@ -139,8 +144,8 @@ fn header(c: &mut Cursor<'_>, enc: Encoding) -> Result<Header, String> {
     let tag = (c.u16(big).ok_or_else(truncated)?, c.u16(big).ok_or_else(truncated)?);
     if tag.0 == 0xFFFE || enc == Encoding::ImplicitLittle {
         let len = c.u32(big).ok_or_else(truncated)?;
-        let sequence_vr = enc == Encoding::ImplicitLittle && tag.0 != 0xFFFE && implicit_sequence(tag);
-        return Ok(Header { at, tag, sequence_vr, len });
+        let vr = (tag.0 != 0xFFFE).then(|| implicit_vr(tag));
+        return Ok(Header { at, tag, vr, len });
     }
     let vr = c.take::<2>().ok_or_else(truncated)?;
     let len = if short_length_vr(&vr) {
@@ -149,15 +154,26 @@ fn header(c: &mut Cursor<'_>, enc: Encoding) -> Result<Header, String> {
         c.take::<2>().ok_or_else(truncated)?;
         c.u32(big).ok_or_else(truncated)?
     };
-    Ok(Header { at, tag, sequence_vr: &vr == b"SQ", len })
+    Ok(Header { at, tag, vr: Some(VR::from_binary(vr).unwrap_or(VR::UN)), len })
 }
 
-/// Whether the implicit VR decoder gives `tag` the VR SQ (from the dictionary).
-fn implicit_sequence(tag: (u16, u16)) -> bool {
+/// The VR the implicit VR decoder gives `tag` (from the dictionary).
+fn implicit_vr(tag: (u16, u16)) -> VR {
     if tag == (0x7FE0, 0x0010) || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000) {
-        return false; // read as OW whatever the dictionary says
+        return VR::OW; // whatever the dictionary says
     }
-    StandardDataDictionary.by_tag(Tag(tag.0, tag.1)).is_some_and(|e| e.vr().relaxed() == VR::SQ)
+    StandardDataDictionary.by_tag(Tag(tag.0, tag.1)).map_or(VR::UN, |e| e.vr().relaxed())
+}
+
+/// Bytes per value of a binary VR: dicom-rs reads `length / size` values
+/// but advances by `length`, so any other length desynchronises it.
+fn value_size(vr: VR) -> usize {
+    match vr {
+        VR::US | VR::SS | VR::OW => 2,
+        VR::UL | VR::SL | VR::FL | VR::OF | VR::AT | VR::OL => 4,
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
+        _ => 1,
+    }
 }
 
 /// The bytes a defined length claims, checked against what is left.
@@ -262,7 +278,7 @@ fn step(c: &mut Cursor<'_>, h: &Header, open: &mut Vec<Open>, pixel_data: &mut O
         (0xFFFE, 0xE000) if in_sequence => open.push(Open { sequence: false, end: defined_end(c, "item")? }),
         (0xFFFE, 0xE00D) | (0xFFFE, 0xE0DD) if in_sequence || h.tag == (0xFFFE, 0xE00D) => drop(open.pop()),
         _ if in_sequence => return Err(format!("{} where an item of a sequence was expected", h.name())),
-        _ if h.sequence_vr => open.push(Open { sequence: true, end: defined_end(c, "sequence")? }),
+        _ if h.vr == Some(VR::SQ) => open.push(Open { sequence: true, end: defined_end(c, "sequence")? }),
         (0x7FE0, 0x0010) if h.len == UNDEFINED => {
             check_fragments(c, enc == Encoding::ExplicitBig)?;
             if open.is_empty() {
@@ -272,6 +288,10 @@ fn step(c: &mut Cursor<'_>, h: &Header, open: &mut Vec<Open>, pixel_data: &mut O
         _ if h.len == UNDEFINED => open.push(Open { sequence: true, end: None }),
         _ => {
             let len = fits(c, h, "element")?;
+            let size = h.vr.map_or(1, value_size);
+            if len % size != 0 {
+                return Err(format!("{} has VR {:?} and a length of {len}, not a multiple of {size}", h.name(), h.vr.unwrap_or(VR::UN)));
+            }
             if h.tag == (0x7FE0, 0x0010) && open.is_empty() {
                 *pixel_data = Some(PixelData::Native(len as u64));
             }
@@ -288,7 +308,7 @@ fn check_fragments(c: &mut Cursor<'_>, big: bool) -> Result<(), String> {
         let at = c.pos;
         let truncated = || format!("truncated pixel data fragment header at byte {at}");
         let tag = (c.u16(big).ok_or_else(truncated)?, c.u16(big).ok_or_else(truncated)?);
-        let h = Header { at, tag, sequence_vr: false, len: c.u32(big).ok_or_else(truncated)? };
+        let h = Header { at, tag, vr: None, len: c.u32(big).ok_or_else(truncated)? };
         match tag {
             (0xFFFE, 0xE0DD) => return Ok(()),
             (0xFFFE, 0xE000) if h.len != UNDEFINED => c.pos += fits(c, &h, "pixel data fragment")?,
@@ -420,5 +440,15 @@ mod tests {
         assert!(check(&file(EXPLICIT_LE, &lie)).unwrap_err().contains("pixel data fragment (FFFE,E000)"));
         let after = [&open[..], &frag(0), &end, &pixels(0)[..8], &0xFFFF_FFF0u32.to_le_bytes()].concat();
         assert!(check(&file(EXPLICIT_LE, &after)).unwrap_err().contains("claims 4294967280"));
+    }
+
+    #[test]
+    fn a_binary_value_must_hold_whole_values() {
+        let sl = [&[0x08, 0x00, 0x01, 0x02, b'S', b'L', 6, 0][..], &[0u8; 6]].concat();
+        let e = check(&file(EXPLICIT_LE, &sl)).unwrap_err();
+        assert!(e.contains("(0008,0201) at byte 172 has VR SL and a length of 6, not a multiple of 4"), "{e}");
+        let implicit = [&[0x28, 0x00, 0x10, 0x00, 3, 0, 0, 0][..], &[0u8; 3]].concat(); // Rows is US
+        assert!(check(&file("1.2.840.10008.1.2", &implicit)).unwrap_err().contains("VR US and a length of 3"));
+        assert!(check(&file(EXPLICIT_LE, &element((0x0028, 0x0010), b"US", &[0, 2]))).is_ok());
     }
 }
