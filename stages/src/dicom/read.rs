@@ -28,7 +28,7 @@ pub const MAX_INFLATED_BYTES: u64 = 64 << 20;
 
 /// Stack of each reader thread. The guard's depth limit keeps the parser's
 /// recursion far inside it (tests: a file nested [`guard::MAX_DEPTH`] deep
-/// parses on a 1 MiB stack).
+/// parses on a thread of the default 2 MiB stack).
 pub const READER_STACK_BYTES: usize = 16 << 20;
 
 /// The error type of this module: `path: reason`.
@@ -169,11 +169,11 @@ mod tests {
     }
 
     #[test]
-    fn nesting_at_the_limit_parses_on_a_small_stack_and_5000_levels_are_a_clean_error() {
+    fn nesting_at_the_limit_parses_on_a_default_stack_and_5000_levels_are_a_clean_error() {
         let nested = |depth| file(EXPLICIT_LE, &[nested_sequences(depth), dataset(&slice_bytes()).to_vec()].concat());
         let at_limit = nested(guard::MAX_DEPTH / 2);
         let parsed = std::thread::Builder::new()
-            .stack_size(1 << 20)
+            .stack_size(2 << 20)
             .spawn(move || {
                 let checked = check_bytes(Path::new("deep.dcm"), at_limit).unwrap();
                 parse(Path::new("deep.dcm"), &checked, None).map(|_| ()).map_err(|e| e.0)
