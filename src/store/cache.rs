@@ -67,7 +67,7 @@ pub struct EntryOutputs {
 
 /// Holds a key's lock until dropped. The lock file is removed by its holder
 /// when it lets go, so lock files do not pile up: whoever waited on the old
-/// file sees it gone and locks the new one (see [`still_at`]).
+/// file sees it gone and locks the new one (see `still_at`).
 pub struct KeyLock {
     file: File,
     path: PathBuf,

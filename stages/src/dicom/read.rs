@@ -1,5 +1,5 @@
 //! Reading one DICOM file safely: the bytes, the structural check
-//! ([`guard`](super::guard)), a bounded inflate of deflated data sets, and
+//! ([`super::guard`]), a bounded inflate of deflated data sets, and
 //! the parse, all on a thread pool whose stack size is known.
 //!
 //! Caps, each refused with the file and the number:

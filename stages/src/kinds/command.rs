@@ -8,7 +8,7 @@
 //!
 //! Each command runs in a process group of its own, registered in
 //! [`crate::process_groups`] while it runs, so that an interrupted run can
-//! stop it and everything it started; a watchdog ([`Guard`]) kills the group
+//! stop it and everything it started; a watchdog (`Guard`) kills the group
 //! if lungflow itself dies, kill -9 included.
 
 use std::collections::BTreeMap;
