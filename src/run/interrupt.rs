@@ -14,7 +14,7 @@
 //!
 //! Stage kinds computing in-process (training in Rust, say) cannot be
 //! interrupted mid-way: they end with the process, after step 2. kill -9 of
-//! lungflow cannot be caught; there each command's watchdog kills its group
+//! lungflow cannot be caught; there the process's watchdog kills the groups
 //! (see the `command` kind), and the next computation of the same key
 //! removes the stale staging folder.
 

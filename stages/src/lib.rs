@@ -32,6 +32,7 @@ pub mod phantom;
 pub mod plot;
 pub mod process_groups;
 pub mod segment;
+pub mod watchdog;
 
 pub use contract::{Input, ParamSpec, ParamType, Producer, RowProvenance, RunContext, StageError, StageKind};
 pub use kinds::{all_kinds, find_kind};

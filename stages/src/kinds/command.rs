@@ -8,18 +8,17 @@
 //!
 //! Each command runs in a process group of its own, registered in
 //! [`crate::process_groups`] while it runs, so that an interrupted run can
-//! stop it and everything it started; a watchdog (`Guard`) kills the group
+//! stop it and everything it started; the process's [`crate::watchdog`] kills the group
 //! if lungflow itself dies, kill -9 included.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::PipeWriter;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command as Process, ExitStatus, Stdio};
+use std::process::{Command as Process, ExitStatus, Stdio};
 
 use crate::params::scalar_text;
-use crate::process_groups;
 use crate::{Input, ParamSpec, RunContext, StageError, StageKind, kind_params};
+use crate::{process_groups, watchdog};
 
 kind_params! {
     /// The declared parameters of `command`; any other scalar parameter is
@@ -84,7 +83,7 @@ impl StageKind for Command {
 }
 
 /// Runs `sh -c line` in its own process group, registered for interrupts and
-/// watched by a [`Guard`], and waits for it. If the process is being
+/// watched by the process's watchdog, and waits for it. If the process is being
 /// interrupted when the command ends, this never returns: the engine exits
 /// the process, and no failure is recorded for a command it stopped itself.
 fn run_line(line: &str, ctx: &RunContext<'_>) -> Result<ExitStatus, StageError> {
@@ -105,66 +104,21 @@ fn run_line(line: &str, ctx: &RunContext<'_>) -> Result<ExitStatus, StageError> 
     let mut child = process.spawn().map_err(|e| StageError(format!("cannot start sh for command {line:?}: {e}")))?;
     let label = process_groups::current_label().unwrap_or_else(|| fallback_label(line, ctx.item));
     let registration = process_groups::register(child.id(), &label);
-    let guard = Guard::start(child.id());
-    let waited = match &guard {
+    let watched = watchdog::watch(child.id());
+    let waited = match &watched {
         Ok(_) => child.wait().map_err(|e| StageError(format!("cannot wait for command {line:?}: {e}"))),
-        Err(e) => Err(StageError(format!("cannot start the guard process for command {line:?}: {e}"))),
+        Err(e) => Err(StageError(format!("cannot start the watchdog process for command {line:?}: {e}"))),
     };
-    if guard.is_err() {
+    if watched.is_err() {
         process_groups::signal_group(registration.pgid(), libc::SIGKILL);
         let _ = child.wait();
     }
-    drop(guard);
+    drop(watched);
     drop(registration);
     while process_groups::stopping() {
         std::thread::park();
     }
     waited
-}
-
-/// A watchdog for one command's process group: a small `sh` in a group of
-/// its own that waits for end-of-file on a pipe whose only write end this
-/// process holds. The kernel closes that end however lungflow ends, kill -9
-/// included, and the watchdog then kills the whole group. Dropping the guard
-/// (the command is over) kills the watchdog first, so it kills nothing.
-///
-/// Why not a parent-death signal on a wrapper shell: the command would no
-/// longer be lungflow's child, and its exit status (a signal, say) would
-/// reach lungflow only as a shell's exit code; here the command's `sh` is
-/// still the direct child and its status is reported exactly as before.
-struct Guard {
-    watchdog: Child,
-    _write_end: PipeWriter,
-}
-
-/// The watchdog's program: `$1` is the group to kill once stdin closes.
-const GUARD_SCRIPT: &str = "read -r _ignored; kill -s KILL -- \"-$1\" 2>/dev/null";
-
-impl Guard {
-    /// Starts a watchdog for the process group `pgid`.
-    fn start(pgid: u32) -> std::io::Result<Guard> {
-        // Both ends are close-on-exec: no other child inherits the write end.
-        let (read_end, write_end) = std::io::pipe()?;
-        let watchdog = Process::new("sh")
-            .arg("-c")
-            .arg(GUARD_SCRIPT)
-            .arg("lungflow-guard")
-            .arg(pgid.to_string())
-            .stdin(read_end)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()?;
-        Ok(Guard { watchdog, _write_end: write_end })
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // Before the write end closes (after this body), or it would fire.
-        let _ = self.watchdog.kill();
-        let _ = self.watchdog.wait();
-    }
 }
 
 /// How a stop names a command when the engine gave no instance label.
