@@ -273,6 +273,10 @@ mod tests {
 
     #[test]
     fn parsable_answer() {
+        // Recorded (tools/slurm/observed.md): `sbatch --parsable -J ok --wrap true`.
+        assert_eq!(parse_sbatch_parsable("7\n"), Ok("7".to_owned()));
+        // A refused submission prints nothing on stdout (the error is on stderr).
+        assert!(parse_sbatch_parsable("").unwrap_err().contains("nothing on stdout"));
         assert_eq!(parse_sbatch_parsable("4242\n"), Ok("4242".to_owned()));
         assert_eq!(parse_sbatch_parsable("4242;cluster1\n"), Ok("4242".to_owned()));
         assert_eq!(parse_sbatch_parsable("\n  17  \n"), Ok("17".to_owned()));

@@ -170,39 +170,293 @@ mod tests {
         assert_eq!(sinfo_partitions_args(), ["--all", "--noheader", "--format=%P"]);
     }
 
-    // Slurm 22.05's format (src/api/job_info.c), one line per job.
-    const TIMEOUT_TASK: &str = "JobId=57 ArrayJobId=55 ArrayTaskId=2 JobName=lf-r1-segment-ab12 UserId=alice(1000) \
-GroupId=alice(1000) MCS_label=N/A Priority=4294901757 Nice=0 Account=(null) QOS=normal JobState=TIMEOUT Reason=TimeLimit \
-Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:15 RunTime=00:01:09 TimeLimit=00:01:00 TimeMin=N/A \
-SubmitTime=2024-05-01T10:00:00 EligibleTime=2024-05-01T10:00:00 AccrueTime=2024-05-01T10:00:00 StartTime=2024-05-01T10:00:01 \
-EndTime=2024-05-01T10:01:10 Deadline=N/A SuspendTime=None SecsPreSuspend=0 LastSchedEval=2024-05-01T10:00:01 Scheduler=Main \
-Partition=debug AllocNode:Sid=node1:4021 ReqNodeList=(null) ExcNodeList=(null) NodeList=node1 BatchHost=node1 NumNodes=1 \
-NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* TRES=cpu=1,mem=100M,node=1,billing=1 Socks/Node=* \
-NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=100M MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 \
-OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) Command=/proj/.lungflow/jobs/ab12.sh WorkDir=/proj \
-StdErr=/proj/.lungflow/logs/55_2.log StdIn=/dev/null StdOut=/proj/.lungflow/logs/55_2.log Power=";
+    // Recorded on the one-node Slurm 22.05.8 cluster of tools/slurm/up.sh
+    // (tools/slurm/observed.md), byte for byte: each line ends with a space.
 
-    #[test]
-    fn a_timed_out_array_task() {
-        let records = parse_show_job(&format!("{TIMEOUT_TASK}\n"));
-        assert_eq!(records.len(), 1);
-        let r = &records[0];
-        assert_eq!(r.job_id, "57");
-        assert_eq!(r.array_job_id.as_deref(), Some("55"));
-        assert_eq!(r.array_task_id.as_deref(), Some("2"));
-        assert_eq!(r.state, JobState::Timeout);
-        assert_eq!(r.reason, "TimeLimit");
-        assert_eq!(r.exit_code, Some((0, 15)));
-        assert_eq!(r.time_limit.as_deref(), Some("00:01:00"));
-        assert_eq!(r.std_out.as_deref(), Some("/proj/.lungflow/logs/55_2.log"));
-        assert_eq!(r.node_list.as_deref(), Some("node1"));
-        assert_eq!(r.fields["AllocNode:Sid"], "node1:4021");
-        assert_eq!(r.fields["CPUs/Task"], "1");
-        assert_eq!(r.fields["TRES"], "cpu=1,mem=100M,node=1,billing=1");
-        assert_eq!(r.fields["Account"], "(null)");
-        assert_eq!(r.fields["Power"], "");
+    /// `scontrol show job -o 7`.
+    const COMPLETED_7: &str = "JobId=7 JobName=ok UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=4294901753 Nice=0 Account=(null) QOS=(null) \
+JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 \
+RunTime=00:00:00 TimeLimit=UNLIMITED TimeMin=N/A SubmitTime=2026-11-30T07:06:27 EligibleTime=2026-11-30T07:06:27 \
+AccrueTime=2026-11-30T07:06:27 StartTime=2026-11-30T07:06:27 EndTime=2026-11-30T07:06:27 Deadline=N/A SuspendTime=None \
+SecsPreSuspend=0 LastSchedEval=2026-11-30T07:06:27 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 \
+ReqNodeList=(null) ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 \
+ReqB:S:C:T=0:0:*:* TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 \
+MinMemoryNode=0 MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) \
+Network=(null) Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/slurm-7.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/slurm-7.out Power= \n";
+
+    /// `scontrol show job -o 8`.
+    const FAILED_8: &str = "JobId=8 JobName=fail3 UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=4294901752 Nice=0 Account=(null) QOS=(null) \
+JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=3:0 \
+RunTime=00:00:00 TimeLimit=UNLIMITED TimeMin=N/A SubmitTime=2026-11-30T07:06:27 EligibleTime=2026-11-30T07:06:27 \
+AccrueTime=2026-11-30T07:06:27 StartTime=2026-11-30T07:06:27 EndTime=2026-11-30T07:06:27 Deadline=N/A SuspendTime=None \
+SecsPreSuspend=0 LastSchedEval=2026-11-30T07:06:27 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 \
+ReqNodeList=(null) ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 \
+ReqB:S:C:T=0:0:*:* TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 \
+MinMemoryNode=0 MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) \
+Network=(null) Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/slurm-8.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/slurm-8.out Power= \n";
+
+    /// `scontrol show job -o 10`.
+    const TIMEOUT_10: &str = "JobId=10 JobName=timeout1 UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=4294901750 Nice=0 Account=(null) \
+QOS=(null) JobState=TIMEOUT Reason=TimeLimit Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=143:0 \
+RunTime=00:01:05 TimeLimit=00:01:00 TimeMin=N/A SubmitTime=2026-11-30T07:06:38 EligibleTime=2026-11-30T07:06:38 \
+AccrueTime=2026-11-30T07:06:38 StartTime=2026-11-30T07:06:39 EndTime=2026-11-30T07:07:44 Deadline=N/A SuspendTime=None \
+SecsPreSuspend=0 LastSchedEval=2026-11-30T07:06:39 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 \
+ReqNodeList=(null) ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 \
+ReqB:S:C:T=0:0:*:* TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 \
+MinMemoryNode=0 MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) \
+Network=(null) Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/to.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/to.out Power= \n";
+
+    /// `scontrol show job -o 21`.
+    const CANCELLED_RUNNING_21: &str = "JobId=21 JobName=cancel-running UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=4294901748 Nice=0 Account=(null) \
+QOS=(null) JobState=CANCELLED Reason=None Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:15 \
+RunTime=00:00:01 TimeLimit=UNLIMITED TimeMin=N/A SubmitTime=2026-11-30T07:07:00 EligibleTime=2026-11-30T07:07:00 \
+AccrueTime=2026-11-30T07:07:00 StartTime=2026-11-30T07:07:01 EndTime=2026-11-30T07:07:02 Deadline=N/A SuspendTime=None \
+SecsPreSuspend=0 LastSchedEval=2026-11-30T07:07:01 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 \
+ReqNodeList=(null) ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 \
+ReqB:S:C:T=0:0:*:* TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 \
+MinMemoryNode=0 MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) \
+Network=(null) Command=(null) WorkDir=/tmp/slurmobs StdErr=/dev/null StdIn=/dev/null StdOut=/dev/null Power= \n";
+
+    /// `scontrol show job -o 22`.
+    const CANCELLED_PENDING_22: &str = "JobId=22 JobName=cancel-pending UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=4294901747 Nice=0 Account=(null) \
+QOS=(null) JobState=CANCELLED Reason=BeginTime Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 \
+RunTime=00:00:00 TimeLimit=UNLIMITED TimeMin=N/A SubmitTime=2026-11-30T07:07:03 EligibleTime=2026-11-30T08:07:03 \
+AccrueTime=Unknown StartTime=2026-11-30T07:07:03 EndTime=2026-11-30T07:07:03 Deadline=N/A SuspendTime=None \
+SecsPreSuspend=0 LastSchedEval=2026-11-30T07:07:03 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 \
+ReqNodeList=(null) ExcNodeList=(null) NodeList= NumNodes=1 NumCPUs=1 NumTasks=N/A CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,mem=24105M,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/dev/null StdIn=/dev/null StdOut=/dev/null Power= \n";
+
+    /// `scontrol show job -o 23`.
+    const PENDING_ARRAY_23: &str = "JobId=23 ArrayJobId=23 ArrayTaskId=0-9%3 ArrayTaskThrottle=3 JobName=arr3 UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901746 Nice=0 Account=(null) QOS=(null) JobState=PENDING Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:00 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:07:57 EligibleTime=Unknown AccrueTime=Unknown StartTime=Unknown EndTime=Unknown Deadline=N/A \
+SuspendTime=None SecsPreSuspend=0 LastSchedEval=2026-11-30T07:07:57 Scheduler=Main Partition=debug \
+AllocNode:Sid=localhost:21497 ReqNodeList=(null) ExcNodeList=(null) NodeList= NumNodes=1 NumCPUs=1 NumTasks=1 \
+CPUs/Task=1 ReqB:S:C:T=0:0:*:* TRES=cpu=1,mem=24105M,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* \
+MinCPUsNode=1 MinMemoryNode=0 MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 \
+Licenses=(null) Network=(null) Command=(null) WorkDir=/tmp/slurmobs StdErr=/dev/null StdIn=/dev/null StdOut=/dev/null \
+Power= \n";
+
+    /// `scontrol show job -o 23_9`.
+    const CANCELLED_TASK_23_9: &str = "JobId=23 ArrayJobId=23 ArrayTaskId=9 ArrayTaskThrottle=3 JobName=arr3 UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901746 Nice=0 Account=(null) QOS=(null) JobState=CANCELLED Reason=Resources Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:00 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:07:57 EligibleTime=2026-11-30T07:07:58 AccrueTime=2026-11-30T07:07:58 \
+StartTime=2026-11-30T07:08:01 EndTime=2026-11-30T07:08:01 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:08:00 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList= NumNodes=1 NumCPUs=1 NumTasks=N/A CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,mem=24105M,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/dev/null StdIn=/dev/null StdOut=/dev/null Power= \n";
+
+    /// `scontrol show job -o 28_2`.
+    const FAILED_TASK_28_2: &str = "JobId=31 ArrayJobId=28 ArrayTaskId=2 JobName=arrfail UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=4294901745 \
+Nice=0 Account=(null) QOS=(null) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=0 \
+BatchFlag=1 Reboot=0 ExitCode=2:0 RunTime=00:00:00 TimeLimit=UNLIMITED TimeMin=N/A SubmitTime=2026-11-30T07:08:02 \
+EligibleTime=2026-11-30T07:08:02 AccrueTime=2026-11-30T07:08:02 StartTime=2026-11-30T07:08:02 \
+EndTime=2026-11-30T07:08:02 Deadline=N/A SuspendTime=None SecsPreSuspend=0 LastSchedEval=2026-11-30T07:08:02 \
+Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) ExcNodeList=(null) NodeList=vm \
+BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* TRES=cpu=1,node=1,billing=1 Socks/Node=* \
+NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 \
+OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) Command=(null) WorkDir=/tmp/slurmobs StdErr=/dev/null \
+StdIn=/dev/null StdOut=/dev/null Power= \n";
+
+    /// `scontrol show job -o 11`.
+    const FINISHED_ARRAY_11: &str = "JobId=11 ArrayJobId=11 ArrayTaskId=9 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:58 EndTime=2026-11-30T07:07:00 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:58 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_9.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_9.out Power= \n\
+JobId=20 ArrayJobId=11 ArrayTaskId=8 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:56 EndTime=2026-11-30T07:06:58 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:56 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_8.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_8.out Power= \n\
+JobId=19 ArrayJobId=11 ArrayTaskId=7 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:54 EndTime=2026-11-30T07:06:56 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:54 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_7.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_7.out Power= \n\
+JobId=18 ArrayJobId=11 ArrayTaskId=6 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:52 EndTime=2026-11-30T07:06:54 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:52 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_6.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_6.out Power= \n\
+JobId=17 ArrayJobId=11 ArrayTaskId=5 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:50 EndTime=2026-11-30T07:06:52 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:50 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_5.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_5.out Power= \n\
+JobId=16 ArrayJobId=11 ArrayTaskId=4 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:48 EndTime=2026-11-30T07:06:50 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:48 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_4.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_4.out Power= \n\
+JobId=15 ArrayJobId=11 ArrayTaskId=3 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:46 EndTime=2026-11-30T07:06:48 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:46 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_3.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_3.out Power= \n\
+JobId=14 ArrayJobId=11 ArrayTaskId=2 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:44 EndTime=2026-11-30T07:06:46 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:44 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_2.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_2.out Power= \n\
+JobId=13 ArrayJobId=11 ArrayTaskId=1 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:42 EndTime=2026-11-30T07:06:44 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:42 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_1.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_1.out Power= \n\
+JobId=12 ArrayJobId=11 ArrayTaskId=0 ArrayTaskThrottle=3 JobName=arr UserId=root(0) GroupId=root(0) MCS_label=N/A \
+Priority=4294901749 Nice=0 Account=(null) QOS=(null) JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 \
+Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:02 TimeLimit=UNLIMITED TimeMin=N/A \
+SubmitTime=2026-11-30T07:06:39 EligibleTime=2026-11-30T07:06:40 AccrueTime=2026-11-30T07:06:40 \
+StartTime=2026-11-30T07:06:40 EndTime=2026-11-30T07:06:42 Deadline=N/A SuspendTime=None SecsPreSuspend=0 \
+LastSchedEval=2026-11-30T07:06:40 Scheduler=Main Partition=debug AllocNode:Sid=localhost:21497 ReqNodeList=(null) \
+ExcNodeList=(null) NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+TRES=cpu=1,node=1,billing=1 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* MinCPUsNode=1 MinMemoryNode=0 \
+MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) \
+Command=(null) WorkDir=/tmp/slurmobs StdErr=/tmp/slurmobs/arr-11_0.out StdIn=/dev/null \
+StdOut=/tmp/slurmobs/arr-11_0.out Power= \n";
+
+    fn one(out: &str) -> JobRecord {
+        let mut records = parse_show_job(out);
+        assert_eq!(records.len(), 1, "{out}");
+        records.remove(0)
     }
 
+    #[test]
+    fn recorded_single_jobs() {
+        let r = one(COMPLETED_7);
+        assert_eq!((r.job_id.as_str(), r.array_job_id.clone(), r.array_task_id.clone()), ("7", None, None));
+        assert_eq!((r.state.clone(), r.reason.as_str(), r.exit_code), (JobState::Completed, "None", Some((0, 0))));
+        assert_eq!(r.time_limit.as_deref(), Some("UNLIMITED"));
+        assert_eq!(r.std_out.as_deref(), Some("/tmp/slurmobs/slurm-7.out"));
+        assert_eq!(r.node_list.as_deref(), Some("vm"));
+        assert_eq!(r.queue_ids(), ["7"]);
+        assert_eq!(r.fields["AllocNode:Sid"], "localhost:21497");
+        assert_eq!(r.fields["CPUs/Task"], "1");
+        assert_eq!(r.fields["ReqB:S:C:T"], "0:0:*:*");
+        assert_eq!(r.fields["TRES"], "cpu=1,node=1,billing=1");
+        assert_eq!(r.fields["Command"], "(null)");
+        assert_eq!(r.fields["Power"], "");
+
+        let r = one(FAILED_8);
+        assert_eq!((r.state.clone(), r.reason.as_str(), r.exit_code), (JobState::Failed, "NonZeroExitCode", Some((3, 0))));
+
+        // A script that traps SIGTERM and exits 143 reports 143:0, a plain one 0:15.
+        let r = one(TIMEOUT_10);
+        assert_eq!((r.state.clone(), r.reason.as_str(), r.exit_code), (JobState::Timeout, "TimeLimit", Some((143, 0))));
+        assert_eq!(r.time_limit.as_deref(), Some("00:01:00"));
+        assert_eq!(r.fields["RunTime"], "00:01:05");
+        assert_eq!(r.std_out.as_deref(), Some("/tmp/slurmobs/to.out"));
+
+        let r = one(CANCELLED_RUNNING_21);
+        assert_eq!((r.state.clone(), r.reason.as_str(), r.exit_code), (JobState::Cancelled, "None", Some((0, 15))));
+        assert_eq!(r.std_out.as_deref(), Some("/dev/null"));
+
+        // Cancelled while pending: keeps its pending reason, never had nodes (`NodeList=`).
+        let r = one(CANCELLED_PENDING_22);
+        assert_eq!((r.state.clone(), r.reason.as_str(), r.exit_code), (JobState::Cancelled, "BeginTime", Some((0, 0))));
+        assert_eq!(r.node_list, None);
+    }
+
+    #[test]
+    fn recorded_array_tasks() {
+        // The whole array still pending: one record for every task.
+        let r = one(PENDING_ARRAY_23);
+        assert_eq!((r.job_id.as_str(), r.array_job_id.as_deref(), r.array_task_id.as_deref()), ("23", Some("23"), Some("0-9%3")));
+        assert_eq!((r.state.clone(), r.node_list.clone()), (JobState::Pending, None));
+        assert_eq!(r.fields["ArrayTaskThrottle"], "3");
+        assert_eq!(r.queue_ids(), (0..10).map(|t| format!("23_{t}")).collect::<Vec<_>>());
+
+        // A task cancelled before it started keeps the array's job id.
+        let r = one(CANCELLED_TASK_23_9);
+        assert_eq!((r.job_id.as_str(), r.state.clone(), r.reason.as_str()), ("23", JobState::Cancelled, "Resources"));
+        assert_eq!(r.queue_ids(), ["23_9"]);
+
+        // A task that ran has its own job id.
+        let r = one(FAILED_TASK_28_2);
+        assert_eq!((r.job_id.as_str(), r.array_job_id.as_deref(), r.array_task_id.as_deref()), ("31", Some("28"), Some("2")));
+        assert_eq!((r.state.clone(), r.exit_code), (JobState::Failed, Some((2, 0))));
+        assert_eq!(r.queue_ids(), ["28_2"]);
+
+        // The array's id: one line per task, the last task first under the array's own id.
+        let records = parse_show_job(FINISHED_ARRAY_11);
+        assert_eq!(
+            records.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(),
+            ["11", "20", "19", "18", "17", "16", "15", "14", "13", "12"]
+        );
+        assert_eq!(
+            records.iter().flat_map(|r| r.queue_ids()).collect::<Vec<_>>(),
+            (0..10).rev().map(|t| format!("11_{t}")).collect::<Vec<_>>()
+        );
+        assert!(records.iter().all(|r| r.state == JobState::Completed && r.exit_code == Some((0, 0))));
+        assert_eq!(records[5].std_out.as_deref(), Some("/tmp/slurmobs/arr-11_4.out"));
+    }
+
+    // Not recorded (the test cluster's jobs had no spaces in names or
+    // paths): values with spaces, a node range, a reason with `,_`.
     #[test]
     fn values_with_spaces_and_several_jobs() {
         let out = "JobId=60 JobName=my job name UserId=alice(1000) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) \
@@ -259,12 +513,14 @@ JobId=71 ArrayJobId=70 ArrayTaskId=3 JobName=lf-r2-crop
         assert_eq!(parse_show_job("JobId=5 JobName=x\n"), vec![]);
     }
 
-    const CONFIG: &str = "Configuration data as of 2024-05-01T10:00:00
+    // The MaxArraySize, MaxJobCount and MinJobAge lines as recorded in
+    // tools/slurm/observed.md; the rest in 22.05's layout.
+    const CONFIG: &str = "Configuration data as of 2026-11-30T07:06:00
 AccountingStorageType   = accounting_storage/none
 ClusterName             = lungflow
 MaxArraySize            = 1001
 MaxJobCount             = 10000
-MinJobAge               = 300 sec
+MinJobAge               = 3600 sec
 ProctrackType           = proctrack/linuxproc
 SlurmctldParameters     = (null)
 SLURM_VERSION           = 22.05.8
@@ -278,7 +534,7 @@ Slurmctld(primary) at node1 is UP
     #[test]
     fn config_values() {
         assert_eq!(parse_config_value(CONFIG, "MaxArraySize").as_deref(), Some("1001"));
-        assert_eq!(parse_config_value(CONFIG, "MinJobAge").as_deref(), Some("300 sec"));
+        assert_eq!(parse_config_value(CONFIG, "MinJobAge").as_deref(), Some("3600 sec"));
         assert_eq!(parse_config_value(CONFIG, "AccountingStorageType").as_deref(), Some("accounting_storage/none"));
         assert_eq!(parse_config_value(CONFIG, "SLURM_VERSION").as_deref(), Some("22.05.8"));
         assert_eq!(parse_config_value(CONFIG, "SlurmctldParameters"), None);
@@ -288,6 +544,9 @@ Slurmctld(primary) at node1 is UP
 
     #[test]
     fn partitions() {
+        // Recorded: `sinfo -h -o %P` on the test cluster prints `debug*`.
+        assert_eq!(parse_partitions("debug*\n"), ["debug"]);
+        assert_eq!(parse_default_partition("debug*\n").as_deref(), Some("debug"));
         let out = "debug*\ngpu\ngpu\nlong\n\n";
         assert_eq!(parse_partitions(out), ["debug", "gpu", "long"]);
         assert_eq!(parse_default_partition(out).as_deref(), Some("debug"));

@@ -388,6 +388,61 @@ mod tests {
         );
     }
 
+    // Recorded on the one-node Slurm 22.05.8 cluster of tools/slurm/up.sh
+    // (tools/slurm/observed.md): `squeue -h -r -t all -o "%i|%T|%r|%j"`
+    // while array 11 (`--array=0-9%3`) ran next to job 10.
+    const RECORDED_MIXED: &str = "\
+1|COMPLETED|None|lungflow-smoke
+7|COMPLETED|None|ok
+11_0|COMPLETED|None|arr
+8|FAILED|NonZeroExitCode|fail3
+11_2|PENDING|Resources|arr
+11_3|PENDING|Resources|arr
+10|RUNNING|None|timeout1
+11_1|RUNNING|None|arr
+";
+
+    #[test]
+    fn recorded_queue() {
+        use JobState::*;
+        let (entries, skipped) = parse_squeue(RECORDED_MIXED);
+        assert!(skipped.is_empty());
+        assert_eq!(
+            entries,
+            [
+                entry("1", "1", None, Completed, "None", "lungflow-smoke"),
+                entry("7", "7", None, Completed, "None", "ok"),
+                entry("11_0", "11", Some(0), Completed, "None", "arr"),
+                entry("8", "8", None, Failed, "NonZeroExitCode", "fail3"),
+                entry("11_2", "11", Some(2), Pending, "Resources", "arr"),
+                entry("11_3", "11", Some(3), Pending, "Resources", "arr"),
+                entry("10", "10", None, Running, "None", "timeout1"),
+                entry("11_1", "11", Some(1), Running, "None", "arr"),
+            ]
+        );
+
+        // Without -r (recorded): the pending tasks folded into one line.
+        let (entries, _) = parse_squeue("23_[2-9%3]|PENDING|Resources|arr3\n23_1|RUNNING|None|arr3\n23_0|RUNNING|None|arr3\n");
+        let ids: Vec<_> = entries.iter().map(|e| e.job_id.as_str()).collect();
+        assert_eq!(ids, ["23_2", "23_3", "23_4", "23_5", "23_6", "23_7", "23_8", "23_9", "23_1", "23_0"]);
+        assert!(entries[..8].iter().all(|e| e.state == Pending && e.reason == "Resources"));
+
+        // Recorded after `scancel 23`: pending tasks keep their reason.
+        let (entries, _) = parse_squeue("23_4|CANCELLED|Resources|arr3\n23_3|CANCELLED|None|arr3\n23_1|COMPLETED|None|arr3\n");
+        assert_eq!(
+            entries.iter().map(|e| (e.task, e.state.clone(), e.reason.as_str())).collect::<Vec<_>>(),
+            [(Some(4), Cancelled, "Resources"), (Some(3), Cancelled, "None"), (Some(1), Completed, "None")]
+        );
+
+        // Recorded: array 28, tasks exiting with their index; and a TIMEOUT.
+        let (entries, _) =
+            parse_squeue("28_0|COMPLETED|None|arrfail\n28_3|FAILED|NonZeroExitCode|arrfail\n10|TIMEOUT|TimeLimit|timeout1\n");
+        assert_eq!(
+            entries.iter().map(|e| (e.job_id.as_str(), e.state.clone(), e.reason.as_str())).collect::<Vec<_>>(),
+            [("28_0", Completed, "None"), ("28_3", Failed, "NonZeroExitCode"), ("10", Timeout, "TimeLimit")]
+        );
+    }
+
     #[test]
     fn pending_arrays_on_one_line_are_expanded() {
         let (entries, skipped) = parse_squeue("123_[4-7%2]|PENDING|JobArrayTaskLimit|lf\n124_[1,3,5-6]|PENDING|Priority|lf\n");
