@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Slurm benchmark: floor.sh, snakemake.sh and lungflow.sh run alternately,
 # REPS times each (default 3), on the cluster of tools/slurm/up.sh. Prints one
-# Markdown table row per run as it finishes, then the medians of the runs that
-# succeeded. A failed run (a lungflow without `--executor slurm`, say) is shown
+# Markdown table row per run as it finishes (with the 1-minute load average at
+# its end: other work on the machine slows every tool), then the medians of the
+# runs that succeeded. A failed run (a lungflow without `--executor slurm`, say) is shown
 # as failed and the others go on.
 #
 #   bench/slurm/compare.sh [REPS]
@@ -33,8 +34,8 @@ field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 : > "$OUT/results.txt"
 echo "Slurm benchmark: $N commands of 0.2 s on $CORES cores, $REPS repetitions; logs in $OUT"
 echo
-echo "| rep | tool | wall s | overhead per job s | sbatch | squeue | scontrol | status calls | ok |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| rep | tool | wall s | overhead per job s | sbatch | squeue | scontrol | status calls | ok | load |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for rep in $(seq "$REPS"); do
     for tool in floor snakemake lungflow; do
         log="$OUT/$tool-$rep.log"
@@ -43,16 +44,17 @@ for rep in $(seq "$REPS"); do
             lungflow) "$HERE/lungflow.sh" "$LF" "$work" > "$log" 2>&1 || true ;;
             *) "$HERE/$tool.sh" "$work" > "$log" 2>&1 || true ;;
         esac
+        load=$(cut -d' ' -f1 /proc/loadavg)
         result=$(grep '^RESULT ' "$log" | tail -1 || true)
         if [ -z "$result" ] || [ "$(field ok "$result")" != 1 ]; then
-            echo "| $rep | $tool | failed (see $log) | | | | | | no |"
+            echo "| $rep | $tool | failed (see $log) | | | | | | no | $load |"
             continue
         fi
         wall=$(field wall "$result")
         overhead=$(printf %.3f "$(echo "($wall - $N * 0.2 / $CORES) / $N" | bc -l)")
-        printf '| %s | %s | %.1f | %s | %s | %s | %s | %s | yes |\n' "$rep" "$tool" "$wall" "$overhead" \
+        printf '| %s | %s | %.1f | %s | %s | %s | %s | %s | yes | %s |\n' "$rep" "$tool" "$wall" "$overhead" \
             "$(field sbatch "$result")" "$(field squeue "$result")" "$(field scontrol "$result")" \
-            "$(field status_calls "$result")"
+            "$(field status_calls "$result")" "$load"
         echo "$tool $wall $(field status_calls "$result") $(field sbatch "$result")" >> "$OUT/results.txt"
     done
 done

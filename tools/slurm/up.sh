@@ -162,8 +162,10 @@ if priv test -f "$CONF" && priv cmp -s "$NEW_CONF" "$CONF"; then conf_changed=0;
 ctld_up=0; slurmd_up=0
 pid_alive "$DIR/run/slurmctld.pid" slurmctld && ctld_up=1
 pid_alive "$DIR/run/slurmd.pid" slurmd && slurmd_up=1
-if [ "$conf_changed" -eq 1 ] && { [ "$ctld_up" -eq 1 ] || [ "$slurmd_up" -eq 1 ]; }; then
-    say "the configuration changed: restarting slurmctld and slurmd"
+if [ "$conf_changed" -eq 1 ] && priv test -f "$CONF"; then
+    # Daemons started with the old file (perhaps with another LUNGFLOW_SLURM_DIR)
+    # are stopped through the pid files that file names.
+    say "the configuration changed: stopping any slurmctld and slurmd started with the old one"
     "$(dirname "$0")/down.sh" --keep-munge
     ctld_up=0; slurmd_up=0
 fi
