@@ -20,4 +20,5 @@ pub mod maintenance;
 pub mod pipeline;
 pub mod report;
 pub mod run;
+pub mod slurm;
 pub mod store;

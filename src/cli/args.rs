@@ -10,7 +10,7 @@ use crate::pipeline::load::{DEFAULT_MAX_VARIANTS, load_sweep_with};
 use crate::pipeline::model::{Override, Pipeline};
 use crate::pipeline::sweep::Axis;
 use crate::run::executor::run_pipeline;
-use crate::run::options::{Mode, Options};
+use crate::run::options::{Executor, Mode, Options};
 use crate::run::outcome::RunResult;
 use crate::store::cache::Cache;
 
@@ -78,7 +78,7 @@ pub fn work_dir() -> Result<PathBuf, Exit> {
 
 /// Looks every instance up without computing anything.
 pub fn inspect(p: &Pipeline, cache: &Cache) -> Result<RunResult, Exit> {
-    let opts = Options { jobs: default_jobs(), keep_going: true, mode: Mode::Inspect, progress: false };
+    let opts = Options { jobs: default_jobs(), keep_going: true, mode: Mode::Inspect, progress: false, executor: Executor::Local };
     Ok(run_pipeline(p, cache, &work_dir()?, &opts)?)
 }
 

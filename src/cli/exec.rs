@@ -11,7 +11,7 @@ use lungflow_stages::{Input, RunContext, StageKind, find_kind};
 use crate::cli::args::{EXIT_FAILED, Exit, default_jobs, work_dir};
 use crate::pipeline::check::resolve_params_for_exec;
 use crate::pipeline::model::parse_scalar;
-use crate::run::instance::panic_text;
+use crate::run::in_process::panic_text;
 
 /// Arguments of `lungflow exec`.
 #[derive(clap::Args, Debug)]

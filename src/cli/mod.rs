@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod lineage;
 pub mod metrics;
 pub mod run;
+pub mod slurm_task;
 pub mod status;
 pub mod sweep;
 pub mod synth;
@@ -68,6 +69,9 @@ enum Verb {
     },
     /// List stage kinds and their parameters.
     Kinds(kinds::KindsArgs),
+    /// Run one task of a Slurm job (what `--executor slurm` submits).
+    #[command(hide = true)]
+    SlurmTask(slurm_task::SlurmTaskArgs),
 }
 
 /// Parses arguments, runs the verb and returns the exit code.
@@ -103,5 +107,6 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
         Verb::Lineage(args) => lineage::lineage(cache, args),
         Verb::Sweep { action } => sweep::sweep(cache, action),
         Verb::Kinds(args) => kinds::kinds(args),
+        Verb::SlurmTask(args) => slurm_task::slurm_task(args),
     }
 }

@@ -9,7 +9,7 @@ use crate::pipeline::model::Pipeline;
 use crate::report::metrics::rows as metric_rows;
 use crate::report::run_report::RunReport;
 use crate::run::executor::run_pipeline;
-use crate::run::options::{Mode, Options};
+use crate::run::options::{Executor, Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
 use crate::store::names::path_component;
@@ -28,6 +28,11 @@ pub struct RunArgs {
     /// After a failure, go on with branches that do not depend on it.
     #[arg(long, short)]
     keep_going: bool,
+    /// Where missing instances are computed: here, or as Slurm jobs (with
+    /// the pipeline's `executor: slurm:` settings). With slurm, `--jobs` is
+    /// the number of tasks in flight (default: the settings' `max_jobs`).
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    executor: Executor,
 }
 
 /// Runs the pipeline; exit code 1 when an instance failed or was skipped.
@@ -38,7 +43,8 @@ pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
     let mode = if args.dry_run { Mode::Inspect } else { Mode::Execute };
     // A failing variant of a sweep does not stop the other variants.
     let keep_going = args.keep_going || !p.variants.is_empty();
-    let opts = Options { jobs: args.jobs.unwrap_or_else(default_jobs), keep_going, mode, progress: !args.target.json };
+    let jobs = args.jobs.unwrap_or_else(|| if args.executor == Executor::Slurm { p.slurm.max_jobs } else { default_jobs() });
+    let opts = Options { jobs, keep_going, mode, progress: !args.target.json, executor: args.executor };
     let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
     if !args.dry_run {
         record_lineage(&cache, &result);

@@ -10,7 +10,7 @@ use crate::report::run_report::RunReport;
 use crate::report::sweep_results::{VariantResult, VariantState, variant_results};
 use crate::report::sweep_table::{select, sorted, table, to_json, write_csv, write_parquet};
 use crate::run::executor::run_pipeline;
-use crate::run::options::{Mode, Options};
+use crate::run::options::{Executor, Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
 
@@ -22,9 +22,13 @@ pub enum SweepVerb {
         /// The pipeline, its overrides and sweep axes.
         #[command(flatten)]
         target: PipelineArgs,
-        /// Instances computed at once (default: number of cores).
+        /// Instances computed at once (default: number of cores; with
+        /// `--executor slurm`, the settings' `max_jobs`).
         #[arg(long, short)]
         jobs: Option<usize>,
+        /// Where missing instances are computed (as for `run`).
+        #[arg(long, value_enum, default_value_t = Executor::Local)]
+        executor: Executor,
     },
     /// Each variant's state (done, failed, missing) and its instances in the cache.
     Status {
@@ -60,7 +64,7 @@ pub enum SweepVerb {
 /// Runs one sweep verb; returns the exit code.
 pub fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
     match action {
-        SweepVerb::Run { target, jobs } => run(cache_root, &target, jobs),
+        SweepVerb::Run { target, jobs, executor } => run(cache_root, &target, jobs, executor),
         SweepVerb::Status { target } => status(cache_root, &target),
         SweepVerb::Show { target, sort, desc, columns, csv, parquet } => {
             let p = load_target(&target)?;
@@ -95,11 +99,12 @@ pub fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
 }
 
 /// `sweep run`: every variant, then the table; exit 1 unless all are done.
-fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>) -> Result<i32, Exit> {
+fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>, executor: Executor) -> Result<i32, Exit> {
     let p = load_target(target)?;
     let cache = Cache::open(cache_root)?;
     crate::run::interrupt::install(Some(&cache))?;
-    let opts = Options { jobs: jobs.unwrap_or_else(default_jobs), keep_going: true, mode: Mode::Execute, progress: !target.json };
+    let jobs = jobs.unwrap_or_else(|| if executor == Executor::Slurm { p.slurm.max_jobs } else { default_jobs() });
+    let opts = Options { jobs, keep_going: true, mode: Mode::Execute, progress: !target.json, executor };
     let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
     record_lineage(&cache, &result);
     let results = variant_results(&p, &cache, &result)?;

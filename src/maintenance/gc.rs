@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::pipeline::load;
 use crate::pipeline::model::Pipeline;
 use crate::run::executor::run_pipeline;
-use crate::run::options::{Mode, Options};
+use crate::run::options::{Executor, Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
 
@@ -95,7 +95,7 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
     files.sort();
     for file in files {
         let pipeline = load::load(&file, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false };
+        let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false, executor: Executor::Local };
         let eval = run_pipeline(&pipeline, cache, work_dir, &opts)?;
         reach.add(&pipeline, eval);
         pipelines.push(file.display().to_string());

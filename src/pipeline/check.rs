@@ -10,6 +10,8 @@ use serde_saphyr::Spanned;
 use crate::pipeline::graph;
 use crate::pipeline::model::{InputRef, ItemSource, Loc, Override, SpecError, Stage, VARS, is_item_id};
 use crate::pipeline::raw::{RawPipeline, RawStage};
+use crate::slurm::resources::{Resources, parse_resources};
+use crate::slurm::settings::{SlurmSettings, parse_slurm_settings};
 
 /// Stages, item sets and topological order of a checked pipeline file.
 pub(crate) type Parsed = (BTreeMap<String, ItemSource>, Vec<Stage>, Vec<usize>);
@@ -150,7 +152,25 @@ fn check_stage(
         };
         inputs.insert(input.clone(), r);
     }
-    Ok(Stage { name: name.to_owned(), kind, foreach, params, inputs, loc, variant: None })
+    let resources = match &rs.resources {
+        None => Resources::default(),
+        Some(r) => parse_resources(&r.value).map_err(|(field, msg)| (Loc::of(r), format!("stage {name:?}: resources.{field}: {msg}")))?,
+    };
+    let local = rs.local.as_ref().is_some_and(|l| l.value);
+    Ok(Stage { name: name.to_owned(), kind, foreach, params, inputs, loc, variant: None, resources, local })
+}
+
+/// The `executor:` block: only `slurm:` is known; absent means defaults.
+pub(crate) fn check_executor(raw: &RawPipeline) -> Result<SlurmSettings, (Loc, String)> {
+    let Some(block) = &raw.executor else { return Ok(SlurmSettings::default()) };
+    let mut settings = SlurmSettings::default();
+    for (name, value) in &block.value {
+        if name != "slurm" {
+            return Err((Loc::of(value), format!("executor {name:?} is not known (known: slurm; the local executor has no settings)")));
+        }
+        settings = parse_slurm_settings(&value.value).map_err(|(field, msg)| (Loc::of(value), format!("executor.slurm.{field}: {msg}")))?;
+    }
+    Ok(settings)
 }
 
 /// The pipeline's `vars:` with `--set vars.NAME=VALUE` applied.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use lungflow_stages::find_kind;
 
-use crate::pipeline::check::{Parsed, check};
+use crate::pipeline::check::{Parsed, check, check_executor};
 use crate::pipeline::graph;
 use crate::pipeline::model::{Assignment, Loc, Override, Pipeline, SpecError, VARS};
 use crate::pipeline::raw::{RawPipeline, parse_raw};
@@ -40,8 +40,16 @@ pub fn load_sweep_with(file: &Path, overrides: &[Override], axes: &[Axis], max_v
     let (grid, listed) = sweep_of(&raw, axes).map_err(|(loc, msg)| at(loc, msg))?;
     check_sweep_size(&grid, &listed, max_variants).map_err(|(loc, msg)| at(loc, msg))?;
     let (item_sets, stages, order) = check(&raw, &shown, overrides)?;
-    let pipeline =
-        |item_sets, stages, order, variants| Pipeline { file: file.to_path_buf(), id: id.clone(), item_sets, stages, order, variants };
+    let slurm = check_executor(&raw).map_err(|(loc, msg)| at(loc, msg))?;
+    let pipeline = |item_sets, stages, order, variants| Pipeline {
+        file: file.to_path_buf(),
+        id: id.clone(),
+        item_sets,
+        stages,
+        order,
+        variants,
+        slurm: slurm.clone(),
+    };
     if grid.is_empty() && listed.is_empty() {
         return Ok(pipeline(item_sets, stages, order, Vec::new()));
     }

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use lungflow_stages::StageKind;
+
+use crate::slurm::resources::Resources;
+use crate::slurm::settings::SlurmSettings;
 use serde::Serialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -96,6 +99,10 @@ pub struct Stage {
     /// For a stage a sweep varies: the swept values that reach this copy
     /// (its name is then `BASE@VARIANT`).
     pub variant: Option<String>,
+    /// What each of its Slurm jobs asks for (`resources:`); not in the key.
+    pub resources: Resources,
+    /// Runs on the orchestrator's machine even under `--executor slurm`.
+    pub local: bool,
 }
 
 impl Stage {
@@ -120,6 +127,8 @@ pub struct Pipeline {
     pub order: Vec<usize>,
     /// The sweep's variants; empty when the pipeline sweeps nothing.
     pub variants: Vec<Variant>,
+    /// The Slurm executor's settings (`executor: slurm:`, else defaults).
+    pub slurm: SlurmSettings,
 }
 
 impl Pipeline {

@@ -18,6 +18,8 @@ pub(crate) struct RawPipeline {
     pub(crate) items: BTreeMap<String, Spanned<RawItems>>,
     pub(crate) stages: BTreeMap<String, RawStage>,
     pub(crate) sweep: Option<Spanned<RawSweep>>,
+    /// `executor: {slurm: {...}}`: the Slurm executor's defaults.
+    pub(crate) executor: Option<Spanned<BTreeMap<String, Spanned<BTreeMap<String, Value>>>>>,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +47,10 @@ pub(crate) struct RawStage {
     pub(crate) params: BTreeMap<String, Spanned<Value>>,
     #[serde(default)]
     pub(crate) inputs: BTreeMap<String, Spanned<String>>,
+    /// What each of its Slurm jobs asks for; not part of any key.
+    pub(crate) resources: Option<Spanned<BTreeMap<String, Value>>>,
+    /// Run it on the orchestrator's machine even under `--executor slurm`.
+    pub(crate) local: Option<Spanned<bool>>,
 }
 /// The pipeline text as YAML, with syntax and shape errors located.
 pub(crate) fn parse_raw(text: &str, file: &str) -> Result<RawPipeline, SpecError> {

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::pipeline::model::{Pipeline, instance_label};
-use crate::run::instance::{Shared, panic_text};
-use crate::run::options::{Mode, Options};
+use crate::pipeline::model::{Pipeline, Stage, instance_label};
+use crate::run::in_process::panic_text;
+use crate::run::instance::Shared;
+use crate::run::options::{Executor, Mode, Options};
 use crate::run::outcome::{Outcome, RunResult, Skip};
 use crate::run::progress::Progress;
 use crate::run::scheduler::{Job, Scheduler};
+use crate::slurm::backend::SlurmBackend;
 use crate::store::cache::Cache;
 use crate::store::digest::Digester;
 use crate::store::state::StateDb;
@@ -35,7 +37,11 @@ pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome)>();
-    let shared = Shared { cache, work_dir, digester: &digester, mode: opts.mode, pipeline: p };
+    let slurm = match (opts.executor, opts.mode) {
+        (Executor::Slurm, Mode::Execute) => Some(SlurmBackend::connect(p.slurm.clone(), cache, work_dir).map_err(anyhow::Error::msg)?),
+        _ => None,
+    };
+    let shared = Shared { cache, work_dir, digester: &digester, mode: opts.mode, pipeline: p, slurm: slurm.as_deref() };
 
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
@@ -52,6 +58,10 @@ pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options
     })?;
     db.save_stats(&digester.take_fresh())?;
     progress.finish();
+    if let Some(slurm) = &slurm {
+        slurm.close();
+        eprintln!("slurm calls: {}", slurm.calls().summary());
+    }
     sched.skip_unfinished(Skip::Stopped);
     Ok(RunResult { unexpanded: sched.unexpanded(), instances: sched.results(), seconds: started.elapsed().as_secs_f64() })
 }
@@ -84,10 +94,17 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// Worker slots an instance of `stage` takes.
+    /// Worker slots an instance of `stage` takes: a Slurm task takes one
+    /// (the cluster places it), a local kind that wants every core all.
     fn slots(&self, stage: usize) -> usize {
-        let all_cores = self.opts.mode == Mode::Execute && self.p.stages[stage].kind.wants_all_cores();
+        let stage = &self.p.stages[stage];
+        let all_cores = self.opts.mode == Mode::Execute && stage.kind.wants_all_cores() && !self.on_slurm(stage);
         if all_cores { self.jobs } else { 1 }
+    }
+
+    /// Whether instances of `stage` run as Slurm tasks.
+    fn on_slurm(&self, stage: &Stage) -> bool {
+        self.opts.executor == Executor::Slurm && !stage.local
     }
 
     /// Hands out ready instances and records finished ones until nothing runs.
@@ -113,7 +130,11 @@ impl Driver<'_> {
                     break;
                 }
                 sched.ready.pop_front();
-                let job = sched.job(node, need);
+                let mut job = sched.job(node, need);
+                let stage = &self.p.stages[job.stage];
+                if self.on_slurm(stage) {
+                    job.threads = stage.resources.cpus.map_or(1, |c| c as usize);
+                }
                 self.progress.started(&self.p.stages[job.stage].name, job.item.as_deref());
                 job_tx.send(job).expect("workers alive");
                 running += 1;
@@ -221,10 +242,11 @@ mod tests {
         for s in &mut stages {
             s.kind = if s.name == "train" { &ALL_CORES } else { &NORMAL };
         }
-        let p = Pipeline { file: "t.yaml".into(), id: "t".into(), item_sets, stages, order, variants: Vec::new() };
+        let p =
+            Pipeline { file: "t.yaml".into(), id: "t".into(), item_sets, stages, order, variants: Vec::new(), slurm: Default::default() };
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("cache")).unwrap();
-        let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false };
+        let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false, executor: Executor::Local };
         let eval = run_pipeline(&p, &cache, dir.path(), &opts).unwrap();
         let executed = eval.instances.iter().filter(|i| matches!(&i.outcome, Outcome::Available(p) if p.executed.is_some())).count();
         assert_eq!(executed, 13);

@@ -3,23 +3,24 @@
 //! in this process (staged inputs, catch panics, hash, publish).
 
 use std::collections::BTreeMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
-use lungflow_stages::{Input, Producer, RunContext};
+use lungflow_stages::{Input, Producer};
 
 use crate::pipeline::model::{Pipeline, instance_label};
+use crate::run::in_process::{KindCall, Ran, run_in};
 use crate::run::options::Mode;
 use crate::run::outcome::{Outcome, PartialInput, Pending, Produced};
 use crate::run::scheduler::{Job, JobInput};
-use crate::store::cache::{Cache, EntryOutputs, LOG_FILE, TIMINGS_FILE, host_name, now_rfc3339};
+use crate::slurm::backend::{Request, SlurmBackend};
+use crate::slurm::task::{EXIT_FILE, TASK_FILE, TaskFile};
+use crate::store::cache::{Cache, EntryOutputs, host_name, now_rfc3339};
 use crate::store::digest::{Digester, hash_tree};
 use crate::store::integrity::EntryState;
 use crate::store::keys::{key_of, parts_digest, tree_digest};
-use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest};
+use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest, SlurmRun};
 
 /// What workers share.
 pub(crate) struct Shared<'a> {
@@ -28,6 +29,25 @@ pub(crate) struct Shared<'a> {
     pub(crate) digester: &'a Digester,
     pub(crate) mode: Mode,
     pub(crate) pipeline: &'a Pipeline,
+    /// The Slurm executor, when the run uses it.
+    pub(crate) slurm: Option<&'a SlurmBackend>,
+}
+
+/// How a computation ended, wherever it ran.
+struct Done {
+    started: String,
+    seconds: f64,
+    failure: Option<String>,
+    /// Output records when a Slurm task hashed them already.
+    outputs: Option<Vec<FileRecord>>,
+    /// What a Slurm task measured, and the node it ran on.
+    usage: Option<(SlurmRun, String)>,
+}
+
+impl From<Ran> for Done {
+    fn from(ran: Ran) -> Done {
+        Done { started: ran.started, seconds: ran.seconds, failure: ran.failure, outputs: None, usage: None }
+    }
 }
 
 impl Shared<'_> {
@@ -155,43 +175,107 @@ impl Shared<'_> {
         })
     }
 
+    /// Computes a missing entry under its key's lock: on this machine, or
+    /// as a Slurm task when the run uses the Slurm executor and the stage
+    /// is not `local: true`. Either way the outputs are published here.
     fn compute(&self, job: &Job, material: KeyMaterial, key: &str) -> Result<Arc<Produced>> {
         let stage = &self.pipeline.stages[job.stage];
         let _lock = self.cache.lock(key)?;
         if let Some(p) = self.recheck(key, &stage.name, job.item.as_deref())? {
             return Ok(p); // another run computed it while we waited
         }
-        let staging = self.cache.staging(key)?;
-        let inputs = self.stage_inputs(job, &staging)?;
-        let out_dir = staging.join("out");
-        let log_path = staging.join(LOG_FILE);
-        let timings_path = staging.join(TIMINGS_FILE);
-        let started_at = now_rfc3339();
-        let clock = Instant::now();
-        let ctx = RunContext {
-            params: &stage.params,
-            inputs: &inputs,
-            item: job.item.as_deref(),
-            out_dir: &out_dir,
-            log_path: &log_path,
-            timings_path: &timings_path,
-            work_dir: self.work_dir,
-            threads: job.threads,
-        };
         let label = instance_label(&stage.name, job.item.as_deref());
-        let result = catch_unwind(AssertUnwindSafe(|| lungflow_stages::process_groups::running_as(&label, || stage.kind.run(&ctx))));
-        let seconds = clock.elapsed().as_secs_f64();
-        let failure = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.0),
-            Err(panic) => Some(format!("stage kind {} panicked: {}", stage.kind.name(), panic_text(&panic))),
+        let (staging, done) = match self.slurm.filter(|_| !stage.local) {
+            Some(slurm) => self.compute_on_slurm(slurm, job, key, &label)?,
+            None => {
+                let staging = self.cache.staging(key)?;
+                let inputs = self.stage_inputs(job, &staging)?;
+                let call = KindCall {
+                    kind: stage.kind,
+                    params: &stage.params,
+                    inputs: &inputs,
+                    item: job.item.as_deref(),
+                    work_dir: self.work_dir,
+                    threads: job.threads,
+                    label: &label,
+                };
+                (staging.clone(), Done::from(run_in(&call, &staging)))
+            }
         };
-        if let Some(message) = failure {
-            let kept = self.cache.keep_failed(key, &staging, &message);
+        let published = self.publish(job, material, key, &staging, done);
+        if let Some(slurm) = self.slurm {
+            slurm.forget(key);
+        }
+        published
+    }
+
+    /// Stages the inputs and runs the instance as a Slurm task, or waits
+    /// for the task a killed run left for the same key.
+    fn compute_on_slurm(&self, slurm: &SlurmBackend, job: &Job, key: &str, label: &str) -> Result<(PathBuf, Done)> {
+        let stage = &self.pipeline.stages[job.stage];
+        let (staging, adopted) = match slurm.adopt(key)? {
+            Some((staging, job_id, log)) => {
+                eprintln!("{label}: re-attached to Slurm job {job_id}, left running by an earlier run");
+                (staging, Some((job_id, log)))
+            }
+            None => {
+                let staging = self.cache.staging(key)?;
+                let inputs = self.stage_inputs(job, &staging)?;
+                let task = TaskFile {
+                    label: label.to_owned(),
+                    kind: stage.kind.name().to_owned(),
+                    kind_version: stage.kind.version(),
+                    params: stage.params.clone(),
+                    item: job.item.clone(),
+                    inputs: TaskFile::inputs_of(&inputs),
+                    work_dir: self.work_dir.to_path_buf(),
+                    threads: job.threads,
+                };
+                task.write(&staging)?;
+                (staging, None)
+            }
+        };
+        let request = Request {
+            key: key.to_owned(),
+            label: label.to_owned(),
+            stage: stage.name.clone(),
+            resources: stage.resources.clone(),
+            staging: staging.clone(),
+            adopted,
+        };
+        let done = match slurm.run(request) {
+            Ok(exit) => Done {
+                started: exit.started,
+                seconds: exit.seconds,
+                failure: exit.error,
+                outputs: Some(exit.outputs),
+                usage: Some((SlurmRun { job: exit.job, peak_rss_kib: exit.peak_rss_kib, cpu_seconds: exit.cpu_seconds }, exit.host)),
+            },
+            Err(message) => Done { started: now_rfc3339(), seconds: 0.0, failure: Some(message), outputs: None, usage: None },
+        };
+        Ok((staging, done))
+    }
+
+    /// Keeps a failure's log and partial outputs, or hashes the outputs
+    /// (unless the task did), writes the manifest and publishes the entry.
+    fn publish(&self, job: &Job, material: KeyMaterial, key: &str, staging: &Path, done: Done) -> Result<Arc<Produced>> {
+        let stage = &self.pipeline.stages[job.stage];
+        if let Some(message) = done.failure {
+            for f in [TASK_FILE, EXIT_FILE] {
+                std::fs::remove_file(staging.join(f)).ok();
+            }
+            let kept = self.cache.keep_failed(key, staging, &message);
             anyhow::bail!("{message}{kept}");
         }
-        let outputs = hash_tree(&out_dir)?;
+        let outputs = match done.outputs {
+            Some(o) => o,
+            None => hash_tree(&staging.join("out"))?,
+        };
         let output_digest = tree_digest(&outputs);
+        let (slurm, host) = match done.usage {
+            Some((run, host)) => (Some(run), host),
+            None => (None, host_name()),
+        };
         let manifest = Manifest {
             key: key.to_owned(),
             stage: stage.name.clone(),
@@ -199,23 +283,32 @@ impl Shared<'_> {
             material,
             outputs: outputs.clone(),
             output_digest: output_digest.clone(),
-            started: started_at,
+            started: done.started,
             finished: now_rfc3339(),
-            seconds,
+            seconds: done.seconds,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            host: host_name(),
+            host,
+            slurm,
         };
-        std::fs::remove_dir_all(staging.join("inputs")).ok();
-        self.cache.publish(&staging, &manifest)?;
+        for leftover in ["inputs", TASK_FILE, EXIT_FILE] {
+            let path = staging.join(leftover);
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).ok()
+            } else {
+                std::fs::remove_file(path).ok()
+            };
+        }
+        self.cache.publish(staging, &manifest)?;
         Ok(Arc::new(Produced {
             key: key.to_owned(),
             out_dir: self.cache.out_dir(key)?,
             outputs,
             output_digest,
-            executed: Some(seconds),
+            executed: Some(done.seconds),
             damaged: None,
         }))
     }
+
     /// The inputs as the stage kind sees them: paths of external files and
     /// of producers' outputs, and a folder of links per gathered input
     /// (under `staging/inputs/NAME/ITEM`).
@@ -267,13 +360,4 @@ fn part_digest(p: &Produced, sub: Option<&str>, stage: &str) -> Result<String> {
         anyhow::bail!("stage {stage:?} has no output {sub:?}");
     }
     Ok(tree_digest(&inner))
-}
-
-/// The message of a caught panic.
-pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "panic".into())
 }

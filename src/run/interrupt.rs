@@ -7,21 +7,23 @@
 //! 1. every registered command group ([`lungflow_stages::process_groups`])
 //!    gets SIGTERM, then SIGKILL if it is still there after [`GRACE`];
 //!    commands started from then on are killed as they register;
-//! 2. this process's staging folders (`CACHE/tmp/KEY.PID.N`) are moved aside
+//! 2. executors' stop hooks run ([`on_stop`]: the Slurm executor cancels
+//!    its jobs with one `scancel` and says how many);
+//! 3. this process's staging folders (`CACHE/tmp/KEY.PID.N`) are moved aside
 //!    and removed; entries already published stay, complete by construction;
-//! 3. one line on stderr names what was stopped, and the process exits
+//! 4. one line on stderr names what was stopped, and the process exits
 //!    (128 + the signal number).
 //!
 //! Stage kinds computing in-process (training in Rust, say) cannot be
-//! interrupted mid-way: they end with the process, after step 2. kill -9 of
+//! interrupted mid-way: they end with the process, after step 3. kill -9 of
 //! lungflow cannot be caught; there the process's watchdog kills the groups
 //! (see the `command` kind), and the next computation of the same key
 //! removes the stale staging folder.
 
 use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -37,6 +39,19 @@ static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Set once the handler is installed (by the first call of [`install`]).
 static INSTALLED: OnceLock<()> = OnceLock::new();
+
+/// Work an executor adds to a stop (cancelling its cluster jobs), each
+/// returning a line for the message.
+static STOP_HOOKS: Mutex<Vec<fn() -> Option<String>>> = Mutex::new(Vec::new());
+
+/// Runs `hook` when a signal stops the run, before staging folders are
+/// removed; its line (if any) is printed with the stop message.
+pub fn on_stop(hook: fn() -> Option<String>) {
+    let mut hooks = STOP_HOOKS.lock().expect("stop hooks");
+    if !hooks.iter().any(|h| std::ptr::fn_addr_eq(*h, hook)) {
+        hooks.push(hook);
+    }
+}
 
 /// Handles SIGINT and SIGTERM from now on: stops running commands, removes
 /// this process's staging folders under `cache` (if any) and exits. Call it
@@ -108,10 +123,14 @@ fn stop_and_exit(signal: i32, tmp: Option<&Path>) -> ! {
         process_groups::signal_group(*g, libc::SIGKILL);
     }
     wait_gone(&stubborn, Duration::from_secs(1));
+    let hook_lines: Vec<String> = STOP_HOOKS.lock().map(|h| h.clone()).unwrap_or_default().into_iter().filter_map(|h| h()).collect();
     let removed = tmp.map(remove_own_staging);
     let mut labels: Vec<String> = if engine_named.is_empty() { groups.into_iter().map(|(_, l)| l).collect() } else { engine_named };
     labels.sort();
     eprintln!("{}", message(signal, &labels, removed));
+    for line in hook_lines {
+        eprintln!("{line}");
+    }
     std::process::exit(128 + signal)
 }
 

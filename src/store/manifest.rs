@@ -126,4 +126,18 @@ pub struct Manifest {
     pub tool_version: String,
     /// Host that computed it.
     pub host: String,
+    /// The Slurm task that computed it, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmRun>,
+}
+
+/// What a Slurm task that computed an entry reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlurmRun {
+    /// Its job id (`123_4`), as Slurm gave it to the task.
+    pub job: Option<String>,
+    /// Peak resident memory of the task and its children, KiB (getrusage).
+    pub peak_rss_kib: u64,
+    /// User plus system CPU seconds of the task and its children.
+    pub cpu_seconds: f64,
 }

@@ -1,5 +1,7 @@
 //! The one embedded store beside the cache (SQLite, WAL mode): the stat cache
-//! of external files and the key each pipeline instance last resolved to.
+//! of external files, the key each pipeline instance last resolved to, and
+//! the Slurm tasks computing keys right now (only the orchestrator writes it;
+//! Slurm tasks never open it).
 //!
 //! Several lungflow processes may use it at once; each write is a short
 //! transaction, and readers never block writers.
@@ -22,6 +24,19 @@ pub struct StatRow {
     pub inode: u64,
     /// blake3 of the contents, hex.
     pub digest: String,
+}
+
+/// A Slurm task the state store remembers: what a rerun re-attaches to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlurmTaskRow {
+    /// The job's name (`lf-RUN-N-...`).
+    pub job_name: String,
+    /// The task's index in the job's array (0 for a single job).
+    pub task: usize,
+    /// The job id (`123` or `123_4`), once `sbatch` has answered.
+    pub job_id: Option<String>,
+    /// The staging folder the task writes into.
+    pub staging: std::path::PathBuf,
 }
 
 /// A connection to the state store.
@@ -120,6 +135,45 @@ impl StateDb {
 }
 
 impl StateDb {
+    /// Notes that `key` is being computed by task `task` of the Slurm job
+    /// named `job_name`, in `staging`; its job id is not known yet (it is
+    /// written before `sbatch`, so a run killed during the call can find
+    /// the job by name).
+    pub fn note_slurm_task(&mut self, key: &str, job_name: &str, task: usize, staging: &Path) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO slurm_job (key, job_name, task, job_id, staging) VALUES (?1, ?2, ?3, NULL, ?4)",
+            params![key, job_name, task as i64, staging.display().to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Records the job id `sbatch` gave the task computing `key`.
+    pub fn set_slurm_job_id(&mut self, key: &str, job_id: &str) -> Result<()> {
+        self.conn.execute("UPDATE slurm_job SET job_id = ?2 WHERE key = ?1", params![key, job_id])?;
+        Ok(())
+    }
+
+    /// The Slurm task last noted for `key`, if any.
+    pub fn slurm_task(&self, key: &str) -> Result<Option<SlurmTaskRow>> {
+        let mut stmt = self.conn.prepare_cached("SELECT job_name, task, job_id, staging FROM slurm_job WHERE key = ?1")?;
+        let mut rows = stmt.query(params![key])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(SlurmTaskRow {
+                job_name: r.get(0)?,
+                task: r.get::<_, i64>(1)? as usize,
+                job_id: r.get(2)?,
+                staging: std::path::PathBuf::from(r.get::<_, String>(3)?),
+            }),
+            None => None,
+        })
+    }
+
+    /// Forgets the Slurm task of `key` (its result is published or failed).
+    pub fn forget_slurm_task(&mut self, key: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM slurm_job WHERE key = ?1", params![key])?;
+        Ok(())
+    }
+
     /// What is wrong with the store at `path` (SQLite's quick check), or
     /// `None` when it is sound or does not exist yet.
     pub fn check(path: &Path) -> Option<String> {
@@ -161,7 +215,10 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
             inode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS last_run (
             pipeline TEXT NOT NULL, stage TEXT NOT NULL, item TEXT NOT NULL, key TEXT NOT NULL,
-            PRIMARY KEY (pipeline, stage, item)) WITHOUT ROWID;",
+            PRIMARY KEY (pipeline, stage, item)) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS slurm_job (
+            key TEXT PRIMARY KEY, job_name TEXT NOT NULL, task INTEGER NOT NULL,
+            job_id TEXT, staging TEXT NOT NULL) WITHOUT ROWID;",
     )
 }
 

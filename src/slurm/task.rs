@@ -1,0 +1,256 @@
+//! What passes between the orchestrator and a Slurm task, as files in the
+//! instance's staging folder on the shared filesystem:
+//!
+//! - `task.json` ([`TaskFile`]), written by the orchestrator before it
+//!   submits: the kind, its parameters, the staged inputs, the item;
+//! - `exit.json` ([`ExitFile`]), written by the task when the kind has
+//!   finished, atomically (a temporary file renamed into place): success or
+//!   the error, seconds, peak RSS, CPU time and the output files' digests.
+//!
+//! The exit file is the truth about a task; Slurm's own state is consulted
+//! only for tasks that end without one. The task never touches the cache's
+//! entries, locks or state store: the orchestrator publishes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use lungflow_stages::{Input, Producer, find_kind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::run::in_process::{KindCall, run_in};
+use crate::store::cache::host_name;
+use crate::store::digest::hash_tree;
+use crate::store::keys::tree_digest;
+use crate::store::manifest::FileRecord;
+
+/// The orchestrator's description of one task.
+pub const TASK_FILE: &str = "task.json";
+/// The task's report.
+pub const EXIT_FILE: &str = "exit.json";
+
+/// One staged input as the task sees it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskInput {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// The producing entries: (item, key).
+    pub producers: Vec<(Option<String>, String)>,
+}
+
+/// What a task runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskFile {
+    /// `stage[item]`, for messages.
+    pub label: String,
+    /// The stage kind's name.
+    pub kind: String,
+    /// The kind's version the key was computed with; a task whose binary
+    /// has another refuses to run.
+    pub kind_version: u32,
+    /// Resolved parameters.
+    pub params: BTreeMap<String, Value>,
+    /// The item, for per-item stages.
+    pub item: Option<String>,
+    /// Inputs by name.
+    pub inputs: BTreeMap<String, TaskInput>,
+    /// Where relative paths resolve.
+    pub work_dir: PathBuf,
+    /// Threads the kind may use (the CPUs the job asked for).
+    pub threads: usize,
+}
+
+impl TaskFile {
+    /// The task file for `inputs` as staged by the orchestrator.
+    pub fn inputs_of(inputs: &BTreeMap<String, Input>) -> BTreeMap<String, TaskInput> {
+        inputs
+            .iter()
+            .map(|(name, i)| {
+                let producers = i.producers.iter().map(|p| (p.item.clone(), p.key.clone())).collect();
+                (name.clone(), TaskInput { path: i.path.clone(), producers })
+            })
+            .collect()
+    }
+
+    /// Writes it into `staging`.
+    pub fn write(&self, staging: &Path) -> Result<()> {
+        write_atomic(&staging.join(TASK_FILE), &serde_json::to_vec_pretty(self)?)
+    }
+}
+
+/// A task's report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExitFile {
+    /// The kind's error; `None` on success.
+    pub error: Option<String>,
+    /// Start time, RFC 3339 UTC.
+    pub started: String,
+    /// Wall seconds of the kind.
+    pub seconds: f64,
+    /// Output files, sorted by path (empty after a failure).
+    pub outputs: Vec<FileRecord>,
+    /// Tree digest of the outputs.
+    pub output_digest: String,
+    /// Peak resident memory of the task and its children, KiB.
+    pub peak_rss_kib: u64,
+    /// User plus system CPU seconds of the task and its children.
+    pub cpu_seconds: f64,
+    /// The node it ran on.
+    pub host: String,
+    /// Its Slurm job id (`123_4`, or `123` for a single job), from the
+    /// environment Slurm gives it.
+    pub job: Option<String>,
+}
+
+impl ExitFile {
+    /// The exit file in `staging`, if the task has written it.
+    pub fn read(staging: &Path) -> Result<Option<ExitFile>> {
+        let path = staging.join(EXIT_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| format!("unreadable exit file {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// `lungflow slurm-task TASKS INDEX`: runs the task whose staging folder is
+/// line INDEX of the file TASKS and writes its exit file. Returns the
+/// process's exit code: 0 whenever an exit file was written (a failed kind
+/// is reported there), 1 when even that was impossible.
+pub fn run_task(tasks: &Path, index: usize) -> i32 {
+    let staging = match staging_of(tasks, index) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    let exit = match run_staged(&staging) {
+        Ok(exit) => exit,
+        Err(e) => failed(format!("{e:#}")),
+    };
+    match write_atomic(&staging.join(EXIT_FILE), &serde_json::to_vec_pretty(&exit).expect("exit file encodes")) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+/// Line `index` of the task list.
+fn staging_of(tasks: &Path, index: usize) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(tasks).with_context(|| format!("cannot read task list {}", tasks.display()))?;
+    let line = text.lines().nth(index).with_context(|| format!("task list {} has no line {index}", tasks.display()))?;
+    Ok(PathBuf::from(line))
+}
+
+/// Reads the task file in `staging`, runs the kind, hashes its outputs.
+fn run_staged(staging: &Path) -> Result<ExitFile> {
+    let path = staging.join(TASK_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let task: TaskFile = serde_json::from_slice(&bytes).with_context(|| format!("unreadable task file {}", path.display()))?;
+    let kind = find_kind(&task.kind)
+        .with_context(|| format!("this lungflow has no stage kind {:?}: is every node running the same binary?", task.kind))?;
+    if kind.version() != task.kind_version {
+        anyhow::bail!(
+            "stage kind {} is version {} here but {} in the orchestrator: every node must run the same lungflow binary",
+            task.kind,
+            kind.version(),
+            task.kind_version
+        );
+    }
+    let inputs: BTreeMap<String, Input> = task
+        .inputs
+        .iter()
+        .map(|(name, i)| {
+            let producers = i.producers.iter().map(|(item, key)| Producer { item: item.clone(), key: key.clone() }).collect();
+            (name.clone(), Input { path: i.path.clone(), producers })
+        })
+        .collect();
+    let call = KindCall {
+        kind,
+        params: &task.params,
+        inputs: &inputs,
+        item: task.item.as_deref(),
+        work_dir: &task.work_dir,
+        threads: task.threads.max(1),
+        label: &task.label,
+    };
+    let ran = run_in(&call, staging);
+    let (outputs, output_digest) = match &ran.failure {
+        None => {
+            let outputs = hash_tree(&staging.join("out"))?;
+            let digest = tree_digest(&outputs);
+            (outputs, digest)
+        }
+        Some(_) => (Vec::new(), String::new()),
+    };
+    let (peak_rss_kib, cpu_seconds) = usage();
+    Ok(ExitFile {
+        error: ran.failure,
+        started: ran.started,
+        seconds: ran.seconds,
+        outputs,
+        output_digest,
+        peak_rss_kib,
+        cpu_seconds,
+        host: host_name(),
+        job: job_id(),
+    })
+}
+
+/// An exit file for a task that could not run its kind at all.
+fn failed(error: String) -> ExitFile {
+    let (peak_rss_kib, cpu_seconds) = usage();
+    ExitFile {
+        error: Some(error),
+        started: crate::store::cache::now_rfc3339(),
+        seconds: 0.0,
+        outputs: Vec::new(),
+        output_digest: String::new(),
+        peak_rss_kib,
+        cpu_seconds,
+        host: host_name(),
+        job: job_id(),
+    }
+}
+
+/// This task's job id as Slurm's environment gives it.
+fn job_id() -> Option<String> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(array), Some(task)) => Some(format!("{array}_{task}")),
+        _ => var("SLURM_JOB_ID"),
+    }
+}
+
+/// Peak RSS (KiB) and CPU seconds of this process and its waited-for
+/// children, from getrusage(2).
+fn usage() -> (u64, f64) {
+    let of = |who| {
+        // SAFETY: rusage is plain data, valid when zeroed; getrusage fills it.
+        let u = unsafe {
+            let mut u: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut u);
+            u
+        };
+        let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        (u.ru_maxrss.max(0) as u64, cpu(u.ru_utime) + cpu(u.ru_stime))
+    };
+    let (own_rss, own_cpu) = of(libc::RUSAGE_SELF);
+    let (child_rss, child_cpu) = of(libc::RUSAGE_CHILDREN);
+    (own_rss.max(child_rss), own_cpu + child_cpu)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder,
+/// synced and renamed, so that a reader sees all of it or nothing.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+}
