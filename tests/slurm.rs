@@ -99,8 +99,15 @@ fn same_as_local(write: impl Fn(&Project)) -> usize {
         let path = remote.path().join("cache/entries").join(&key[..2]).join(key).join("manifest.json");
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     };
-    let any = slurm_keys.values().next().unwrap();
-    assert!(manifest_of(any)["slurm"]["job"].as_str().is_some_and(|j| !j.is_empty()), "{}", manifest_of(any));
+    for (label, key) in &slurm_keys {
+        let m = manifest_of(key);
+        if label.starts_with("merge[") {
+            assert!(m.get("slurm").is_none(), "a local: true stage runs in the orchestrator: {m}");
+        } else {
+            assert!(m["slurm"]["job"].as_str().is_some_and(|j| !j.is_empty()), "{label}: {m}");
+            assert!(m["slurm"]["peak_rss_kib"].as_u64().is_some_and(|k| k > 0), "{label}: {m}");
+        }
+    }
     let (code, again, stderr) = run_json(&remote, &["run", "pipe.yaml", "--executor", "slurm"]);
     assert_eq!(code, 0);
     assert!(again["executed"].as_array().unwrap().is_empty(), "{again}");
@@ -112,7 +119,9 @@ fn same_as_local(write: impl Fn(&Project)) -> usize {
 fn the_toy_pipeline_gives_the_same_keys_and_outputs_on_slurm_and_a_rerun_submits_nothing() {
     let _c = cluster();
     let n = same_as_local(|p| {
-        p.write("pipe.yaml", &format!("{CHAIN}{FAST}"));
+        let merge_here = CHAIN.replace("  merge:\n    kind: command\n", "  merge:\n    kind: command\n    local: true\n");
+        assert_ne!(merge_here, CHAIN);
+        p.write("pipe.yaml", &format!("{merge_here}{FAST}"));
         for item in ["a", "b", "c"] {
             p.write(&format!("data/{item}/x.txt"), &format!("value of {item}\n"));
         }
@@ -270,4 +279,36 @@ fn slurm_problems_are_clear_errors_before_anything_is_submitted() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("pipe.yaml:8:") && stderr.contains("resources.mem"), "{stderr}");
     assert!(p.executions().is_empty(), "nothing ran");
+}
+
+/// A `sbatch` first on PATH that fails its first submission with the
+/// controller's timeout message; with `lost`, that call did submit (the answer was lost).
+fn flaky_sbatch(p: &Project, lost: bool) -> String {
+    let real = Command::new("sh").args(["-c", "command -v sbatch"]).output().unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+    let submit = if lost { format!("{real} \"$@\" > /dev/null\n") } else { String::new() };
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --parsable ] && [ ! -e \"$0.failed\" ]; then\n  touch \"$0.failed\"\n{submit}  echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2\n  exit 1\nfi\nexec {real} \"$@\"\n"
+    );
+    let path = p.write("fakebin/sbatch", &script);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!("{}:{}", p.path().join("fakebin").display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_failed_sbatch_is_retried_and_one_that_did_submit_is_not_submitted_twice() {
+    let _c = cluster();
+    for lost in [false, true] {
+        let p = Project::new();
+        p.write("pipe.yaml", &sleepers(2, 0.2, ""));
+        let path = flaky_sbatch(&p, lost);
+        let out = p.cmd(&["run", "pipe.yaml", "--executor", "slurm", "--json"]).env("PATH", path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "lost={lost}: {stderr}");
+        assert!(stderr.contains("failed (attempt 1 of 4)") && stderr.contains("Socket timed out"), "{stderr}");
+        let mut runs = p.executions();
+        runs.sort();
+        assert_eq!(runs, ["i0", "i1"], "lost={lost}: each instance ran once");
+        assert_eq!(calls(&stderr, "sbatch"), if lost { 1 } else { 2 }, "lost={lost}: found by name instead of submitted again: {stderr}");
+    }
 }
