@@ -20,6 +20,7 @@ use crate::run::executor::run_pipeline;
 use crate::run::options::{Executor, Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
+use crate::store::state::{SlurmTaskRow, StateDb};
 
 /// What `gc` did or would do.
 #[derive(Debug, Serialize)]
@@ -130,13 +131,20 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
 }
 
 /// Removes (or counts, on a dry run) what killed runs left: staging folders
-/// and lock files of keys nobody holds, and lineage parts never moved into
-/// the table by a process that is gone.
+/// and lock files of keys nobody holds, lineage parts never moved into the
+/// table by a process that is gone, and Slurm job folders none of whose
+/// tasks the state store still remembers. The staging folder of a Slurm
+/// task the store remembers is kept, whoever holds its lock: its job may
+/// still be running, and the next run re-attaches to it.
 fn remove_leftovers(cache: &Cache, dry_run: bool) -> Result<usize> {
-    let mut removed = 0;
+    let tasks = StateDb::open(&cache.state_path())?.slurm_tasks()?;
+    let mut removed = remove_finished_slurm_jobs(cache, &tasks, dry_run)?;
     let tmp = cache.root().join("tmp");
     for entry in fs::read_dir(&tmp).with_context(|| format!("cannot list {}", tmp.display()))?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        if tasks.iter().any(|t| t.staging == entry.path()) {
+            continue;
+        }
         // A staging folder is abandoned when its key's lock is free (held
         // here while it is removed); a lineage part when its process is gone.
         let (abandoned, _held) = match name.strip_prefix("lineage-") {
@@ -171,6 +179,25 @@ fn remove_leftovers(cache: &Cache, dry_run: bool) -> Result<usize> {
     Ok(removed)
 }
 
+/// Removes the folders under `CACHE/slurm` (scripts, task lists, job logs)
+/// of jobs none of whose tasks is in `tasks`; returns how many.
+fn remove_finished_slurm_jobs(cache: &Cache, tasks: &[SlurmTaskRow], dry_run: bool) -> Result<usize> {
+    let jobs = cache.root().join("slurm");
+    let Ok(entries) = fs::read_dir(&jobs) else { return Ok(0) };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if tasks.iter().any(|t| t.job_name == name) {
+            continue;
+        }
+        removed += 1;
+        if !dry_run {
+            fs::remove_dir_all(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
+    }
+    Ok(removed)
+}
+
 /// Whether no process has this id.
 fn gone(pid: u32) -> bool {
     !Path::new("/proc").join(pid.to_string()).exists()
@@ -186,4 +213,34 @@ fn dir_size(dir: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slurm_leftovers_go_unless_a_remembered_task_may_still_deliver() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let key = |c: char| c.to_string().repeat(64);
+        let (live, dead) = (cache.root().join(format!("tmp/{}.1.0", key('a'))), cache.root().join(format!("tmp/{}.1.1", key('b'))));
+        for d in [&live, &dead] {
+            fs::create_dir_all(d.join("out")).unwrap();
+        }
+        for job in ["lf-r-1-nap", "lf-r-2-nap"] {
+            fs::create_dir_all(cache.root().join("slurm").join(job)).unwrap();
+            fs::write(cache.root().join("slurm").join(job).join("0.log"), "log").unwrap();
+        }
+        let mut db = StateDb::open(&cache.state_path()).unwrap();
+        db.note_slurm_task(&key('a'), "lf-r-1-nap", 0, &live).unwrap();
+        drop(db);
+        assert_eq!(remove_leftovers(&cache, true).unwrap(), 2, "dry run: the finished job's folder and the dead staging folder");
+        assert!(dead.exists());
+        assert_eq!(remove_leftovers(&cache, false).unwrap(), 2);
+        assert!(live.exists(), "a task the state store remembers keeps its staging folder");
+        assert!(!dead.exists());
+        assert!(cache.root().join("slurm/lf-r-1-nap/0.log").exists());
+        assert!(!cache.root().join("slurm/lf-r-2-nap").exists());
+    }
 }

@@ -158,14 +158,16 @@ impl StateDb {
         let mut stmt = self.conn.prepare_cached("SELECT job_name, task, job_id, staging FROM slurm_job WHERE key = ?1")?;
         let mut rows = stmt.query(params![key])?;
         Ok(match rows.next()? {
-            Some(r) => Some(SlurmTaskRow {
-                job_name: r.get(0)?,
-                task: r.get::<_, i64>(1)? as usize,
-                job_id: r.get(2)?,
-                staging: std::path::PathBuf::from(r.get::<_, String>(3)?),
-            }),
+            Some(r) => Some(task_row(r)?),
             None => None,
         })
+    }
+
+    /// Every Slurm task the store remembers: those a rerun may re-attach to.
+    pub fn slurm_tasks(&self) -> Result<Vec<SlurmTaskRow>> {
+        let mut stmt = self.conn.prepare("SELECT job_name, task, job_id, staging FROM slurm_job")?;
+        let rows = stmt.query_map([], task_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Forgets the Slurm task of `key` (its result is published or failed).
@@ -203,6 +205,16 @@ impl StateDb {
         }
         Ok(target)
     }
+}
+
+/// A `slurm_job` row selected as (job_name, task, job_id, staging).
+fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SlurmTaskRow> {
+    Ok(SlurmTaskRow {
+        job_name: r.get(0)?,
+        task: r.get::<_, i64>(1)? as usize,
+        job_id: r.get(2)?,
+        staging: std::path::PathBuf::from(r.get::<_, String>(3)?),
+    })
 }
 
 fn init(conn: &Connection) -> rusqlite::Result<()> {
