@@ -312,3 +312,27 @@ fn a_failed_sbatch_is_retried_and_one_that_did_submit_is_not_submitted_twice() {
         assert_eq!(calls(&stderr, "sbatch"), if lost { 1 } else { 2 }, "lost={lost}: found by name instead of submitted again: {stderr}");
     }
 }
+
+#[test]
+fn a_sweep_runs_on_slurm_with_its_shared_upstream_once_and_the_local_keys() {
+    let _c = cluster();
+    let write = |p: &Project| {
+        p.write("pipe.yaml", &format!("{CHAIN}{FAST}sweep:\n  grid:\n    first.tag: [x, y]\n"));
+        for item in ["a", "b", "c"] {
+            p.write(&format!("data/{item}/x.txt"), &format!("value of {item}\n"));
+        }
+    };
+    let (local, remote) = (Project::new(), Project::new());
+    write(&local);
+    write(&remote);
+    let (code, local_doc, stderr) = run_json(&local, &["sweep", "run", "pipe.yaml"]);
+    assert_eq!(code, 0, "{local_doc}\n{stderr}");
+    let (code, doc, stderr) = run_json(&remote, &["sweep", "run", "pipe.yaml", "--executor", "slurm"]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    assert_eq!(keys(&local_doc), keys(&doc));
+    let mut runs = remote.executions();
+    runs.sort();
+    assert_eq!(runs.iter().filter(|r| r.starts_with("prep ")).count(), 3, "the shared stage ran once per item: {runs:?}");
+    assert_eq!(runs.iter().filter(|r| r.starts_with("first ")).count(), 6, "each variant's copy ran: {runs:?}");
+    assert_eq!(doc["variants"].as_array().map(Vec::len), Some(2), "{doc}");
+}
