@@ -5,6 +5,7 @@
 //! production code.
 #![warn(missing_docs)]
 
+pub mod browser;
 pub mod dicom;
 pub mod fuzz;
 
