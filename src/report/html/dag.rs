@@ -787,7 +787,9 @@ mod tests {
     #[test]
     fn deterministic() {
         let (nodes, edges) = demo(6);
-        assert_eq!(dag_svg(&nodes, &edges), dag_svg(&nodes, &edges));
+        let svg = dag_svg(&nodes, &edges);
+        assert_eq!(svg, dag_svg(&nodes, &edges));
+        eprintln!("{} nodes, {} edges: {} bytes", nodes.len(), edges.len(), svg.len());
     }
 
     #[test]

@@ -72,9 +72,11 @@ pub struct Chart {
     pub hlines: Vec<(String, f64)>,
     /// Draw the chance line y = x (ROC charts).
     pub diagonal: bool,
-    /// Fixed x range; automatic ("nice", from the data) when `None`.
+    /// Fixed x range; automatic ("nice", from the data) when `None`, not
+    /// finite or empty.
     pub x_range: Option<(f64, f64)>,
-    /// Fixed y range; automatic ("nice", from the data) when `None`.
+    /// Fixed y range; automatic ("nice", from the data) when `None`, not
+    /// finite or empty.
     pub y_range: Option<(f64, f64)>,
     /// Width in pixels (also the viewBox width).
     pub width: u32,

@@ -170,11 +170,11 @@ pub fn timeline_svg(bars: &[Bar], wall_seconds: f64) -> String {
     let executed: usize = lanes.iter().map(|l| l.bars.len()).sum();
     let cached: usize = lanes.iter().map(|l| l.cached).sum();
     let failed = bars.iter().filter(|b| b.failed && !b.cached).count();
+    let wall_text = if wall > 0.0 { format!(" · wall time {}", duration(wall)) } else { String::new() };
     let _ = writeln!(
         out,
-        "<text class=\"summary\" x=\"{}\" y=\"14\">{executed} executed, {cached} cached, {failed} failed · wall time {}</text>",
-        num(MARGIN),
-        duration(wall)
+        "<text class=\"summary\" x=\"{}\" y=\"14\">{executed} executed, {cached} cached, {failed} failed{wall_text}</text>",
+        num(MARGIN)
     );
     // lane stripes and names
     for (li, lane) in lanes.iter().enumerate() {
@@ -227,10 +227,11 @@ pub fn timeline_svg(bars: &[Bar], wall_seconds: f64) -> String {
             let b = &bars[i];
             let x = at(start);
             let w = (at(end) - x).max(1.0);
-            let class = if b.failed { "bar failed\" stroke=\"#d00\" stroke-width=\"1.5" } else { "bar" };
+            let class = if b.failed { "bar failed" } else { "bar" };
+            let outline = if b.failed { " stroke=\"#d00\" stroke-width=\"1.5\"" } else { "" };
             let _ = writeln!(
                 out,
-                "<rect class=\"{class}\" data-lane=\"{name}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{} · {}{}</title></rect>",
+                "<rect class=\"{class}\"{outline} data-lane=\"{name}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{} · {}{}</title></rect>",
                 num(x),
                 num(lane_top[li] + LANE_PAD + row as f64 * ROW_PITCH + (ROW_PITCH - BAR_H) / 2.0),
                 num(w),
@@ -309,6 +310,7 @@ mod tests {
         let executed = bars.iter().filter(|b| !b.cached).count();
         assert_eq!(svg.matches("<rect class=\"bar").count(), executed);
         assert_eq!(svg.matches("class=\"bar failed\"").count(), 1);
+        assert!(svg.contains("434 executed, 48 cached, 1 failed · wall time 3 min 20 s"), "{}", &svg[..400]);
         assert_eq!(svg.matches("class=\"cached\"").count(), 4);
         assert!(svg.contains("<title>12 cached</title>"));
         assert_eq!(svg.matches("<g class=\"lane\"").count(), 6);
