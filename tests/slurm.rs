@@ -102,10 +102,10 @@ fn same_as_local(write: impl Fn(&Project)) -> usize {
     for (label, key) in &slurm_keys {
         let m = manifest_of(key);
         if label.starts_with("merge[") {
-            assert!(m.get("slurm").is_none(), "a local: true stage runs in the orchestrator: {m}");
+            assert!(m["usage"].get("slurm_job").is_none(), "a local: true stage runs in the orchestrator: {m}");
         } else {
-            assert!(m["slurm"]["job"].as_str().is_some_and(|j| !j.is_empty()), "{label}: {m}");
-            assert!(m["slurm"]["peak_rss_kib"].as_u64().is_some_and(|k| k > 0), "{label}: {m}");
+            assert!(m["usage"]["slurm_job"].as_str().is_some_and(|j| !j.is_empty()), "{label}: {m}");
+            assert!(m["usage"]["peak_rss_kib"].as_u64().is_some_and(|k| k > 0), "{label}: {m}");
         }
     }
     let (code, again, stderr) = run_json(&remote, &["run", "pipe.yaml", "--executor", "slurm"]);

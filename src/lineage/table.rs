@@ -273,7 +273,7 @@ mod tests {
             seconds: 1.0,
             tool_version: "0.1.0".into(),
             host: "h".into(),
-            slurm: None,
+            usage: None,
         };
         let edges = edges_of(&m);
         let summary: Vec<(&str, &str, &str, Option<&str>, Option<&str>)> = edges

@@ -10,7 +10,9 @@ use std::time::Instant;
 use lungflow_stages::{Input, RunContext, StageKind};
 use serde_json::Value;
 
+use crate::run::usage::Meter;
 use crate::store::cache::{LOG_FILE, TIMINGS_FILE, now_rfc3339};
+use crate::store::manifest::Usage;
 
 /// One stage instance to run: everything but the staging folder.
 pub struct KindCall<'a> {
@@ -39,6 +41,8 @@ pub struct Ran {
     pub seconds: f64,
     /// The failure's message, `None` when the kind succeeded.
     pub failure: Option<String>,
+    /// CPU time and peak memory ([`crate::run::usage`]).
+    pub usage: Usage,
 }
 
 /// Runs `call` with `staging/out` as its output folder and the log and
@@ -49,6 +53,7 @@ pub fn run_in(call: &KindCall<'_>, staging: &Path) -> Ran {
     let timings_path = staging.join(TIMINGS_FILE);
     let started = now_rfc3339();
     let clock = Instant::now();
+    let meter = Meter::start();
     let ctx = RunContext {
         params: call.params,
         inputs: call.inputs,
@@ -61,12 +66,13 @@ pub fn run_in(call: &KindCall<'_>, staging: &Path) -> Ran {
     };
     let result = catch_unwind(AssertUnwindSafe(|| lungflow_stages::process_groups::running_as(call.label, || call.kind.run(&ctx))));
     let seconds = clock.elapsed().as_secs_f64();
+    let usage = meter.stop();
     let failure = match result {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.0),
         Err(panic) => Some(format!("stage kind {} panicked: {}", call.kind.name(), panic_text(&panic))),
     };
-    Ran { started, seconds, failure }
+    Ran { started, seconds, failure, usage }
 }
 
 /// The message of a caught panic.

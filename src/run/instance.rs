@@ -20,7 +20,7 @@ use crate::store::cache::{Cache, EntryOutputs, host_name, now_rfc3339};
 use crate::store::digest::{Digester, hash_tree};
 use crate::store::integrity::EntryState;
 use crate::store::keys::{key_of, parts_digest, tree_digest};
-use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest, SlurmRun};
+use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest, Usage};
 
 /// What workers share.
 pub(crate) struct Shared<'a> {
@@ -40,13 +40,14 @@ struct Done {
     failure: Option<String>,
     /// Output records when a Slurm task hashed them already.
     outputs: Option<Vec<FileRecord>>,
-    /// What a Slurm task measured, and the node it ran on.
-    usage: Option<(SlurmRun, String)>,
+    /// What it cost, and the node it ran on when not this one.
+    usage: Option<Usage>,
+    host: Option<String>,
 }
 
 impl From<Ran> for Done {
     fn from(ran: Ran) -> Done {
-        Done { started: ran.started, seconds: ran.seconds, failure: ran.failure, outputs: None, usage: None }
+        Done { started: ran.started, seconds: ran.seconds, failure: ran.failure, outputs: None, usage: Some(ran.usage), host: None }
     }
 }
 
@@ -249,9 +250,10 @@ impl Shared<'_> {
                 seconds: exit.seconds,
                 failure: exit.error,
                 outputs: Some(exit.outputs),
-                usage: Some((SlurmRun { job: exit.job, peak_rss_kib: exit.peak_rss_kib, cpu_seconds: exit.cpu_seconds }, exit.host)),
+                usage: Some(Usage { peak_rss_kib: exit.peak_rss_kib, cpu_seconds: exit.cpu_seconds, slurm_job: exit.job }),
+                host: Some(exit.host),
             },
-            Err(message) => Done { started: now_rfc3339(), seconds: 0.0, failure: Some(message), outputs: None, usage: None },
+            Err(message) => Done { started: now_rfc3339(), seconds: 0.0, failure: Some(message), outputs: None, usage: None, host: None },
         };
         Ok((staging, done))
     }
@@ -272,10 +274,6 @@ impl Shared<'_> {
             None => hash_tree(&staging.join("out"))?,
         };
         let output_digest = tree_digest(&outputs);
-        let (slurm, host) = match done.usage {
-            Some((run, host)) => (Some(run), host),
-            None => (None, host_name()),
-        };
         let manifest = Manifest {
             key: key.to_owned(),
             stage: stage.name.clone(),
@@ -287,8 +285,8 @@ impl Shared<'_> {
             finished: now_rfc3339(),
             seconds: done.seconds,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            host,
-            slurm,
+            host: done.host.unwrap_or_else(host_name),
+            usage: done.usage,
         };
         for leftover in ["inputs", TASK_FILE, EXIT_FILE] {
             let path = staging.join(leftover);

@@ -3,7 +3,8 @@
 //! each instance is resolved to a key and looked up or computed
 //! ([`instance`]: here through [`in_process`], or on Slurm through
 //! [`crate::slurm`]), and the outcomes ([`outcome`]) are what every report reads.
-//! [`options`] say how; [`progress`] draws bars while it runs.
+//! [`options`] say how; [`progress`] draws bars while it runs; [`usage`]
+//! measures what each instance cost.
 
 pub mod executor;
 pub mod in_process;
@@ -13,3 +14,4 @@ pub mod options;
 pub mod outcome;
 pub mod progress;
 pub mod scheduler;
+pub mod usage;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::run::in_process::{KindCall, run_in};
+use crate::run::usage::rusage;
 use crate::store::cache::host_name;
 use crate::store::digest::hash_tree;
 use crate::store::keys::tree_digest;
@@ -229,20 +230,10 @@ fn job_id() -> Option<String> {
 }
 
 /// Peak RSS (KiB) and CPU seconds of this process and its waited-for
-/// children, from getrusage(2).
+/// children: the task is alone in its process, so both are its own.
 fn usage() -> (u64, f64) {
-    let of = |who| {
-        // SAFETY: rusage is plain data, valid when zeroed; getrusage fills it.
-        let u = unsafe {
-            let mut u: libc::rusage = std::mem::zeroed();
-            libc::getrusage(who, &mut u);
-            u
-        };
-        let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        (u.ru_maxrss.max(0) as u64, cpu(u.ru_utime) + cpu(u.ru_stime))
-    };
-    let (own_rss, own_cpu) = of(libc::RUSAGE_SELF);
-    let (child_rss, child_cpu) = of(libc::RUSAGE_CHILDREN);
+    let (own_cpu, own_rss) = rusage(libc::RUSAGE_SELF);
+    let (child_cpu, child_rss) = rusage(libc::RUSAGE_CHILDREN);
     (own_rss.max(child_rss), own_cpu + child_cpu)
 }
 

@@ -144,7 +144,7 @@ mod tests {
             seconds: 0.0,
             tool_version: String::new(),
             host: String::new(),
-            slurm: None,
+            usage: None,
         };
         cache.publish(&staging, &manifest).unwrap();
         (dir, cache, key)

@@ -126,18 +126,20 @@ pub struct Manifest {
     pub tool_version: String,
     /// Host that computed it.
     pub host: String,
-    /// The Slurm task that computed it, when one did.
+    /// What computing it cost, when measured (entries computed before
+    /// lungflow measured have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slurm: Option<SlurmRun>,
+    pub usage: Option<Usage>,
 }
 
-/// What a Slurm task that computed an entry reported.
+/// What computing an entry cost, as measured where it ran.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SlurmRun {
-    /// Its job id (`123_4`), as Slurm gave it to the task.
-    pub job: Option<String>,
-    /// Peak resident memory of the task and its children, KiB (getrusage).
+pub struct Usage {
+    /// Peak resident memory, KiB (see `run::usage` for how it is measured).
     pub peak_rss_kib: u64,
-    /// User plus system CPU seconds of the task and its children.
+    /// User plus system CPU seconds.
     pub cpu_seconds: f64,
+    /// The Slurm job (`123_4`) that computed it, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<String>,
 }
