@@ -15,6 +15,7 @@ pub mod gc;
 pub mod kinds;
 pub mod lineage;
 pub mod metrics;
+pub mod report;
 pub mod run;
 pub mod slurm_task;
 pub mod status;
@@ -62,6 +63,9 @@ enum Verb {
     /// The lineage of one patient's prediction: its submission row, the models
     /// and their training patients, down to each DICOM file; --verify rehashes it.
     Lineage(lineage::LineageArgs),
+    /// One self-contained HTML page: summary, graph, timeline, resources,
+    /// models, data, predictions with their lineage, sweep, failures.
+    Report(report::ReportArgs),
     /// Sweeps: run every variant, show their states, or tabulate their metrics.
     Sweep {
         #[command(subcommand)]
@@ -105,6 +109,7 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
         Verb::Verify(args) => verify::verify(cache, args),
         Verb::Synth(args) => synth::synth(args),
         Verb::Lineage(args) => lineage::lineage(cache, args),
+        Verb::Report(args) => report::report_verb(cache, args),
         Verb::Sweep { action } => sweep::sweep(cache, action),
         Verb::Kinds(args) => kinds::kinds(args),
         Verb::SlurmTask(args) => slurm_task::slurm_task(args),

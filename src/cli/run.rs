@@ -4,14 +4,17 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, record_lineage, work_dir};
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, record_last_run, record_lineage, work_dir};
+use crate::cli::report::write_report;
 use crate::pipeline::model::Pipeline;
+use crate::report::html::build::ReportOptions;
 use crate::report::metrics::rows as metric_rows;
 use crate::report::run_report::RunReport;
 use crate::run::executor::run_pipeline;
 use crate::run::options::{Executor, Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
+use crate::store::cache::now_rfc3339;
 use crate::store::names::path_component;
 
 /// Arguments of `lungflow run`.
@@ -33,6 +36,9 @@ pub struct RunArgs {
     /// the number of tasks in flight (default: the settings' `max_jobs`).
     #[arg(long, value_enum, default_value_t = Executor::Local)]
     executor: Executor,
+    /// Write the HTML report (`lungflow report`) at the end of the run.
+    #[arg(long)]
+    report: bool,
 }
 
 /// Runs the pipeline; exit code 1 when an instance failed or was skipped.
@@ -45,17 +51,23 @@ pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
     let keep_going = args.keep_going || !p.variants.is_empty();
     let jobs = args.jobs.unwrap_or_else(|| if args.executor == Executor::Slurm { p.slurm.max_jobs } else { default_jobs() });
     let opts = Options { jobs, keep_going, mode, progress: !args.target.json, executor: args.executor };
+    let started = now_rfc3339();
     let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
-    if !args.dry_run {
-        record_lineage(&cache, &result);
-    }
     let results = cache.results_dir(&p.name());
     let report = RunReport::new(&p, &result, &results, args.dry_run);
+    if !args.dry_run {
+        record_lineage(&cache, &result);
+        record_last_run(&cache, &p, &report, started, args.executor);
+    }
+    let page = if args.report && !args.dry_run { Some(write_report(&p, &cache, None, ReportOptions::default())?.0) } else { None };
     if args.target.json {
         for f in report.failure_lines() {
             eprintln!("{f}");
         }
         eprintln!("{}", report.summary());
+        if let Some(page) = &page {
+            eprintln!("report: {}", page.display());
+        }
         println!("{}", serde_json::to_string(&report).context("cannot encode JSON")?);
     } else {
         for r in report.would_run.iter().flatten() {
@@ -71,6 +83,9 @@ pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
         if !args.dry_run {
             println!("results: {}", results.display());
             print_once_stages(&p, &result, &results);
+        }
+        if let Some(page) = &page {
+            println!("report: {}", page.display());
         }
     }
     Ok(if report.complete() { 0 } else { EXIT_FAILED })

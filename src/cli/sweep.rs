@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, inspect, print_json, record_lineage, work_dir};
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, inspect, print_json, record_last_run, record_lineage, work_dir};
 use crate::pipeline::model::Pipeline;
 use crate::report::run_report::RunReport;
 use crate::report::sweep_results::{VariantResult, VariantState, variant_results};
@@ -12,7 +12,7 @@ use crate::report::sweep_table::{select, sorted, table, to_json, write_csv, writ
 use crate::run::executor::run_pipeline;
 use crate::run::options::{Executor, Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
-use crate::store::cache::Cache;
+use crate::store::cache::{Cache, now_rfc3339};
 
 /// What `lungflow sweep` does.
 #[derive(Subcommand, Debug)]
@@ -105,8 +105,10 @@ fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>, executor: 
     crate::run::interrupt::install(Some(&cache))?;
     let jobs = jobs.unwrap_or_else(|| if executor == Executor::Slurm { p.slurm.max_jobs } else { default_jobs() });
     let opts = Options { jobs, keep_going: true, mode: Mode::Execute, progress: !target.json, executor };
+    let started = now_rfc3339();
     let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
     record_lineage(&cache, &result);
+    record_last_run(&cache, &p, &RunReport::new(&p, &result, &cache.results_dir(&p.name()), false), started, executor);
     let results = variant_results(&p, &cache, &result)?;
     let df = table(&results)?;
     let written = write_outputs(&p, &cache, &results, &df)?;

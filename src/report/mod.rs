@@ -1,9 +1,12 @@
 //! Reports over a run or an inspection: instance states ([`status`]), why an
 //! instance reruns ([`explain`]), final metrics ([`metrics`]), the outcome of
 //! a run ([`run_report`]) and sweep tables and curves ([`sweep_results`],
-//! [`sweep_table`], [`sweep_curves`]).
+//! [`sweep_table`], [`sweep_curves`]), the record of each pipeline's last run
+//! ([`last_run`]) and the HTML report of a run ([`html`]).
 
 pub mod explain;
+pub mod html;
+pub mod last_run;
 pub mod metrics;
 pub mod run_report;
 pub mod status;

@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::pipeline::model::{Pipeline, instance_label};
 use crate::run::outcome::{Outcome, RunResult};
 
 /// One instance in a run report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceRow {
     /// Stage name (`STAGE@VARIANT` for a swept copy).
     pub stage: String,
@@ -34,7 +34,7 @@ impl InstanceRow {
 }
 
 /// The `--json` object of `lungflow run` and `lungflow sweep run`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunReport {
     /// Instances this run computed.
     pub executed: Vec<InstanceRow>,

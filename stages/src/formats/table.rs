@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrow_array::{Array, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -23,7 +23,7 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), StageError>
     Ok(())
 }
 
-/// Every numeric column of a Parquet file as float64, in schema order
+/// Every numeric (or boolean, as 0 and 1) column of a Parquet file as float64, in schema order
 /// (nulls as NaN); other columns are left out.
 pub fn read_numeric_columns(path: &Path) -> Result<Vec<(String, Vec<f64>)>, StageError> {
     let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot read {}: {e}", path.display()));
@@ -110,6 +110,9 @@ fn as_f64(a: &dyn Array) -> Option<Vec<f64>> {
     }
     if let Some(x) = any.downcast_ref::<Int32Array>() {
         return Some(x.values().iter().enumerate().map(|(i, &v)| nan_for_null(i, v as f64)).collect());
+    }
+    if let Some(x) = any.downcast_ref::<BooleanArray>() {
+        return Some((0..x.len()).map(|i| nan_for_null(i, if x.value(i) { 1.0 } else { 0.0 })).collect());
     }
     any.downcast_ref::<Int64Array>().map(|x| x.values().iter().enumerate().map(|(i, &v)| nan_for_null(i, v as f64)).collect())
 }

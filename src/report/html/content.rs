@@ -1,0 +1,259 @@
+//! The sections about what the stages made: the models (per-epoch curves
+//! drawn from `metrics.parquet`, a classifier's ROC curve from its
+//! validation table, the figures it wrote) and the data (each patient's
+//! lung-mask picture, the cohort table).
+
+use std::path::Path;
+
+use base64::Engine;
+use lungflow_stages::formats::table::read_numeric_columns;
+use lungflow_stages::formats::training::{METRICS_TABLE, VALIDATION_TABLE};
+use lungflow_stages::kinds::lung_mask::PICTURE_FILE;
+
+use super::facts::{Facts, Instance, Standing};
+use super::overview::standing_name;
+use super::page::{note, table};
+use super::svg::{Chart, Series, escape, line_chart};
+
+/// How many patients' lung masks are shown beside every failed one.
+pub const MASK_SAMPLE: usize = 12;
+
+/// An image file as an inline `<img>` (data URL), or `None` if unreadable.
+pub fn inline_png(path: &Path, alt: &str, class: &str) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Some(format!("<img class=\"{class}\" alt=\"{}\" src=\"data:image/png;base64,{data}\">", escape(alt)))
+}
+
+/// Every stage that runs once and wrote per-epoch metrics: its curves as
+/// SVG, its ROC curve when it wrote validation probabilities, and its
+/// top-level PNG figures.
+pub fn models(f: &Facts<'_>) -> String {
+    let mut html = String::new();
+    for (s, stage) in f.p.stages.iter().enumerate() {
+        if stage.foreach.is_some() {
+            continue;
+        }
+        let Some(inst) = f.of_stage(s).next() else { continue };
+        let Some(metrics) = f.output(inst, METRICS_TABLE) else { continue };
+        html.push_str(&format!(
+            "<h3>{} <span class=\"note\">({})</span></h3><div class=\"figures\">",
+            escape(&stage.name),
+            escape(stage.kind.name())
+        ));
+        match read_numeric_columns(&metrics) {
+            Ok(columns) => {
+                let validation = f.output(inst, VALIDATION_TABLE).and_then(|p| read_numeric_columns(&p).ok());
+                let prior = validation.as_ref().and_then(|v| prior_log_loss(v));
+                for chart in epoch_charts(&columns, prior) {
+                    html.push_str(&line_chart(&chart));
+                }
+                if let Some(roc) = validation.as_ref().and_then(|v| roc_chart(v)) {
+                    html.push_str(&line_chart(&roc));
+                }
+            }
+            Err(e) => html.push_str(&note(&e.to_string())),
+        }
+        html.push_str("</div>");
+        html.push_str(&figures(f, inst));
+    }
+    if html.is_empty() { note("No stage that runs once wrote per-epoch metrics (metrics.parquet).") } else { html }
+}
+
+/// One chart per metric of a per-epoch table: `train_X` and `val_X` go
+/// together on chart X; `prior` draws the class prior's log loss on log-loss
+/// charts.
+pub fn epoch_charts(columns: &[(String, Vec<f64>)], prior: Option<f64>) -> Vec<Chart> {
+    let epochs: Vec<f64> = match columns.iter().find(|(n, _)| n == "epoch") {
+        Some((_, v)) => v.clone(),
+        None => (1..=columns.first().map_or(0, |c| c.1.len())).map(|e| e as f64).collect(),
+    };
+    let mut charts: Vec<Chart> = Vec::new();
+    for (name, values) in columns.iter().filter(|(n, _)| n != "epoch") {
+        let (side, metric) = match name.split_once('_') {
+            Some((side @ ("train" | "val"), rest)) => (if side == "val" { "validation" } else { "train" }, rest.to_owned()),
+            _ => (name.as_str(), name.clone()),
+        };
+        let series =
+            Series { name: side.to_owned(), points: epochs.iter().copied().zip(values.iter().copied()).collect(), dashed: side == "train" };
+        match charts.iter_mut().find(|c| c.title == metric) {
+            Some(c) => c.series.push(series),
+            None => {
+                let hlines = match (metric.contains("log_loss"), prior) {
+                    (true, Some(p)) => vec![(format!("class prior {p:.3}"), p)],
+                    _ => Vec::new(),
+                };
+                charts.push(Chart {
+                    title: metric.clone(),
+                    x_label: "epoch".into(),
+                    y_label: metric,
+                    series: vec![series],
+                    hlines,
+                    ..Chart::default()
+                });
+            }
+        }
+    }
+    charts
+}
+
+/// The log loss of always predicting the validation set's positive rate.
+fn prior_log_loss(validation: &[(String, Vec<f64>)]) -> Option<f64> {
+    let labels = &validation.iter().find(|(n, _)| n == "cancer")?.1;
+    let p = labels.iter().sum::<f64>() / labels.len().max(1) as f64;
+    (p > 0.0 && p < 1.0).then(|| -(p * p.ln() + (1.0 - p) * (1.0 - p).ln()))
+}
+
+/// The ROC curve of a validation table with `cancer` (0/1) and `probability`.
+pub fn roc_chart(validation: &[(String, Vec<f64>)]) -> Option<Chart> {
+    let column = |name: &str| validation.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let (labels, probs) = (column("cancer")?, column("probability")?);
+    let mut pairs: Vec<(f64, bool)> = probs.iter().zip(labels).filter(|(p, _)| p.is_finite()).map(|(&p, &l)| (p, l > 0.5)).collect();
+    let positives = pairs.iter().filter(|(_, l)| *l).count() as f64;
+    let negatives = pairs.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return None;
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp, mut points, mut auc) = (0.0, 0.0, vec![(0.0, 0.0)], 0.0);
+    let mut i = 0;
+    while i < pairs.len() {
+        let threshold = pairs[i].0;
+        let (prev_fp, prev_tp) = (fp, tp);
+        while i < pairs.len() && pairs[i].0 == threshold {
+            if pairs[i].1 {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
+            i += 1;
+        }
+        auc += (fp - prev_fp) / negatives * (tp + prev_tp) / 2.0 / positives;
+        points.push((fp / negatives, tp / positives));
+    }
+    Some(Chart {
+        title: format!("validation ROC (AUC {auc:.3}, {} patients)", pairs.len()),
+        x_label: "false positive rate".into(),
+        y_label: "true positive rate".into(),
+        series: vec![Series { name: "validation".into(), points, dashed: false }],
+        diagonal: true,
+        x_range: Some((0.0, 1.0)),
+        y_range: Some((0.0, 1.0)),
+        ..Chart::default()
+    })
+}
+
+/// The PNG figures at the top of an instance's outputs, folded.
+fn figures(f: &Facts<'_>, inst: &Instance) -> String {
+    let Some(m) = f.manifest(inst) else { return String::new() };
+    let Some(dir) = &inst.out_dir else { return String::new() };
+    let imgs: Vec<String> = m
+        .outputs
+        .iter()
+        .filter(|o| o.path.ends_with(".png") && !o.path.contains('/'))
+        .filter_map(|o| {
+            inline_png(&dir.join(&o.path), &o.path, "figure")
+                .map(|img| format!("<figure>{img}<figcaption>{}</figcaption></figure>", escape(&o.path)))
+        })
+        .collect();
+    if imgs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<details><summary>figures the stage wrote ({})</summary><div class=\"figures\">{}</div></details>",
+            imgs.len(),
+            imgs.concat()
+        )
+    }
+}
+
+/// Lung-mask pictures (a sample of patients and every patient with a
+/// failure) and the cohort table: every item's standing in every per-item stage.
+pub fn data(f: &Facts<'_>) -> String {
+    let per_item: Vec<usize> = f.p.order.iter().copied().filter(|&s| f.p.stages[s].foreach.is_some()).collect();
+    if per_item.is_empty() {
+        return note("No stage runs per item.");
+    }
+    let mut items: Vec<String> = f.instances.iter().filter_map(|i| i.item.clone()).collect();
+    items.sort();
+    items.dedup();
+    let failed_items: Vec<&String> =
+        items.iter().filter(|it| f.instances.iter().any(|i| i.item.as_ref() == Some(*it) && i.standing == Standing::Failed)).collect();
+    let mut html = masks(f, &items, &failed_items);
+    let head: Vec<String> = std::iter::once("item".to_owned()).chain(per_item.iter().map(|&s| f.p.stages[s].name.clone())).collect();
+    let rows = items.iter().map(|it| {
+        let mut row = vec![escape(it)];
+        for &s in &per_item {
+            let cell = f.of_stage(s).find(|i| i.item.as_ref() == Some(it)).map(|i| {
+                let name = standing_name(i.standing);
+                let why = i.why.as_deref().map(|w| format!(" title=\"{}\"", escape(w))).unwrap_or_default();
+                format!("<span class=\"state-{name}\"{why}>{name}</span>")
+            });
+            row.push(cell.unwrap_or_default());
+        }
+        row
+    });
+    let head: Vec<&str> = head.iter().map(String::as_str).collect();
+    html.push_str(&format!("<h3>Cohort ({} items)</h3>", items.len()));
+    html.push_str(&table("sortable cohort", &head, rows.collect::<Vec<_>>()));
+    html
+}
+
+/// The lung-mask pictures: the first [`MASK_SAMPLE`] items and every failed one.
+fn masks(f: &Facts<'_>, items: &[String], failed: &[&String]) -> String {
+    let pictures: Vec<&Instance> = f.instances.iter().filter(|i| f.output(i, PICTURE_FILE).is_some()).collect();
+    if pictures.is_empty() {
+        return String::new();
+    }
+    let chosen: Vec<&String> = items.iter().take(MASK_SAMPLE).chain(failed.iter().copied()).collect();
+    let mut figs = String::new();
+    let mut shown = std::collections::BTreeSet::new();
+    for item in chosen {
+        if !shown.insert(item) {
+            continue;
+        }
+        let failed_mark = if failed.contains(&item) { " (has a failure)" } else { "" };
+        match pictures.iter().find(|i| i.item.as_ref() == Some(item)) {
+            Some(i) => {
+                let path = f.output(i, PICTURE_FILE).expect("has the picture");
+                if let Some(img) = inline_png(&path, item, "mask") {
+                    figs.push_str(&format!("<figure>{img}<figcaption>{}{failed_mark}</figcaption></figure>", escape(item)));
+                }
+            }
+            None => figs.push_str(&format!("<figure><figcaption>{}: no lung mask{failed_mark}</figcaption></figure>", escape(item))),
+        }
+    }
+    format!(
+        "<h3>Lung masks</h3><p class=\"note\">Three orthogonal slices with the mask outlined, for the first {MASK_SAMPLE} items and every item with a failure.</p><div class=\"figures\">{figs}</div>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn train_and_validation_columns_share_a_chart_and_log_loss_gets_the_prior() {
+        let cols = vec![
+            ("epoch".to_owned(), vec![1.0, 2.0]),
+            ("train_log_loss".to_owned(), vec![0.7, 0.6]),
+            ("val_log_loss".to_owned(), vec![0.69, 0.65]),
+            ("val_auc".to_owned(), vec![0.5, 0.7]),
+        ];
+        let charts = epoch_charts(&cols, Some(0.693));
+        assert_eq!(charts.len(), 2);
+        assert_eq!(charts[0].title, "log_loss");
+        assert_eq!(charts[0].series.len(), 2);
+        assert_eq!(charts[0].hlines.len(), 1);
+        assert!(charts[1].hlines.is_empty());
+    }
+
+    #[test]
+    fn the_roc_curve_and_its_area_match_a_hand_count() {
+        let v = vec![("cancer".to_owned(), vec![1.0, 0.0, 1.0, 0.0]), ("probability".to_owned(), vec![0.9, 0.8, 0.4, 0.1])];
+        let roc = roc_chart(&v).unwrap();
+        assert!(roc.title.contains("AUC 0.750"), "{}", roc.title);
+        assert_eq!(roc.series[0].points, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]);
+        assert!(roc_chart(&[("cancer".into(), vec![1.0]), ("probability".into(), vec![0.5])]).is_none());
+    }
+}

@@ -1,0 +1,22 @@
+//! `lungflow report`: one self-contained HTML page per pipeline run.
+//!
+//! - [`build`]: gathers the facts ([`facts`]) and draws the sections:
+//!   [`overview`] (summary, graph, timeline, resources), [`content`]
+//!   (models, data) and [`outcomes`] (predictions with their lineage, sweep,
+//!   failures), inside [`page`] (the document, its style and its one small
+//!   script, all inline);
+//! - [`svg`], [`dag`], [`timeline`]: pictures drawn as inline SVG (pure
+//!   functions of plain data).
+//!
+//! Nothing in the page refers to anything outside it: images are data URLs,
+//! pictures are SVG, and there are no fonts, stylesheets or scripts to fetch.
+
+pub mod build;
+pub mod content;
+pub mod dag;
+pub mod facts;
+pub mod outcomes;
+pub mod overview;
+pub mod page;
+pub mod svg;
+pub mod timeline;
