@@ -89,7 +89,8 @@ fn the_chain_report_opens_offline_with_every_section_and_one_bar_per_executed_in
     assert_eq!(n(&values[6]), 12, "a lung mask per patient (12 = the sample)");
     assert_eq!(n(&values[7]), stages, "a resources row per stage");
     if let Ok(keep) = std::env::var("LUNGFLOW_REPORT_SCREENSHOT") {
-        std::fs::copy(&shot, keep).unwrap();
+        // The README's picture: the top of the page, taller than a screen.
+        browser::render(&html_path, &[], Path::new(&keep), 1280, 2400, false, Duration::from_secs(120)).unwrap();
     }
 
     // A second report without a new run shows the same run, now as the last.
@@ -127,4 +128,10 @@ fn failures_and_a_sweep_have_their_sections() {
     assert!(values[2].as_str().unwrap().contains("the input of b is broken"), "{}", values[2]);
     assert_eq!(values[3].as_u64(), Some(2), "one row per variant");
     assert_eq!(values[4].as_u64(), Some(2), "both copies of the stage are marked failed");
+
+    let one = p.run(&["report", "pipe.yaml", "--variant", "work.k=2", "--out", "k2.html"]);
+    assert_eq!(one.status.code(), Some(0), "{}", String::from_utf8_lossy(&one.stderr));
+    let bad = p.run(&["report", "pipe.yaml", "--variant", "work.k=3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no variant \"work.k=3\" (variants: work.k=1 | work.k=2)"), "{bad:?}");
 }

@@ -23,6 +23,9 @@ pub struct ReportArgs {
     /// Verify every prediction's lineage (rehash its files and entries).
     #[arg(long)]
     verify: bool,
+    /// In a sweep, show only this variant's predictions.
+    #[arg(long)]
+    variant: Option<String>,
 }
 
 /// Writes the report; prints its path (or, with --json, `{"report": PATH, "bytes": N, "seconds": S}`).
@@ -30,7 +33,12 @@ pub fn report_verb(cache_root: &Path, args: ReportArgs) -> Result<i32, Exit> {
     let p = args.target.load()?;
     let cache = Cache::open(cache_root)?;
     let started = Instant::now();
-    let (path, bytes) = write_report(&p, &cache, args.out.as_deref(), ReportOptions { verify: args.verify })?;
+    let opts = ReportOptions { verify: args.verify, variant: args.variant };
+    if let Some(v) = opts.variant.as_deref().filter(|v| !p.variants.iter().any(|x| x.name == *v)) {
+        let names: Vec<&str> = p.variants.iter().map(|x| x.name.as_str()).collect();
+        return Err(Exit::usage(format!("no variant {v:?} (variants: {})", names.join(" | "))));
+    }
+    let (path, bytes) = write_report(&p, &cache, args.out.as_deref(), &opts)?;
     let seconds = started.elapsed().as_secs_f64();
     if args.target.json {
         println!("{}", serde_json::json!({"report": path.display().to_string(), "bytes": bytes, "seconds": seconds}));
@@ -42,7 +50,7 @@ pub fn report_verb(cache_root: &Path, args: ReportArgs) -> Result<i32, Exit> {
 
 /// Writes the report of `p` to `out` (default: `report.html` in its results
 /// folder); returns the path and its size.
-pub fn write_report(p: &Pipeline, cache: &Cache, out: Option<&Path>, opts: ReportOptions) -> Result<(PathBuf, usize), Exit> {
+pub fn write_report(p: &Pipeline, cache: &Cache, out: Option<&Path>, opts: &ReportOptions) -> Result<(PathBuf, usize), Exit> {
     let eval = inspect(p, cache)?;
     let html = report(p, cache, &eval, opts)?;
     let path = match out {

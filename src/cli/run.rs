@@ -59,7 +59,7 @@ pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
         record_lineage(&cache, &result);
         record_last_run(&cache, &p, &report, started, args.executor);
     }
-    let page = if args.report && !args.dry_run { Some(write_report(&p, &cache, None, ReportOptions::default())?.0) } else { None };
+    let page = if args.report && !args.dry_run { Some(write_report(&p, &cache, None, &ReportOptions::default())?.0) } else { None };
     if args.target.json {
         for f in report.failure_lines() {
             eprintln!("{f}");

@@ -13,15 +13,27 @@ use crate::run::outcome::RunResult;
 use crate::store::cache::Cache;
 
 /// What a report shows beyond the defaults.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ReportOptions {
     /// Verify each prediction's lineage (rehash its files and entries).
     pub verify: bool,
+    /// In a sweep, show only this variant's predictions.
+    pub variant: Option<String>,
 }
 
 /// The report of `p` as an HTML document, from `eval` (an inspection of
 /// every instance) and the pipeline's last recorded run.
-pub fn report(p: &Pipeline, cache: &Cache, eval: &RunResult, opts: ReportOptions) -> Result<String> {
+pub fn report(p: &Pipeline, cache: &Cache, eval: &RunResult, opts: &ReportOptions) -> Result<String> {
+    let only: Option<Vec<usize>> = match &opts.variant {
+        None => None,
+        Some(name) => match p.variants.iter().find(|v| &v.name == name) {
+            Some(v) => Some(v.stages.values().copied().collect()),
+            None => {
+                let names: Vec<&str> = p.variants.iter().map(|v| v.name.as_str()).collect();
+                anyhow::bail!("no variant {name:?} (variants: {})", names.join(" | "))
+            }
+        },
+    };
     let f = Facts::gather(p, cache, eval)?;
     let digest = std::fs::read(&p.file).map(|b| blake3::hash(&b).to_hex().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"));
     let mut sections = vec![
@@ -31,7 +43,7 @@ pub fn report(p: &Pipeline, cache: &Cache, eval: &RunResult, opts: ReportOptions
         Section { id: "resources", title: "Resources".into(), body: resources(&f) },
         Section { id: "models", title: "Models".into(), body: models(&f) },
         Section { id: "data", title: "Data".into(), body: data(&f) },
-        Section { id: "predictions", title: "Predictions".into(), body: predictions(&f, opts.verify) },
+        Section { id: "predictions", title: "Predictions".into(), body: predictions(&f, opts.verify, only.as_deref()) },
     ];
     if let Some(body) = sweep(&f) {
         sections.push(Section { id: "sweep", title: "Sweep".into(), body });

@@ -18,9 +18,13 @@ pub const MAX_LINEAGES: usize = 500;
 /// Every stage whose kind writes a table a lineage starts from (a
 /// submission): its rows, sortable, each folding out to its lineage. With
 /// `check`, each lineage is also verified (files and entries rehashed).
-pub fn predictions(f: &Facts<'_>, check: bool) -> String {
+/// `only` limits it to these stages (one variant's).
+pub fn predictions(f: &Facts<'_>, check: bool, only: Option<&[usize]>) -> String {
     let mut html = String::new();
     for (s, stage) in f.p.stages.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&s)) {
+            continue;
+        }
         let Some(provenance) = stage.kind.row_provenance() else { continue };
         let Some(inst) = f.of_stage(s).next() else { continue };
         html.push_str(&format!("<h3>{}</h3>", escape(&stage.name)));

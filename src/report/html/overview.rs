@@ -130,6 +130,10 @@ pub fn timeline(f: &Facts<'_>) -> String {
             _ => continue,
         };
         let Some(m) = f.manifest(i) else { continue };
+        let label = match &m.usage {
+            Some(u) => format!("{label} · peak RSS {} · CPU {}", memory(u.peak_rss_kib), duration(u.cpu_seconds)),
+            None => label,
+        };
         let (start, end) = match (epoch_seconds(&m.started), epoch_seconds(&m.finished)) {
             (Some(a), Some(b)) if !cached => (a - t0, b - t0),
             _ => (0.0, 0.0),
