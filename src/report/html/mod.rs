@@ -6,14 +6,17 @@
 //!   failures), inside [`page`] (the document, its style and its one small
 //!   script, all inline);
 //! - [`svg`], [`dag`], [`timeline`]: pictures drawn as inline SVG (pure
-//!   functions of plain data).
+//!   functions of plain data), with [`axis`] (ticks and scales) and
+//!   [`dag_layout`] (the stage graph's layered layout) beneath them.
 //!
 //! Nothing in the page refers to anything outside it: images are data URLs,
 //! pictures are SVG, and there are no fonts, stylesheets or scripts to fetch.
 
+pub mod axis;
 pub mod build;
 pub mod content;
 pub mod dag;
+pub mod dag_layout;
 pub mod facts;
 pub mod outcomes;
 pub mod overview;

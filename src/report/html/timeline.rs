@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::svg::{escape, nice_ticks, num, open_svg, palette, text_width, truncate_middle};
+use super::axis::{Ticks, nice_ticks};
+use super::svg::{escape, num, open_svg, palette, text_width, truncate_middle};
 
 /// One instance of the run.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,6 +63,56 @@ struct Lane<'a> {
     rows: usize,
 }
 
+impl Lane<'_> {
+    /// Height of the lane: its sub-rows and the padding around them.
+    fn height(&self) -> f64 {
+        self.rows as f64 * ROW_PITCH + 2.0 * LANE_PAD
+    }
+
+    /// Sorts the bars by start (then end, then input order) and stacks
+    /// them in sub-rows.
+    fn stack(&mut self) {
+        self.bars.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)).then(a.0.cmp(&b.0)));
+        let spans: Vec<(f64, f64)> = self.bars.iter().map(|b| (b.1, b.2)).collect();
+        let (rows, used) = assign_rows(&spans);
+        for (b, r) in self.bars.iter_mut().zip(rows) {
+            b.3 = r;
+        }
+        self.rows = used;
+    }
+}
+
+/// The lanes of `bars` in order of first appearance, their executed bars
+/// stacked in sub-rows and their cached ones counted.
+fn lanes(bars: &[Bar]) -> Vec<Lane<'_>> {
+    let mut lanes: Vec<Lane> = Vec::new();
+    let mut lane_of = std::collections::BTreeMap::new();
+    for (i, b) in bars.iter().enumerate() {
+        let li = *lane_of.entry(b.lane.as_str()).or_insert_with(|| {
+            lanes.push(Lane { name: &b.lane, bars: Vec::new(), cached: 0, rows: 1 });
+            lanes.len() - 1
+        });
+        if b.cached {
+            lanes[li].cached += 1;
+        } else {
+            let (start, end) = span_of(b);
+            lanes[li].bars.push((i, start, end, 0));
+        }
+    }
+    for lane in &mut lanes {
+        lane.stack();
+    }
+    lanes
+}
+
+/// `(start, end)` of a bar, made finite: not before 0, the end not before
+/// the start.
+fn span_of(b: &Bar) -> (f64, f64) {
+    let start = if b.start.is_finite() { b.start.max(0.0) } else { 0.0 };
+    let end = if b.end.is_finite() { b.end.max(start) } else { start };
+    (start, end)
+}
+
 /// Assigns each bar (sorted by start) the first sub-row free at its start;
 /// with all `MAX_ROWS` busy, the one that frees first. Returns the sub-row
 /// of every bar and the number of sub-rows used.
@@ -106,67 +157,35 @@ fn assign_rows(spans: &[(f64, f64)]) -> (Vec<usize>, usize) {
 /// Output grows linearly, about 120–150 bytes per bar (depending on the
 /// lengths of lane and label).
 pub fn timeline_svg(bars: &[Bar], wall_seconds: f64) -> String {
-    // lanes in order of first appearance
-    let mut lanes: Vec<Lane> = Vec::new();
-    let mut lane_of = std::collections::BTreeMap::new();
-    let clean = |b: &Bar| {
-        let start = if b.start.is_finite() { b.start.max(0.0) } else { 0.0 };
-        let end = if b.end.is_finite() { b.end.max(start) } else { start };
-        (start, end)
-    };
-    for (i, b) in bars.iter().enumerate() {
-        let li = *lane_of.entry(b.lane.as_str()).or_insert_with(|| {
-            lanes.push(Lane { name: &b.lane, bars: Vec::new(), cached: 0, rows: 1 });
-            lanes.len() - 1
-        });
-        if b.cached {
-            lanes[li].cached += 1;
-        } else {
-            let (start, end) = clean(b);
-            lanes[li].bars.push((i, start, end, 0));
-        }
-    }
-    for lane in &mut lanes {
-        lane.bars.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)).then(a.0.cmp(&b.0)));
-        let spans: Vec<(f64, f64)> = lane.bars.iter().map(|b| (b.1, b.2)).collect();
-        let (rows, used) = assign_rows(&spans);
-        for (b, r) in lane.bars.iter_mut().zip(rows) {
-            b.3 = r;
-        }
-        lane.rows = used;
-    }
-
-    // time axis
+    let lanes = lanes(bars);
     let wall = if wall_seconds.is_finite() && wall_seconds > 0.0 { wall_seconds } else { 0.0 };
-    let last_end = lanes.iter().flat_map(|l| l.bars.iter().map(|b| b.2)).fold(0.0, f64::max);
-    let span = wall.max(last_end);
-    let span = if span > 0.0 && span.is_finite() { span.min(1e9) } else { 1.0 };
-    let (unit, unit_name) = if span <= 120.0 {
-        (1.0, "s")
-    } else if span <= 7200.0 {
-        (60.0, "min")
-    } else {
-        (3600.0, "h")
-    };
-    let ticks = nice_ticks(0.0, span / unit, true);
-    let domain = ticks.hi * unit;
-    let name_chars = lanes.iter().map(|l| truncate_middle(l.name, 34).chars().count()).max().unwrap_or(0);
-    let left = (MARGIN + text_width(name_chars, 11.0) + 12.0).clamp(70.0, 260.0);
-    let right = WIDTH - MARGIN - 8.0;
-    let px_per_s = (right - left) / domain;
-    let at = |t: f64| left + t.clamp(0.0, domain) * px_per_s;
-
-    let mut lane_top = Vec::with_capacity(lanes.len());
-    let mut y = HEADER_H;
-    for lane in &lanes {
-        lane_top.push(y);
-        y += lane.rows as f64 * ROW_PITCH + 2.0 * LANE_PAD;
-    }
-    let plot_bottom = y.max(HEADER_H + 20.0);
-    let height = plot_bottom + MARGIN;
-
+    let plot = Plot::new(&lanes, wall);
     let mut out = String::with_capacity(2048 + bars.len() * 140);
-    open_svg(&mut out, "timeline", WIDTH, height, "Timeline of the run");
+    open_svg(&mut out, "timeline", WIDTH, plot.height(), "Timeline of the run");
+    draw_summary(&mut out, bars, &lanes, wall);
+    plot.stripes(&mut out, &lanes);
+    plot.axis(&mut out);
+    if lanes.is_empty() {
+        let _ = writeln!(
+            out,
+            "<text class=\"no-data\" x=\"{}\" y=\"{}\" fill=\"#888\">no instances</text>",
+            num(plot.left),
+            num(HEADER_H + 14.0)
+        );
+    }
+    for (li, lane) in lanes.iter().enumerate() {
+        plot.lane(&mut out, bars, li, lane);
+    }
+    if wall > 0.0 {
+        plot.wall(&mut out, wall);
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// The line above the lanes: how many instances were executed, cached and
+/// failed, and the wall time when known.
+fn draw_summary(out: &mut String, bars: &[Bar], lanes: &[Lane], wall: f64) {
     let executed: usize = lanes.iter().map(|l| l.bars.len()).sum();
     let cached: usize = lanes.iter().map(|l| l.cached).sum();
     let failed = bars.iter().filter(|b| b.failed && !b.cached).count();
@@ -176,64 +195,130 @@ pub fn timeline_svg(bars: &[Bar], wall_seconds: f64) -> String {
         "<text class=\"summary\" x=\"{}\" y=\"14\">{executed} executed, {cached} cached, {failed} failed{wall_text}</text>",
         num(MARGIN)
     );
-    // lane stripes and names
-    for (li, lane) in lanes.iter().enumerate() {
-        let h = lane.rows as f64 * ROW_PITCH + 2.0 * LANE_PAD;
-        let shown = truncate_middle(lane.name, 34);
-        let title =
-            if shown.chars().count() < lane.name.chars().count() { format!("<title>{}</title>", escape(lane.name)) } else { String::new() };
-        let _ = writeln!(
-            out,
-            "<rect class=\"stripe\" x=\"0\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\
-             <text class=\"lane-label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{title}{}</text>",
-            num(lane_top[li]),
-            num(WIDTH),
-            num(h),
-            if li % 2 == 0 { "#f4f4f4" } else { "#ffffff" },
-            num(left - 8.0),
-            num(lane_top[li] + LANE_PAD + 8.5),
-            escape(&shown)
-        );
+}
+
+/// Where the lanes and the time axis sit, and how seconds map onto x.
+struct Plot {
+    /// Seconds per axis unit (1, 60 or 3600) and the unit's name.
+    unit: f64,
+    unit_name: &'static str,
+    ticks: Ticks,
+    /// Seconds covered by the axis.
+    domain: f64,
+    /// Left end of the axis (right of the lane names).
+    left: f64,
+    px_per_s: f64,
+    /// Per lane: the top of its stripe.
+    lane_top: Vec<f64>,
+    /// Bottom of the last lane (at least 20 px below the header).
+    bottom: f64,
+}
+
+impl Plot {
+    /// The plot of `lanes`: an axis covering the last end and the wall
+    /// time, in s, min or h, right of the longest lane name.
+    fn new(lanes: &[Lane], wall: f64) -> Plot {
+        let last_end = lanes.iter().flat_map(|l| l.bars.iter().map(|b| b.2)).fold(0.0, f64::max);
+        let span = wall.max(last_end);
+        let span = if span > 0.0 && span.is_finite() { span.min(1e9) } else { 1.0 };
+        let (unit, unit_name) = if span <= 120.0 {
+            (1.0, "s")
+        } else if span <= 7200.0 {
+            (60.0, "min")
+        } else {
+            (3600.0, "h")
+        };
+        let ticks = nice_ticks(0.0, span / unit, true);
+        let domain = ticks.hi * unit;
+        let name_chars = lanes.iter().map(|l| truncate_middle(l.name, 34).chars().count()).max().unwrap_or(0);
+        let left = (MARGIN + text_width(name_chars, 11.0) + 12.0).clamp(70.0, 260.0);
+        let right = WIDTH - MARGIN - 8.0;
+        let px_per_s = (right - left) / domain;
+        let mut lane_top = Vec::with_capacity(lanes.len());
+        let mut y = HEADER_H;
+        for lane in lanes {
+            lane_top.push(y);
+            y += lane.height();
+        }
+        Plot { unit, unit_name, ticks, domain, left, px_per_s, lane_top, bottom: y.max(HEADER_H + 20.0) }
     }
-    // axis and grid
-    out.push_str("<g class=\"axis\">");
-    let _ = write!(
-        out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#444\">time ({unit_name})</text>",
-        num(left - 8.0),
-        num(HEADER_H - 8.0)
-    );
-    for v in &ticks.values {
-        let x = num(at(v * unit));
+
+    /// Height of the whole picture.
+    fn height(&self) -> f64 {
+        self.bottom + MARGIN
+    }
+
+    /// The x of `t` seconds, clamped to the axis.
+    fn at(&self, t: f64) -> f64 {
+        self.left + t.clamp(0.0, self.domain) * self.px_per_s
+    }
+
+    /// Alternating stripes behind the lanes, with each lane's name (whole in
+    /// a `<title>` when shortened).
+    fn stripes(&self, out: &mut String, lanes: &[Lane]) {
+        for (li, lane) in lanes.iter().enumerate() {
+            let shown = truncate_middle(lane.name, 34);
+            let title = if shown.chars().count() < lane.name.chars().count() {
+                format!("<title>{}</title>", escape(lane.name))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "<rect class=\"stripe\" x=\"0\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\
+                 <text class=\"lane-label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{title}{}</text>",
+                num(self.lane_top[li]),
+                num(WIDTH),
+                num(lane.height()),
+                if li % 2 == 0 { "#f4f4f4" } else { "#ffffff" },
+                num(self.left - 8.0),
+                num(self.lane_top[li] + LANE_PAD + 8.5),
+                escape(&shown)
+            );
+        }
+    }
+
+    /// `<g class="axis">`: the unit, and a labelled grid line per tick.
+    fn axis(&self, out: &mut String) {
+        out.push_str("<g class=\"axis\">");
         let _ = write!(
             out,
-            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#d8d8d8\"/><text class=\"tick\" x=\"{x}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">{}</text>",
-            num(HEADER_H - 4.0),
-            num(plot_bottom),
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#444\">time ({})</text>",
+            num(self.left - 8.0),
             num(HEADER_H - 8.0),
-            escape(&ticks.label(*v))
+            self.unit_name
         );
+        for v in &self.ticks.values {
+            let x = num(self.at(v * self.unit));
+            let _ = write!(
+                out,
+                "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#d8d8d8\"/><text class=\"tick\" x=\"{x}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">{}</text>",
+                num(HEADER_H - 4.0),
+                num(self.bottom),
+                num(HEADER_H - 8.0),
+                escape(&self.ticks.label(*v))
+            );
+        }
+        out.push_str("</g>\n");
     }
-    out.push_str("</g>\n");
-    if lanes.is_empty() {
-        let _ =
-            writeln!(out, "<text class=\"no-data\" x=\"{}\" y=\"{}\" fill=\"#888\">no instances</text>", num(left), num(HEADER_H + 14.0));
-    }
-    // bars, one group per lane
-    for (li, lane) in lanes.iter().enumerate() {
+
+    /// `<g class="lane">` of the `li`-th lane: a bar per executed instance
+    /// and the marker counting the cached ones.
+    fn lane(&self, out: &mut String, bars: &[Bar], li: usize, lane: &Lane) {
         let name = escape(lane.name);
+        let top = self.lane_top[li];
         let _ = writeln!(out, "<g class=\"lane\" data-lane=\"{name}\" fill=\"{}\">", palette(li));
         for &(i, start, end, row) in &lane.bars {
             let b = &bars[i];
-            let x = at(start);
-            let w = (at(end) - x).max(1.0);
+            let x = self.at(start);
+            let w = (self.at(end) - x).max(1.0);
             let class = if b.failed { "bar failed" } else { "bar" };
             let outline = if b.failed { " stroke=\"#d00\" stroke-width=\"1.5\"" } else { "" };
             let _ = writeln!(
                 out,
                 "<rect class=\"{class}\"{outline} data-lane=\"{name}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{} · {}{}</title></rect>",
                 num(x),
-                num(lane_top[li] + LANE_PAD + row as f64 * ROW_PITCH + (ROW_PITCH - BAR_H) / 2.0),
+                num(top + LANE_PAD + row as f64 * ROW_PITCH + (ROW_PITCH - BAR_H) / 2.0),
                 num(w),
                 num(BAR_H),
                 escape(&b.label),
@@ -245,26 +330,26 @@ pub fn timeline_svg(bars: &[Bar], wall_seconds: f64) -> String {
             let _ = writeln!(
                 out,
                 "<circle class=\"cached\" data-lane=\"{name}\" cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"#fff\" stroke=\"{}\" stroke-width=\"2\"><title>{} cached</title></circle>",
-                num(left),
-                num(lane_top[li] + LANE_PAD + ROW_PITCH / 2.0),
+                num(self.left),
+                num(top + LANE_PAD + ROW_PITCH / 2.0),
                 palette(li),
                 lane.cached
             );
         }
         out.push_str("</g>\n");
     }
-    if wall > 0.0 {
-        let x = num(at(wall));
+
+    /// `<line class="wall">`: the end of the run at `wall` seconds.
+    fn wall(&self, out: &mut String, wall: f64) {
+        let x = num(self.at(wall));
         let _ = writeln!(
             out,
             "<line class=\"wall\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#555\" stroke-dasharray=\"4 3\"><title>end of run · {}</title></line>",
             num(HEADER_H - 4.0),
-            num(plot_bottom),
+            num(self.bottom),
             duration(wall)
         );
     }
-    out.push_str("</svg>");
-    out
 }
 
 #[cfg(test)]
