@@ -14,7 +14,7 @@ fn error_of(yaml: &str) -> String {
 #[test]
 fn unknown_key() {
     let e = error_of("stages:\n  a:\n    kind: command\n    paramz:\n      cmd: x\n");
-    assert_eq!(e, "error: bad.yaml:4:5: unknown field `paramz`, expected one of kind, foreach, params, inputs");
+    assert_eq!(e, "error: bad.yaml:4:5: unknown field `paramz`, expected one of kind, foreach, params, inputs, resources, local");
 }
 
 #[test]
