@@ -30,7 +30,8 @@ pub fn inline_png(path: &Path, alt: &str, class: &str) -> Option<String> {
 /// top-level PNG figures.
 pub fn models(f: &Facts<'_>) -> String {
     let mut html = String::new();
-    for (s, stage) in f.p.stages.iter().enumerate() {
+    for &s in &f.p.order {
+        let stage = &f.p.stages[s];
         if stage.foreach.is_some() {
             continue;
         }

@@ -21,7 +21,8 @@ pub const MAX_LINEAGES: usize = 500;
 /// `only` limits it to these stages (one variant's).
 pub fn predictions(f: &Facts<'_>, check: bool, only: Option<&[usize]>) -> String {
     let mut html = String::new();
-    for (s, stage) in f.p.stages.iter().enumerate() {
+    for &s in &f.p.order {
+        let stage = &f.p.stages[s];
         if only.is_some_and(|o| !o.contains(&s)) {
             continue;
         }
