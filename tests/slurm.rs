@@ -336,3 +336,16 @@ fn a_sweep_runs_on_slurm_with_its_shared_upstream_once_and_the_local_keys() {
     assert_eq!(runs.iter().filter(|r| r.starts_with("first ")).count(), 6, "each variant's copy ran: {runs:?}");
     assert_eq!(doc["variants"].as_array().map(Vec::len), Some(2), "{doc}");
 }
+
+#[test]
+fn a_job_slurm_would_never_start_is_cancelled_and_fails_with_the_request() {
+    let _c = cluster();
+    let p = Project::new();
+    p.write("pipe.yaml", &sleepers(1, 0.1, "    resources: {cpus: 64}\n"));
+    let (code, doc, stderr) = run_json(&p, &["run", "pipe.yaml", "--executor", "slurm"]);
+    assert_eq!(code, 1, "{doc}\n{stderr}");
+    let error = doc["failed"][0]["error"].as_str().unwrap_or_else(|| panic!("{doc}"));
+    assert!(error.contains("Slurm will never start job") && error.contains("PartitionConfig") && error.contains("cpus=64"), "{error}");
+    wait_for(Duration::from_secs(20), "the job to leave the queue", || our_jobs("pending,running") == 0);
+    assert!(p.executions().is_empty());
+}
