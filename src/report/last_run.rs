@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::report::run_report::RunReport;
-use crate::store::cache::Cache;
+use crate::store::cache::{Cache, write_atomic};
 use crate::store::names::path_component;
 
 /// One run of a pipeline, as `run` and `sweep run` record it.
@@ -41,9 +41,7 @@ impl LastRun {
         let path = path(cache, name);
         let dir = path.parent().expect("runs folder");
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let tmp = path.with_extension(format!("json.{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec(self)?).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+        write_atomic(&path, &serde_json::to_vec(self)?)
     }
 
     /// The last run of pipeline `name`, if one was recorded.

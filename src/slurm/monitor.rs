@@ -261,9 +261,7 @@ fn reset_staging(staging: &Path) {
 
 /// The last lines of a job's log, as an error suffix.
 fn log_tail(log: &Path) -> String {
-    let Ok(text) = std::fs::read_to_string(log) else { return String::new() };
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n  ");
+    let tail = lungflow_stages::logs::log_tail(log, LOG_TAIL_LINES).replace('\n', "\n  ");
     if tail.trim().is_empty() { String::new() } else { format!("\n  job log {}:\n  {tail}", log.display()) }
 }
 

@@ -17,7 +17,7 @@ use crate::slurm::client::call;
 use crate::slurm::resources::Resources;
 use crate::slurm::sbatch::{ArraySpec, Submission, escape_pattern, parse_sbatch_parsable, sbatch_args};
 use crate::slurm::squeue::{parse_squeue, squeue_args};
-use crate::slurm::task::write_atomic;
+use crate::store::cache::write_atomic;
 
 /// Attempts at `sbatch` before the tasks fail.
 pub const SBATCH_ATTEMPTS: u32 = 4;

@@ -12,7 +12,6 @@
 //! entries, locks or state store: the orchestrator publishes.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -22,7 +21,7 @@ use serde_json::Value;
 
 use crate::run::in_process::{KindCall, run_in};
 use crate::run::usage::rusage;
-use crate::store::cache::host_name;
+use crate::store::cache::{host_name, write_atomic};
 use crate::store::digest::hash_tree;
 use crate::store::keys::tree_digest;
 use crate::store::manifest::FileRecord;
@@ -235,13 +234,4 @@ fn usage() -> (u64, f64) {
     let (own_cpu, own_rss) = rusage(libc::RUSAGE_SELF);
     let (child_cpu, child_rss) = rusage(libc::RUSAGE_CHILDREN);
     (own_rss.max(child_rss), own_cpu + child_cpu)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder,
-/// synced and renamed, so that a reader sees all of it or nothing.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
 }

@@ -18,6 +18,7 @@
 //! dies, so a killed run never blocks the next one.
 
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -378,6 +379,34 @@ pub fn now_rfc3339() -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_millis())
 }
 
+/// Seconds since the epoch of an RFC 3339 UTC time as lungflow writes them
+/// (`2026-11-30T07:06:27.123Z`); `None` for anything else.
+pub fn epoch_seconds(text: &str) -> Option<f64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.split('-').map(|v| v.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let (h, min, s) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?, t.next()?.parse::<f64>().ok()?);
+    // Days from civil (Howard Hinnant's algorithm), the inverse of [`now_rfc3339`].
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + min * 60) as f64 + s)
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it (named
+/// after this process, so concurrent writers do not share one), synced and
+/// renamed: a reader sees all of it or nothing.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+}
+
 /// This machine's host name.
 pub fn host_name() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
@@ -409,5 +438,16 @@ mod tests {
         fs::create_dir_all(cache.root().join("entries/ab").join(&good)).unwrap();
         fs::create_dir_all(cache.root().join("entries/ab/notes")).unwrap();
         assert_eq!(cache.keys().unwrap(), vec![good]);
+    }
+
+    #[test]
+    fn times_written_by_lungflow_read_back_to_the_second() {
+        assert_eq!(epoch_seconds("1970-01-01T00:00:00.000Z"), Some(0.0));
+        assert_eq!(epoch_seconds("2000-03-01T00:00:01.500Z"), Some(951_868_801.5));
+        let now = crate::store::cache::now_rfc3339();
+        let back = epoch_seconds(&now).unwrap();
+        let sys = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!((sys - back).abs() < 5.0, "{now} -> {back} vs {sys}");
+        assert_eq!(epoch_seconds("yesterday"), None);
     }
 }

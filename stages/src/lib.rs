@@ -26,6 +26,7 @@ pub mod contract;
 pub mod dicom;
 pub mod formats;
 pub mod kinds;
+pub mod logs;
 pub mod models;
 pub mod params;
 pub mod phantom;

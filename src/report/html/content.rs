@@ -3,6 +3,7 @@
 //! validation table, the figures it wrote) and the data (each patient's
 //! lung-mask picture, the cohort table).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use base64::Engine;
@@ -178,14 +179,15 @@ pub fn data(f: &Facts<'_>) -> String {
     let mut items: Vec<String> = f.instances.iter().filter_map(|i| i.item.clone()).collect();
     items.sort();
     items.dedup();
-    let failed_items: Vec<&String> =
-        items.iter().filter(|it| f.instances.iter().any(|i| i.item.as_ref() == Some(*it) && i.standing == Standing::Failed)).collect();
+    let by_cell: HashMap<(usize, &str), &Instance> = f.instances.iter().filter_map(|i| Some(((i.stage, i.item.as_deref()?), i))).collect();
+    let failed: HashSet<&str> = f.instances.iter().filter(|i| i.standing == Standing::Failed).filter_map(|i| i.item.as_deref()).collect();
+    let failed_items: Vec<&String> = items.iter().filter(|it| failed.contains(it.as_str())).collect();
     let mut html = masks(f, &items, &failed_items);
     let head: Vec<String> = std::iter::once("item".to_owned()).chain(per_item.iter().map(|&s| f.p.stages[s].name.clone())).collect();
     let rows = items.iter().map(|it| {
         let mut row = vec![escape(it)];
         for &s in &per_item {
-            let cell = f.of_stage(s).find(|i| i.item.as_ref() == Some(it)).map(|i| {
+            let cell = by_cell.get(&(s, it.as_str())).map(|i| {
                 let name = standing_name(i.standing);
                 let why = i.why.as_deref().map(|w| format!(" title=\"{}\"", escape(w))).unwrap_or_default();
                 format!("<span class=\"state-{name}\"{why}>{name}</span>")

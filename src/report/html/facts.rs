@@ -3,7 +3,6 @@
 //! (`report::last_run`) and the manifest of every available entry.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use anyhow::Result;
 
@@ -113,46 +112,5 @@ impl<'a> Facts<'a> {
     pub fn output(&self, i: &Instance, file: &str) -> Option<std::path::PathBuf> {
         let m = self.manifest(i)?;
         m.outputs.iter().any(|f| f.path == file).then(|| i.out_dir.as_ref().map(|d| d.join(file))).flatten()
-    }
-}
-
-/// Seconds since the epoch of an RFC 3339 UTC time as lungflow writes them
-/// (`2026-11-30T07:06:27.123Z`); `None` for anything else.
-pub fn epoch_seconds(text: &str) -> Option<f64> {
-    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.split('-').map(|v| v.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':');
-    let (h, min, s) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?, t.next()?.parse::<f64>().ok()?);
-    // Days from civil (Howard Hinnant's algorithm), the inverse of `now_rfc3339`.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + h * 3600 + min * 60) as f64 + s)
-}
-
-/// The tail of a file, at most `lines` lines, or `None` when it cannot be read.
-pub fn tail(path: &Path, lines: usize) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let all: Vec<&str> = text.lines().collect();
-    Some(all[all.len().saturating_sub(lines)..].join("\n"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_written_by_lungflow_read_back_to_the_second() {
-        assert_eq!(epoch_seconds("1970-01-01T00:00:00.000Z"), Some(0.0));
-        assert_eq!(epoch_seconds("2000-03-01T00:00:01.500Z"), Some(951_868_801.5));
-        let now = crate::store::cache::now_rfc3339();
-        let back = epoch_seconds(&now).unwrap();
-        let sys = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-        assert!((sys - back).abs() < 5.0, "{now} -> {back} vs {sys}");
-        assert_eq!(epoch_seconds("yesterday"), None);
     }
 }

@@ -3,8 +3,9 @@
 //! failures of the last run.
 
 use lungflow_stages::formats::table::read_rows;
+use lungflow_stages::logs::log_tail;
 
-use super::facts::{Facts, Standing, tail};
+use super::facts::{Facts, Standing};
 use super::page::{note, table};
 use super::svg::{Chart, Series, escape, line_chart};
 use crate::lineage::render::text;
@@ -152,7 +153,7 @@ pub fn failures(f: &Facts<'_>) -> String {
     for i in failed {
         let label = crate::pipeline::model::instance_label(&f.p.stages[i.stage].name, i.item.as_deref());
         html.push_str(&format!("<h3 class=\"state-failed\">{}</h3><pre>{}</pre>", escape(&label), escape(i.why.as_deref().unwrap_or(""))));
-        let log = i.key.as_ref().and_then(|k| tail(&f.cache.root().join("logs").join(format!("{k}.log")), 30));
+        let log = i.key.as_ref().map(|k| log_tail(&f.cache.root().join("logs").join(format!("{k}.log")), 30));
         if let Some(log) = log.filter(|l| !l.trim().is_empty()) {
             html.push_str(&format!("<details><summary>log tail</summary><pre>{}</pre></details>", escape(&log)));
         }

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use super::dag::{DagNode, NodeState, dag_svg};
-use super::facts::{Facts, Standing, epoch_seconds};
+use super::facts::{Facts, Standing};
 use super::page::{duration, memory, note, num, table};
 use super::svg::escape;
 use super::timeline::{Bar, timeline_svg};
 use crate::pipeline::model::InputRef;
+use crate::store::cache::epoch_seconds;
 
 /// The anchor of a stage's row in the resources table.
 pub fn stage_anchor(stage: &str) -> String {

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::process::{Command as Process, ExitStatus, Stdio};
 
+use crate::logs::log_tail;
 use crate::params::scalar_text;
 use crate::{Input, ParamSpec, RunContext, StageError, StageKind, kind_params};
 use crate::{process_groups, watchdog};
@@ -68,7 +69,7 @@ impl StageKind for Command {
         let line = render_template(&p.cmd, ctx)?;
         let status = run_line(&line, ctx)?;
         if !status.success() {
-            let tail = log_tail(ctx.log_path);
+            let tail = log_tail(ctx.log_path, LOG_TAIL_LINES);
             return Err(StageError(format!(
                 "command {line:?} failed ({status}){}",
                 if tail.is_empty() { String::new() } else { format!("; last lines of its output:\n{tail}") }
@@ -221,13 +222,6 @@ fn placeholder_value(name: &str, inputs: &BTreeMap<String, Input>, ctx: &RunCont
 fn shell_quote(value: &str) -> String {
     let safe = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
     if safe { value.to_owned() } else { format!("'{}'", value.replace('\'', "'\\''")) }
-}
-
-/// The last lines of a log file, for error messages.
-fn log_tail(path: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
 }
 
 #[cfg(test)]
