@@ -134,4 +134,12 @@ fn failures_and_a_sweep_have_their_sections() {
     let bad = p.run(&["report", "pipe.yaml", "--variant", "work.k=3"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no variant \"work.k=3\" (variants: work.k=1 | work.k=2)"), "{bad:?}");
+
+    // A damaged run record costs the timeline, not the report.
+    p.write("cache/runs/pipe.json", "{not json");
+    let damaged = p.run(&["report", "pipe.yaml", "--out", "damaged.html"]);
+    let stderr = String::from_utf8_lossy(&damaged.stderr);
+    assert_eq!(damaged.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("unreadable run record") && stderr.contains("runs/pipe.json"), "{stderr}");
+    assert!(p.read("damaged.html").contains("<section id=\"failures\">"));
 }

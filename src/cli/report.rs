@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::cli::args::{Exit, PipelineArgs, inspect};
 use crate::pipeline::model::Pipeline;
 use crate::report::html::build::{ReportOptions, report};
-use crate::store::cache::Cache;
+use crate::store::cache::{Cache, write_atomic};
 
 /// Arguments of `lungflow report`.
 #[derive(clap::Args, Debug)]
@@ -60,6 +60,6 @@ pub fn write_report(p: &Pipeline, cache: &Cache, out: Option<&Path>, opts: &Repo
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&path, &html).with_context(|| format!("cannot write {}", path.display()))?;
+    write_atomic(&path, html.as_bytes())?;
     Ok((path, html.len()))
 }

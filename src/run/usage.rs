@@ -108,10 +108,14 @@ mod tests {
         for (i, b) in v.iter_mut().enumerate().step_by(4096) {
             *b = i as u8;
         }
+        // Busy until this thread has used 150 ms of CPU (not of wall time:
+        // on a loaded machine the thread may wait), or 10 s have passed.
         let mut x = 0u64;
-        let t = std::time::Instant::now();
-        while t.elapsed() < Duration::from_millis(150) {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let (cpu0, t) = (rusage(libc::RUSAGE_THREAD).0, std::time::Instant::now());
+        while rusage(libc::RUSAGE_THREAD).0 - cpu0 < 0.15 && t.elapsed() < Duration::from_secs(10) {
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
         }
         std::hint::black_box((&v, x));
         let usage = meter.stop();

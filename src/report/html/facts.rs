@@ -62,7 +62,11 @@ pub struct Facts<'a> {
 impl<'a> Facts<'a> {
     /// Reads the last run and the manifests of every available entry.
     pub fn gather(p: &'a Pipeline, cache: &'a Cache, eval: &'a RunResult) -> Result<Facts<'a>> {
-        let last = LastRun::load(cache, &p.name())?;
+        // An unreadable run record costs the timeline, not the report.
+        let last = LastRun::load(cache, &p.name()).unwrap_or_else(|e| {
+            eprintln!("warning: {e:#}; the report shows the cache without its last run");
+            None
+        });
         let label = |stage: &str, item: &Option<String>| (stage.to_owned(), item.clone());
         let (mut executed, mut failed) = (HashMap::new(), HashMap::new());
         if let Some(l) = &last {
