@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod contract;
+pub mod cpu;
 pub mod dicom;
 pub mod formats;
 pub mod kinds;
