@@ -243,7 +243,7 @@ struct Fit<'a> {
 
 /// Builds the network (with the GMCAE's blocks when fine-tuning) and trains
 /// it; then, with folds, cross-validates the same recipe.
-fn fit_on<B: Backend>(
+fn fit_on<B: crate::models::conv::ConvBackend>(
     device: &B::Device,
     f: &Fit<'_>,
     log: &mut dyn FnMut(&str),

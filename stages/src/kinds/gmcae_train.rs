@@ -133,7 +133,7 @@ impl StageKind for GmcaeTrain {
 }
 
 /// Trains on backend `B` with autodiff, saving each better model in `out`.
-fn train_on<B: burn::prelude::Backend>(
+fn train_on<B: crate::models::conv::ConvBackend>(
     device: &B::Device,
     set: &PatchSet,
     o: &TrainOptions,

@@ -10,6 +10,7 @@ use crate::StageError;
 
 pub mod classifier;
 pub mod clip;
+pub mod conv;
 pub mod device;
 pub mod gmcae;
 pub mod hu_scale;

@@ -6,7 +6,6 @@
 //! spread over folds says how much a quality figure from one split of a few
 //! dozen patients can be trusted.
 
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -17,6 +16,7 @@ use super::model::Classifier;
 use super::scores::{Scores, score};
 use super::train::{TrainOptions, predict, train};
 use crate::StageError;
+use crate::models::conv::ConvAutodiff;
 
 /// One fold's result.
 #[derive(Clone, Debug, Serialize)]
@@ -122,7 +122,7 @@ pub fn plan_folds(samples: &[Sample], k: usize, val_fraction: f64, seed: u64) ->
 /// fold's split of the other patients, exactly as the kept model was fitted
 /// on all of them; its best epoch is scored on the fold. Folds run one after
 /// another: the backend's random state (initialisation, dropout) is global.
-pub fn cross_validate<B: AutodiffBackend>(
+pub fn cross_validate<B: ConvAutodiff>(
     fresh: &dyn Fn() -> Classifier<B>,
     samples: &[Sample],
     plan: &[FoldPlan],

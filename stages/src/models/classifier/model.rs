@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::tensor;
 use super::spp::{pooled_len, spatial_pyramid_pool};
+use crate::models::conv::{ConvBackend, conv3d};
 use crate::models::gmcae::features::FeatureMap;
 use crate::models::gmcae::model::{conv3, encoder_blocks};
 use crate::models::symmetry::Symmetry;
@@ -75,7 +76,9 @@ impl<B: Backend> Classifier<B> {
         self.tail = tail;
         self
     }
+}
 
+impl<B: ConvBackend> Classifier<B> {
     /// The probability of cancer for one patient's feature map seen through
     /// `symmetry`.
     pub fn probability(&self, features: &FeatureMap, symmetry: Symmetry, device: &B::Device) -> f64 {
@@ -86,8 +89,8 @@ impl<B: Backend> Classifier<B> {
     /// The logit of one feature map or a batch of equal-sized ones:
     /// `[n, c, z, y, x]` to `[n, 1]`.
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 2> {
-        let x = self.tail.iter().fold(x, |x, conv| relu(conv.forward(x)));
-        let x = self.convs.iter().fold(x, |x, conv| relu(conv.forward(x)));
+        let x = self.tail.iter().fold(x, |x, conv| relu(conv3d(conv, x)));
+        let x = self.convs.iter().fold(x, |x, conv| relu(conv3d(conv, x)));
         let pooled = self.dropout.forward(spatial_pyramid_pool(x, &self.levels));
         let hidden = self.dropout.forward(relu(self.hidden.forward(pooled)));
         self.out.forward(hidden)

@@ -7,7 +7,6 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +18,7 @@ use super::scores::{Scores, positive_rate, prior_log_loss, score};
 use crate::StageError;
 use crate::models::SaveBest;
 use crate::models::clip::clip_global_norm;
+use crate::models::conv::{ConvAutodiff, ConvBackend};
 use crate::models::symmetry::Symmetry;
 
 /// Training settings.
@@ -79,14 +79,14 @@ pub struct TrainResult {
 }
 
 /// Probabilities of cancer for some samples, one at a time (sizes differ).
-pub fn predict<B: Backend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
+pub fn predict<B: ConvBackend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
     samples.iter().map(|s| model.probability(&s.features, Symmetry::IDENTITY, device)).collect()
 }
 
 /// Trains `model` on `samples[train]`, validating on `samples[val]`;
 /// `save_best` is handed the model after every epoch that lowers the
 /// validation log loss.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: ConvAutodiff>(
     mut model: Classifier<B>,
     samples: &[Sample],
     (train_idx, val_idx): (&[usize], &[usize]),
@@ -153,7 +153,7 @@ pub fn train<B: AutodiffBackend>(
 
 /// One pass over the training patients in `order`, in batches.
 #[allow(clippy::too_many_arguments)]
-fn epoch_steps<B: AutodiffBackend, O: Optimizer<Classifier<B>, B>>(
+fn epoch_steps<B: ConvAutodiff, O: Optimizer<Classifier<B>, B>>(
     mut model: Classifier<B>,
     optim: &mut O,
     train_set: &[&Sample],

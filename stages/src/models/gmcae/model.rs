@@ -5,6 +5,8 @@ use burn::nn::conv::{Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfi
 use burn::nn::{Linear, LinearConfig, PaddingConfig3d};
 use burn::prelude::*;
 use burn::tensor::activation::{elu, log_softmax, relu};
+
+use crate::models::conv::{ConvBackend, conv_transpose3d, conv3d};
 use serde::{Deserialize, Serialize};
 
 /// The architecture's sizes.
@@ -123,6 +125,14 @@ pub struct Gmcae<B: Backend> {
 }
 
 impl<B: Backend> Gmcae<B> {
+    /// Copies of the encoder's convolutions from block `from` on (two per
+    /// block), for a classifier that fine-tunes them.
+    pub fn encoder_tail(&self, from: usize) -> Vec<Conv3d<B>> {
+        self.encoder.iter().skip(2 * from).cloned().collect()
+    }
+}
+
+impl<B: ConvBackend> Gmcae<B> {
     /// The code: [n, w_last, e/2^k, e/2^k, e/2^k].
     pub fn encode(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         // [n, 1, 32³] -> [n, 64, 16³] -> [n, 128, 8³] -> [n, 256, 4³]
@@ -131,13 +141,7 @@ impl<B: Backend> Gmcae<B> {
 
     /// The output of the first `blocks` encoder blocks (each two convolutions).
     pub fn encode_first(&self, x: Tensor<B, 5>, blocks: usize) -> Tensor<B, 5> {
-        self.encoder.iter().take(2 * blocks).fold(x, |x, conv| relu(conv.forward(x)))
-    }
-
-    /// Copies of the encoder's convolutions from block `from` on (two per
-    /// block), for a classifier that fine-tunes them.
-    pub fn encoder_tail(&self, from: usize) -> Vec<Conv3d<B>> {
-        self.encoder.iter().skip(2 * from).cloned().collect()
+        self.encoder.iter().take(2 * blocks).fold(x, |x, conv| relu(conv3d(conv, x)))
     }
 
     /// The mixture for a batch [n, 1, e, e, e].
@@ -146,9 +150,9 @@ impl<B: Backend> Gmcae<B> {
         // [n, 256, 4³] -> [n, 128, 8³] -> [n, 64, 16³] -> ... -> [n, w0, 32³]
         let mut h = code.clone();
         for (up, conv) in self.up.iter().zip(&self.decoder) {
-            h = relu(conv.forward(relu(up.forward(h))));
+            h = relu(conv3d(conv, relu(conv_transpose3d(up, h))));
         }
-        let means = self.mean_head.forward(h); // [n, m, 32³], linear
+        let means = conv3d(&self.mean_head, h); // [n, m, 32³], linear
         let log_priors = log_softmax(self.head(&code, &self.prior_conv, &self.prior_hidden, &self.prior_out), 1);
         let variances = elu(self.head(&code, &self.var_conv, &self.var_hidden, &self.var_out), 1.0).add_scalar(1.0 + self.variance_floor);
         Mixture { means, log_priors, variances }
@@ -156,7 +160,7 @@ impl<B: Backend> Gmcae<B> {
 
     /// conv 1 channel -> flatten -> dense ReLU -> dense: [n, m].
     fn head(&self, code: &Tensor<B, 5>, conv: &Conv3d<B>, hidden: &Linear<B>, out: &Linear<B>) -> Tensor<B, 2> {
-        let c = conv.forward(code.clone()); // [n, 1, 4³]
+        let c = conv3d(conv, code.clone()); // [n, 1, 4³]
         let [n, _, a, b, d] = c.dims();
         out.forward(relu(hidden.forward(c.reshape([n, a * b * d]))))
     }

@@ -7,7 +7,6 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +18,7 @@ use super::model::{Gmcae, GmcaeShape};
 use crate::StageError;
 use crate::models::SaveBest;
 use crate::models::clip::{clip_global_norm, global_norm};
+use crate::models::conv::{ConvAutodiff, ConvBackend};
 
 /// Training settings.
 #[derive(Clone, Debug, Serialize)]
@@ -82,7 +82,7 @@ pub struct TrainResult {
 }
 
 /// Centre slices of patches and of their most probable component's mean.
-pub fn reconstruct<B: Backend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], device: &B::Device) -> Vec<(Vec<f32>, Vec<f32>)> {
+pub fn reconstruct<B: ConvBackend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], device: &B::Device) -> Vec<(Vec<f32>, Vec<f32>)> {
     if idx.is_empty() {
         return Vec::new();
     }
@@ -104,7 +104,7 @@ pub fn reconstruct<B: Backend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], 
 }
 
 /// Mean NLL per voxel of a model over some patches, without gradients.
-pub fn evaluate<B: Backend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], batch_size: usize, device: &B::Device) -> f64 {
+pub fn evaluate<B: ConvBackend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], batch_size: usize, device: &B::Device) -> f64 {
     let mut total = 0.0;
     for chunk in idx.chunks(batch_size) {
         let x = batch::<B>(set, chunk, None, device);
@@ -116,7 +116,7 @@ pub fn evaluate<B: Backend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], bat
 
 /// Trains a GMCAE on `set`; `save_best` is handed the model after every epoch
 /// that lowers the validation NLL.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: ConvAutodiff>(
     set: &PatchSet,
     o: &TrainOptions,
     device: &B::Device,
@@ -203,7 +203,7 @@ struct Steps<'a> {
 impl Steps<'_> {
     /// One pass over `idx` in batches: the updated model, the summed training
     /// NLL (per voxel, times patches) and the mean gradient norm.
-    fn run<B: AutodiffBackend, O: Optimizer<Gmcae<B>, B>>(
+    fn run<B: ConvAutodiff, O: Optimizer<Gmcae<B>, B>>(
         &self,
         mut model: Gmcae<B>,
         optim: &mut O,

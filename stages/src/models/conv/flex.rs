@@ -1,0 +1,166 @@
+//! [`ConvBackend`] for burn flex: float32 convolutions with one group and
+//! no dilation run on [`crate::cpu::conv`]; anything else is burn's own.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, ModuleOps};
+use burn::tensor::{DType, TensorData, TensorMetadata};
+use rayon::prelude::*;
+
+use super::ConvBackend;
+use crate::cpu::conv::{Geometry, forward, input_grad, weight_grad};
+
+/// The five sizes of a 5-D tensor.
+fn dims(t: &FlexTensor) -> [usize; 5] {
+    t.shape().dims::<5>()
+}
+
+/// The tensor's elements in order (a copy only when it is not contiguous).
+fn values(t: FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+/// Its float32 elements; the tensor must come from [`values`].
+fn floats(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous float32 tensor")
+}
+
+fn tensor<const N: usize>(values: Vec<f32>, shape: [usize; N]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Whether our kernels handle these tensors and options.
+fn ours(tensors: &[&FlexTensor], dilation: [usize; 3], groups: usize) -> bool {
+    groups == 1 && dilation == [1; 3] && tensors.iter().all(|t| t.dtype() == DType::F32) && !burns_only()
+}
+
+#[cfg(test)]
+thread_local! {
+    static BURNS_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread asked for burn's own convolutions (tests only).
+fn burns_only() -> bool {
+    #[cfg(test)]
+    return BURNS_ONLY.with(|b| b.get());
+    #[cfg(not(test))]
+    false
+}
+
+/// Runs `f` with burn's own convolutions on this thread: the implementation
+/// before lungflow's kernels, for tests that compare the two.
+#[cfg(test)]
+pub(crate) fn with_burns_convolutions<R>(f: impl FnOnce() -> R) -> R {
+    BURNS_ONLY.with(|b| b.set(true));
+    let r = f();
+    BURNS_ONLY.with(|b| b.set(false));
+    r
+}
+
+/// The geometry of `x` convolved with `weight` ([c_out, c_in, k...]).
+fn conv_geometry(x: [usize; 5], weight: [usize; 5], stride: [usize; 3], padding: [usize; 3]) -> Geometry {
+    let [n, c_in, d, h, w] = x;
+    let [c_out, _, kd, kh, kw] = weight;
+    Geometry::conv(n, c_in, c_out, [d, h, w], [kd, kh, kw], stride, padding)
+}
+
+/// A transposed convolution of `x` ([n, c_in, ...]) with `weight`
+/// ([c_in, c_out, k...]) is the input gradient of the convolution from its
+/// output back to `x`: this is that convolution's geometry.
+fn transposed_geometry(x: [usize; 5], weight: [usize; 5], o: &ConvTransposeOptions<3>) -> Geometry {
+    let [n, c_in, ..] = x;
+    let [_, c_out, kd, kh, kw] = weight;
+    let kernel = [kd, kh, kw];
+    let out = std::array::from_fn(|a| (x[2 + a] - 1) * o.stride[a] + kernel[a] + o.padding_out[a] - 2 * o.padding[a]);
+    let g = Geometry::conv(n, c_out, c_in, out, kernel, o.stride, o.padding);
+    assert_eq!(g.output, [x[2], x[3], x[4]], "transposed convolution sizes do not invert");
+    g
+}
+
+/// Adds `bias[c]` to every voxel of channel c of `y` ([n, c, voxels]).
+fn add_bias(y: &mut [f32], bias: &[f32], voxels: usize) {
+    y.par_chunks_mut(voxels).enumerate().for_each(|(i, channel)| {
+        let b = bias[i % bias.len()];
+        channel.iter_mut().for_each(|v| *v += b);
+    });
+}
+
+impl ConvBackend for Flex {
+    fn conv3d_forward(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, options: ConvOptions<3>) -> FlexTensor {
+        if !ours(&[&x, &weight], options.dilation, options.groups) {
+            return Self::conv3d(x, weight, bias, options);
+        }
+        let g = conv_geometry(dims(&x), dims(&weight), options.stride, options.padding);
+        let (x, weight, bias) = (values(x), values(weight), bias.map(values));
+        let y = forward(floats(&x), floats(&weight), bias.as_ref().map(floats), &g);
+        tensor(y, [g.batch, g.c_out, g.output[0], g.output[1], g.output[2]])
+    }
+
+    fn conv3d_input_grad(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, options: ConvOptions<3>) -> FlexTensor {
+        if !ours(&[&x, &weight, &grad], options.dilation, options.groups) {
+            return Self::conv3d_x_backward(x, weight, grad, options);
+        }
+        let g = conv_geometry(dims(&x), dims(&weight), options.stride, options.padding);
+        let (weight, grad) = (values(weight), values(grad));
+        tensor(input_grad(floats(&grad), floats(&weight), &g), dims(&x))
+    }
+
+    fn conv3d_weight_grad(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, options: ConvOptions<3>) -> FlexTensor {
+        if !ours(&[&x, &weight, &grad], options.dilation, options.groups) {
+            return Self::conv3d_weight_backward(x, weight, grad, options);
+        }
+        let g = conv_geometry(dims(&x), dims(&weight), options.stride, options.padding);
+        let (x, grad) = (values(x), values(grad));
+        tensor(weight_grad(floats(&x), floats(&grad), &g), dims(&weight))
+    }
+
+    fn conv_bias_grad(x: FlexTensor, bias: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        if !ours(&[&bias, &grad], [1; 3], 1) {
+            return Self::conv3d_bias_backward(x, bias, grad);
+        }
+        let [n, c, d, h, w] = dims(&grad);
+        let grad = values(grad);
+        let g = floats(&grad);
+        let sums = (0..c)
+            .into_par_iter()
+            .map(|ci| (0..n).flat_map(|s| &g[(s * c + ci) * d * h * w..][..d * h * w]).map(|&v| v as f64).sum::<f64>() as f32)
+            .collect();
+        tensor(sums, [c])
+    }
+
+    fn conv_transpose3d_forward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: Option<FlexTensor>,
+        options: ConvTransposeOptions<3>,
+    ) -> FlexTensor {
+        if !ours(&[&x, &weight], options.dilation, options.groups) {
+            return Self::conv_transpose3d(x, weight, bias, options);
+        }
+        let g = transposed_geometry(dims(&x), dims(&weight), &options);
+        let (x, weight) = (values(x), values(weight));
+        let mut y = input_grad(floats(&x), floats(&weight), &g);
+        if let Some(bias) = bias.map(values) {
+            add_bias(&mut y, floats(&bias), g.input_voxels());
+        }
+        tensor(y, [g.batch, g.c_in, g.input[0], g.input[1], g.input[2]])
+    }
+
+    fn conv_transpose3d_input_grad(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, options: ConvTransposeOptions<3>) -> FlexTensor {
+        if !ours(&[&x, &weight, &grad], options.dilation, options.groups) {
+            return Self::conv_transpose3d_x_backward(weight, grad, options);
+        }
+        let g = transposed_geometry(dims(&x), dims(&weight), &options);
+        let (weight, grad) = (values(weight), values(grad));
+        tensor(forward(floats(&grad), floats(&weight), None, &g), dims(&x))
+    }
+
+    fn conv_transpose3d_weight_grad(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, options: ConvTransposeOptions<3>) -> FlexTensor {
+        if !ours(&[&x, &weight, &grad], options.dilation, options.groups) {
+            return Self::conv_transpose3d_weight_backward(x, weight, grad, options);
+        }
+        let g = transposed_geometry(dims(&x), dims(&weight), &options);
+        let (x, grad) = (values(x), values(grad));
+        tensor(weight_grad(floats(&grad), floats(&x), &g), dims(&weight))
+    }
+}
