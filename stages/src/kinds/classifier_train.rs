@@ -79,7 +79,7 @@ kind_params! {
         batch_size: i64 = 4,
         /// most epochs
         epochs: i64 = 30,
-        /// early stopping patience in epochs
+        /// early stopping patience in epochs (counted once the training log loss is under the class prior's)
         patience: i64 = 8,
         /// global gradient-norm limit; 0 turns clipping off
         clip_norm: f64 = 1.0,
@@ -134,7 +134,7 @@ impl StageKind for ClassifierTrain {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn doc(&self) -> &'static str {

@@ -45,7 +45,7 @@ impl StageKind for Encode {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn doc(&self) -> &'static str {

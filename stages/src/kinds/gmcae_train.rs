@@ -99,7 +99,7 @@ impl StageKind for GmcaeTrain {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn doc(&self) -> &'static str {

@@ -34,7 +34,7 @@ impl StageKind for Predict {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn doc(&self) -> &'static str {

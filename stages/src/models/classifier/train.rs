@@ -109,6 +109,11 @@ pub fn train<B: ConvAutodiff>(
         val_predictions: Vec::new(),
     };
     let mut best = f64::INFINITY;
+    // Early stopping waits until the model has learned something: a ReLU
+    // network can sit at the class prior for several epochs before its
+    // loss starts to fall, and stopping it there keeps a useless model.
+    let prior_train_log_loss = prior_log_loss(prior, &train_labels);
+    let mut learned = false;
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     for epoch in 1..=o.epochs {
         let clock = Instant::now();
@@ -134,13 +139,14 @@ pub fn train<B: ConvAutodiff>(
             result.prior_val_log_loss
         ));
         let val_loss = scores.val.log_loss;
+        learned |= scores.train.log_loss < prior_train_log_loss;
         result.epochs.push(scores);
         if val_loss < best {
             best = val_loss;
             result.best_epoch = epoch;
             result.val_predictions = val_set.iter().zip(&val_p).map(|(s, &p)| (s.id.clone(), s.label, p)).collect();
             save_best(&inference)?;
-        } else if epoch - result.best_epoch >= o.patience {
+        } else if learned && epoch - result.best_epoch >= o.patience {
             log(&format!("early stop: no lower validation log loss for {} epochs", o.patience));
             break;
         }
