@@ -115,6 +115,8 @@ impl StageKind for GmcaeTrain {
     }
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        // Runs alone (all cores), so it may tune the process's allocator.
+        let _heap = crate::models::heap::ReuseFreedMemory::start();
         let p = Params::parse(ctx.params)?;
         let (edge, patches) = read_gathered(input_path(ctx, "patches")?)?;
         let set = PatchSet::new(edge, patches.into_iter().map(|(patient, patch)| (patient, patch.voxels)));

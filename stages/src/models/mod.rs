@@ -13,6 +13,7 @@ pub mod clip;
 pub mod conv;
 pub mod device;
 pub mod gmcae;
+pub mod heap;
 pub mod hu_scale;
 pub mod symmetry;
 

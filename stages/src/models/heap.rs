@@ -1,0 +1,87 @@
+//! Keeping freed memory for reuse while a model trains.
+//!
+//! Training allocates and frees tensors of tens of megabytes at every step.
+//! glibc serves each with a fresh `mmap` and returns it with `munmap`, so
+//! the kernel zeroes new pages and interrupts the other cores to flush
+//! their TLBs: at kdsb17's widths that was 11 s of system time in a 39 s
+//! epoch (BENCHMARKS.md). [`ReuseFreedMemory`] makes freed blocks stay in
+//! the heap until it is dropped.
+
+/// While alive, large blocks come from the heap and freed memory is kept
+/// for reuse; on drop, glibc's defaults come back and the kept memory is
+/// returned to the system. Process-wide: for kinds that run alone.
+pub struct ReuseFreedMemory(());
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod glibc {
+    /// glibc's defaults (mallopt(3)).
+    pub const DEFAULT_MMAP_THRESHOLD: i32 = 128 * 1024;
+    pub const DEFAULT_TRIM_THRESHOLD: i32 = 128 * 1024;
+
+    /// glibc's default number of blocks it will serve with mmap at once.
+    pub const DEFAULT_MMAP_MAX: i32 = 65536;
+
+    /// Sets the thresholds; whether glibc accepted the mmap threshold.
+    pub fn set(mmap_threshold: i32, trim_threshold: i32) -> bool {
+        // SAFETY: mallopt only changes allocator parameters; any value is
+        // accepted or refused (returning 0), never undefined behaviour.
+        unsafe {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, trim_threshold);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, mmap_threshold) == 1
+        }
+    }
+
+    /// Sets how many blocks glibc may serve with mmap (0: none).
+    pub fn set_mmap_max(blocks: i32) {
+        // SAFETY: as in `set`.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_MAX, blocks);
+        }
+    }
+
+    pub fn trim() {
+        // SAFETY: malloc_trim only returns free heap memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+impl ReuseFreedMemory {
+    /// Starts keeping freed memory.
+    pub fn start() -> Self {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if !glibc::set(1 << 30, i32::MAX) {
+            // A glibc that caps the threshold: no mmap-served blocks at all.
+            glibc::set_mmap_max(0);
+        }
+        ReuseFreedMemory(())
+    }
+}
+
+impl Drop for ReuseFreedMemory {
+    fn drop(&mut self) {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            glibc::set(glibc::DEFAULT_MMAP_THRESHOLD, glibc::DEFAULT_TRIM_THRESHOLD);
+            glibc::set_mmap_max(glibc::DEFAULT_MMAP_MAX);
+            glibc::trim();
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_glibc_accepts_a_one_gigabyte_mmap_threshold() {
+        let guard = ReuseFreedMemory::start();
+        // Set again to read glibc's answer; the guard restores the defaults.
+        assert!(glibc::set(1 << 30, i32::MAX), "mallopt refused M_MMAP_THRESHOLD = 1 GiB");
+        let big = vec![1u8; 64 << 20];
+        assert_eq!(big.iter().map(|&b| b as usize).sum::<usize>(), 64 << 20);
+        drop(big);
+        drop(guard);
+    }
+}
