@@ -19,20 +19,32 @@ pub fn pooled_len(channels: usize, levels: &[usize]) -> usize {
 
 /// Max-pools `[n, c, z, y, x]` into `L³` bins per level: `[n, c·Σ L³]`,
 /// level by level, bins z-major, channels innermost.
+///
+/// The max over a box is taken one axis at a time (x, then y, then z), so
+/// a level costs 3·L slices of ever smaller tensors instead of L³ slices of
+/// the whole map, each of whose gradients would be a full-size tensor.
 pub fn spatial_pyramid_pool<B: Backend>(x: Tensor<B, 5>, levels: &[usize]) -> Tensor<B, 2> {
-    let [n, c, d0, d1, d2] = x.dims();
-    let mut parts = Vec::with_capacity(levels.iter().map(|l| l * l * l).sum());
-    for &l in levels {
-        for i in 0..l {
-            for j in 0..l {
-                for k in 0..l {
-                    let cell = x.clone().slice([0..n, 0..c, bin(i, l, d0), bin(j, l, d1), bin(k, l, d2)]);
-                    parts.push(cell.max_dims(&[2, 3, 4]).reshape([n, c]));
-                }
-            }
-        }
-    }
+    let [n, c, ..] = x.dims();
+    let parts = levels
+        .iter()
+        .map(|&l| {
+            let cells = pool_axis(pool_axis(pool_axis(x.clone(), 4, l), 3, l), 2, l); // [n, c, l, l, l]
+            cells.permute([0, 2, 3, 4, 1]).reshape([n, l * l * l * c])
+        })
+        .collect();
     Tensor::cat(parts, 1)
+}
+
+/// The max over each of `levels` bins along `axis`: that axis becomes `levels` long.
+fn pool_axis<B: Backend>(x: Tensor<B, 5>, axis: usize, levels: usize) -> Tensor<B, 5> {
+    let size = x.dims()[axis];
+    let bins = (0..levels)
+        .map(|i| {
+            let b = bin(i, levels, size);
+            x.clone().narrow(axis, b.start, b.len()).max_dim(axis)
+        })
+        .collect();
+    Tensor::cat(bins, axis)
 }
 
 #[cfg(test)]
