@@ -7,7 +7,7 @@ use super::{Geometry, TILE, with_scratch};
 use crate::cpu::gemm::{MatRef, gemm};
 
 /// The convolution of `x` ([batch, c_in, D, H, W]) with `weight`
-/// ([c_out, c_in, kD, kH, kW]) plus `bias` ([c_out]), as
+/// (`[c_out, c_in, kD, kH, kW]`) plus `bias` (`[c_out]`), as
 /// [batch, c_out, output].
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     let [nx, nw, ny] = g.sizes();

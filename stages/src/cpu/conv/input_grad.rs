@@ -1,10 +1,11 @@
 //! ∂L/∂x = col2im(Wᵀ · ∂L/∂y), per tile; each task owns some input
 //! channels of one sample, so the overlapping sums of col2im never race.
+//! With stride 1 it is a plain convolution instead (no scattered sums).
 
 use rayon::prelude::*;
 
 use super::lowering::col2im_add;
-use super::{Geometry, TILE};
+use super::{Geometry, TILE, forward};
 use crate::cpu::gemm::{MatRef, gemm};
 
 /// The gradient with respect to the input ([batch, c_in, D, H, W]) of a
@@ -14,6 +15,9 @@ use crate::cpu::gemm::{MatRef, gemm};
 pub fn input_grad(grad_out: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let [nx, nw, ny] = g.sizes();
     assert_eq!((grad_out.len(), weight.len()), (ny, nw), "conv input gradient: sizes do not match {g:?}");
+    if g.stride == [1; 3] && (0..3).all(|a| g.padding[a] < g.kernel[a]) {
+        return as_convolution(grad_out, weight, g);
+    }
     let (vox, taps, in_vox) = (g.output_voxels(), g.taps(), g.input_voxels());
     // Channel groups per sample: enough tasks for every thread, whole channels each.
     let per = g.c_in.div_ceil((4 * rayon::current_num_threads()).div_ceil(g.batch).clamp(1, g.c_in));
@@ -36,4 +40,20 @@ pub fn input_grad(grad_out: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
         });
     });
     grad_x
+}
+
+/// With stride 1, ∂L/∂x is the convolution of ∂L/∂y, padded by k − 1 − p,
+/// with the kernel flipped and its input and output channels swapped.
+fn as_convolution(grad_out: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    let taps = g.taps();
+    let mut flipped = vec![0.0; weight.len()];
+    for (r, row) in weight.chunks(taps).enumerate() {
+        let (co, ci) = (r / g.c_in, r % g.c_in);
+        let to = &mut flipped[(ci * g.c_out + co) * taps..][..taps];
+        to.iter_mut().zip(row.iter().rev()).for_each(|(t, &w)| *t = w);
+    }
+    let padding = std::array::from_fn(|a| g.kernel[a] - 1 - g.padding[a]);
+    let h = Geometry::conv(g.batch, g.c_out, g.c_in, g.output, g.kernel, [1; 3], padding);
+    assert_eq!(h.output, g.input, "stride-1 input gradient: sizes do not invert");
+    forward(grad_out, &flipped, None, &h)
 }
