@@ -11,6 +11,7 @@
 //! ```text
 //! kinds ──> formats    the files kinds write and read (one file per format)
 //!   │  ──> models     GMCAE, classifier, symmetries, backends (no files)
+//!   │        └──> cpu  convolution kernels on float slices (no burn)
 //!   │  ──> dicom      reading and writing DICOM series
 //!   │  ──> phantom    synthetic chests
 //!   │  ──> segment    lung segmentation
