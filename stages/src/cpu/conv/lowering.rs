@@ -29,53 +29,55 @@ fn inside(o0: usize, len: usize, s: usize, k: usize, p: usize, n: usize) -> Rang
     lo.min(len)..hi.clamp(lo.min(len), len)
 }
 
-/// One output line (fixed depth and height) within a tile, with the range
-/// of its columns that sees the input for each kernel column offset.
+/// One output line (fixed depth and height) within a tile.
 struct Line {
     col: usize,
     len: usize,
     od: usize,
     oh: usize,
-    /// Per kernel column offset: the valid columns (relative to `col`) and
-    /// the input column of the first of them.
+}
+
+/// A tile's output lines, and per line and kernel column offset the valid
+/// columns (relative to the line's `col`) and the input column of the first
+/// of them, at `w[line * kernel width + offset]`.
+struct Lines {
+    lines: Vec<Line>,
     w: Vec<(Range<usize>, usize)>,
 }
 
 /// The output lines of output voxels `v0..v0 + len`, worked out once per
 /// tile so that each lowered row costs no divisions.
-fn lines(g: &Geometry, v0: usize, len: usize) -> Vec<Line> {
+fn lines(g: &Geometry, v0: usize, len: usize) -> Lines {
     let [_, ho, wo] = g.output;
     let (sw, pw, w) = (g.stride[2], g.padding[2], g.input[2]);
-    let mut lines = Vec::new();
+    let mut t = Lines { lines: Vec::new(), w: Vec::new() };
     let mut v = v0;
     while v < v0 + len {
         let (line, ow0) = (v / wo, v % wo);
         let n = (wo - ow0).min(v0 + len - v);
-        let w = (0..g.kernel[2])
-            .map(|kw| {
-                let valid = inside(ow0, n, sw, kw, pw, w);
-                let first = if valid.is_empty() { 0 } else { (ow0 + valid.start) * sw + kw - pw };
-                (valid, first)
-            })
-            .collect();
-        lines.push(Line { col: v - v0, len: n, od: line / ho, oh: line % ho, w });
+        t.w.extend((0..g.kernel[2]).map(|kw| {
+            let valid = inside(ow0, n, sw, kw, pw, w);
+            let first = if valid.is_empty() { 0 } else { (ow0 + valid.start) * sw + kw - pw };
+            (valid, first)
+        }));
+        t.lines.push(Line { col: v - v0, len: n, od: line / ho, oh: line % ho });
         v += n;
     }
-    lines
+    t
 }
 
 /// Calls `f` with every run of lowered row `r` over the tile's `lines`, in
 /// column order.
-fn runs(g: &Geometry, lines: &[Line], r: usize, mut f: impl FnMut(Run)) {
+fn runs(g: &Geometry, lines: &Lines, r: usize, mut f: impl FnMut(Run)) {
     let (ci, [kd, kh, kw]) = g.split_row(r);
     let [d, h, w] = g.input;
     let [sd, sh, _] = g.stride;
     let [pd, ph, _] = g.padding;
-    for line in lines {
+    for (i, line) in lines.lines.iter().enumerate() {
         let (id, ih) = (line.od * sd + kd, line.oh * sh + kh);
         let inside = id >= pd && id - pd < d && ih >= ph && ih - ph < h;
         let (valid, first) = if inside {
-            let (valid, col) = &line.w[kw];
+            let (valid, col) = &lines.w[i * g.kernel[2] + kw];
             (valid.clone(), ((ci * d + id - pd) * h + ih - ph) * w + col)
         } else {
             (0..0, 0)
