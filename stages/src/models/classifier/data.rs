@@ -62,19 +62,33 @@ pub fn stratified_split_of(
 /// spatial axes.
 pub fn tensor<B: Backend>(f: &FeatureMap, symmetry: Symmetry, device: &B::Device) -> Tensor<B, 5> {
     let [z, y, x] = f.shape;
-    // Stored [z][c][y][x]; the network wants channels first.
-    let t = Tensor::<B, 4>::from_data(TensorData::new(f.data.clone(), [z, f.channels, y, x]), device).permute([1, 0, 2, 3]);
-    let mut t = t.reshape([1, f.channels, z, y, x]);
-    if symmetry != Symmetry::IDENTITY {
-        let p = symmetry.perm;
-        t = t.permute([0, 1, 2 + p[0], 2 + p[1], 2 + p[2]]);
-        for axis in 0..3 {
-            if symmetry.flip[axis] {
-                t = t.flip([2 + axis as isize]);
-            }
+    let t = Tensor::<B, 5>::from_data(TensorData::new(channels_first(f), [1, f.channels, z, y, x]), device);
+    if symmetry == Symmetry::IDENTITY {
+        return t;
+    }
+    let p = symmetry.perm;
+    let mut t = t.permute([0, 1, 2 + p[0], 2 + p[1], 2 + p[2]]);
+    for axis in 0..3 {
+        if symmetry.flip[axis] {
+            t = t.flip([2 + axis as isize]);
         }
     }
     t
+}
+
+/// The values of `f` (stored `[z][c][y][x]`) reordered `[c][z][y][x]`, one
+/// `y·x` plane at a time (a strided tensor permutation would visit them
+/// value by value).
+fn channels_first(f: &FeatureMap) -> Vec<f32> {
+    let [z, y, x] = f.shape;
+    let plane = y * x;
+    let mut out = vec![0.0; f.data.len()];
+    for (i, src) in f.data.chunks_exact(plane).enumerate() {
+        let (zi, c) = (i / f.channels, i % f.channels);
+        let at = (c * z + zi) * plane;
+        out[at..at + plane].copy_from_slice(src);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::data::{Sample, tensor};
@@ -78,9 +79,11 @@ pub struct TrainResult {
     pub val_predictions: Vec<(String, bool, f64)>,
 }
 
-/// Probabilities of cancer for some samples, one at a time (sizes differ).
+/// Probabilities of cancer for some samples, one forward pass each (sizes
+/// differ), several at once: a pass has no random part, so the values do
+/// not depend on how the passes share the threads.
 pub fn predict<B: ConvBackend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
-    samples.iter().map(|s| model.probability(&s.features, Symmetry::IDENTITY, device)).collect()
+    samples.par_iter().map(|s| model.probability(&s.features, Symmetry::IDENTITY, device)).collect()
 }
 
 /// Trains `model` on `samples[train]`, validating on `samples[val]`;
