@@ -15,6 +15,7 @@ mod forward;
 mod geometry;
 mod input_grad;
 mod lowering;
+mod phases;
 mod weight_grad;
 
 #[cfg(test)]
