@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::lowering::Lowering;
+use super::lowering::im2col;
 use super::{Geometry, TILE, with_scratch};
 use crate::cpu::gemm::{MatRef, gemm};
 
@@ -15,12 +15,12 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) ->
     let vox = g.output_voxels();
     let tiles = vox.div_ceil(TILE);
     let w = MatRef::row_major(weight, g.c_out, g.rows());
-    let lowering = Lowering::new(x, g);
     let blocks: Vec<Vec<f32>> = (0..g.batch * tiles)
         .into_par_iter()
         .map(|task| {
             let (n, v0) = (task / tiles, task % tiles * TILE);
             let len = TILE.min(vox - v0);
+            let sample = &x[n * g.c_in * g.input_voxels()..][..g.c_in * g.input_voxels()];
             let mut out = vec![0.0; g.c_out * len];
             if let Some(b) = bias {
                 for (row, &b) in out.chunks_mut(len).zip(b) {
@@ -28,7 +28,7 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) ->
                 }
             }
             with_scratch(g.rows() * len, |lowered| {
-                lowering.im2col(n, 0..g.rows(), v0, len, lowered);
+                im2col(sample, g, 0..g.rows(), v0, len, lowered);
                 gemm(&mut out, len, w, MatRef::row_major(lowered, g.rows(), len), bias.is_some());
             });
             out

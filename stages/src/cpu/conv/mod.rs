@@ -7,10 +7,6 @@
 //! - [`weight_grad`]: ∂L/∂W from x and ∂L/∂y, one product over every voxel
 //!   of the batch (also a transposed convolution's weight gradient).
 //!
-//! Lowered rows of stride-1 "same" convolutions are shifted copies of the
-//! input, and those of strided ones shifted copies of its phase volumes
-//! (`phases.rs`); other geometries are lowered output line by output line.
-//!
 //! Each pass spreads tiles over rayon's threads and gives every output
 //! element to exactly one task, which sums in a fixed order: the result does
 //! not depend on the number of threads.
@@ -19,7 +15,6 @@ mod forward;
 mod geometry;
 mod input_grad;
 mod lowering;
-mod phases;
 mod weight_grad;
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::lowering::Lowering;
+use super::lowering::im2col;
 use super::{Geometry, TILE};
 use crate::cpu::gemm::{MatRef, gemm};
 
@@ -13,8 +13,7 @@ use crate::cpu::gemm::{MatRef, gemm};
 pub fn weight_grad(x: &[f32], grad_out: &[f32], g: &Geometry) -> Vec<f32> {
     let [nx, nw, ny] = g.sizes();
     assert_eq!((x.len(), grad_out.len()), (nx, ny), "conv weight gradient: sizes do not match {g:?}");
-    let (vox, k) = (g.output_voxels(), g.rows());
-    let lowering = Lowering::new(x, g);
+    let (vox, in_vox, k) = (g.output_voxels(), g.input_voxels(), g.rows());
     // Blocks of (lowered rows x output channels), enough for every thread.
     let want = 4 * rayon::current_num_threads();
     let row_blocks = want.min(k.div_ceil(16)).max(1);
@@ -29,10 +28,11 @@ pub fn weight_grad(x: &[f32], grad_out: &[f32], g: &Geometry) -> Vec<f32> {
             let mut sum = vec![0.0; rows.len() * outs.len()];
             let mut lowered = vec![0.0; rows.len() * TILE];
             for n in 0..g.batch {
+                let sample = &x[n * g.c_in * in_vox..][..g.c_in * in_vox];
                 for v0 in (0..vox).step_by(TILE) {
                     let len = TILE.min(vox - v0);
                     let lowered = &mut lowered[..rows.len() * len];
-                    lowering.im2col(n, rows.clone(), v0, len, lowered);
+                    im2col(sample, g, rows.clone(), v0, len, lowered);
                     let dy = &grad_out[(n * g.c_out + outs.start) * vox + v0..];
                     let dyt = MatRef { data: dy, rows: len, cols: outs.len(), row_stride: 1, col_stride: vox };
                     gemm(&mut sum, outs.len(), MatRef::row_major(lowered, rows.len(), len), dyt, true);
