@@ -41,7 +41,8 @@ use crate::models::classifier::cross_validation::{CrossValidation, FoldPlan, Fol
 use crate::models::classifier::data::{Sample, stratified_split};
 use crate::models::classifier::model::{Classifier, ClassifierShape};
 use crate::models::classifier::scores::Scores;
-use crate::models::classifier::train::{EpochScores, TrainOptions, TrainResult, train};
+use crate::models::classifier::side_by_side::{buffered, joined};
+use crate::models::classifier::train::{EpochScores, TrainOptions, TrainResult, prepare, train};
 use crate::models::gmcae::features::FeatureMap;
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::parse_widths;
@@ -244,7 +245,10 @@ struct Fit<'a> {
 }
 
 /// Builds the network (with the GMCAE's blocks when fine-tuning) and trains
-/// it; then, with folds, cross-validates the same recipe.
+/// it; with folds, cross-validates the same recipe at the same time. Every
+/// training starts from the same seed and is made ready here, one after
+/// another (the backend's generator is global); then they run side by side,
+/// and each gives the bits it would give alone.
 fn fit_on<B: crate::models::conv::ConvBackend>(
     device: &B::Device,
     f: &Fit<'_>,
@@ -258,22 +262,32 @@ fn fit_on<B: crate::models::conv::ConvBackend>(
             Some(gmcae.encoder_tail(f.samples[0].blocks))
         }
     };
-    let fresh = || -> Classifier<Autodiff<B>> {
+    let fresh = |train_len: usize| {
         // Seeded after loading, so the classifier's weights do not depend on it.
         Autodiff::<B>::seed(device, f.o.seed);
         let model: Classifier<Autodiff<B>> = f.shape.init(device);
-        match &tail {
+        let model = match &tail {
             Some(tail) => model.with_tail(tail.clone()),
             None => model,
-        }
+        };
+        prepare(model, &f.samples[0], f.o, train_len, device)
     };
     let (train_idx, val_idx) = f.split;
-    let result = train(fresh(), f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)?;
-    let cv = match f.folds {
-        Some(plan) => Some(cross_validate(&fresh, f.samples, plan, f.o, device, log)?),
-        None => None,
-    };
-    Ok((result, cv))
+    let main = fresh(train_idx.len());
+    let folds = f.folds.map(|plan| (plan, plan.iter().map(|fold| fresh(fold.split.0.len())).collect::<Vec<_>>()));
+    std::thread::scope(|scope| {
+        let cv = folds.map(|(plan, starts)| scope.spawn(move || buffered(|log| cross_validate(starts, f.samples, plan, f.o, device, log))));
+        // The kept model's lines go to the log as they come; the folds' after it.
+        let result = train(main, f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)?;
+        let cv = match cv.map(joined) {
+            Some((cv, lines)) => {
+                lines.iter().for_each(|line| log(line));
+                Some(cv?)
+            }
+            None => None,
+        };
+        Ok((result, cv))
+    })
 }
 
 fn write_outputs(

@@ -12,8 +12,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::data::{Sample, stratified_split_of};
+use super::dropout::MaskStream;
 use super::model::Classifier;
 use super::scores::{Scores, score};
+use super::side_by_side::{Log, side_by_side};
 use super::train::{TrainOptions, predict, train};
 use crate::StageError;
 use crate::models::conv::ConvAutodiff;
@@ -117,49 +119,74 @@ pub fn plan_folds(samples: &[Sample], k: usize, val_fraction: f64, seed: u64) ->
         .collect()
 }
 
-/// Cross-validates the recipe over `plan`: for each fold, `fresh()` gives a
-/// new model (seeded as the kept one was), which [`train`] fits on the
+/// Cross-validates the recipe over `plan`: for each fold, a fresh model
+/// (seeded as the kept one was, made ready by [`prepare`](super::train::prepare)
+/// and handed in `starts`, one per fold) is fitted by [`train`] on the
 /// fold's split of the other patients, exactly as the kept model was fitted
-/// on all of them; its best epoch is scored on the fold. Folds run one after
-/// another: the backend's random state (initialisation, dropout) is global.
+/// on all of them; its best epoch is scored on the fold. The folds train
+/// side by side, a thread each; their log lines come out fold by fold.
 pub fn cross_validate<B: ConvAutodiff>(
-    fresh: &dyn Fn() -> Classifier<B>,
+    starts: Vec<(Classifier<B>, MaskStream)>,
     samples: &[Sample],
     plan: &[FoldPlan],
     o: &TrainOptions,
     device: &B::Device,
     log: &mut dyn FnMut(&str),
 ) -> Result<CrossValidation, StageError> {
+    assert_eq!(starts.len(), plan.len(), "one start per fold");
     let k = plan.len();
+    let jobs = starts
+        .into_iter()
+        .zip(plan)
+        .enumerate()
+        .map(|(f, (start, fold))| move |log: Log<'_>| fit_fold::<B>(start, samples, fold, (f + 1, k), o, device, log));
     let mut cv = CrossValidation { folds: Vec::new(), predictions: Vec::new() };
-    for (f, FoldPlan { held_out, split }) in plan.iter().enumerate() {
-        let fold = f + 1;
-        let mut best = None;
-        let mut keep = |m: &Classifier<B::InnerBackend>| {
-            best = Some(m.clone());
-            Ok(())
-        };
-        let result =
-            train(fresh(), samples, (&split.0, &split.1), o, device, &mut keep, &mut |line| log(&format!("fold {fold}/{k}, {line}")))?;
-        let model = best.expect("train keeps at least one epoch");
-        let set: Vec<&Sample> = held_out.iter().map(|&i| &samples[i]).collect();
-        let p = predict(&model, &set, device);
-        let labels: Vec<bool> = set.iter().map(|s| s.label).collect();
-        let scores = score(&p, &labels);
-        let cancers = labels.iter().filter(|&&y| y).count();
-        log(&format!(
-            "fold {fold}/{k}: {} held-out patients ({cancers} with cancer), epoch {} kept: log loss {:.4} acc {:.3} AUC {:.3}",
-            set.len(),
-            result.best_epoch,
-            scores.log_loss,
-            scores.accuracy,
-            scores.auc
-        ));
-        cv.folds.push(FoldScores { fold, patients: set.len(), cancers, best_epoch: result.best_epoch, scores });
-        cv.predictions.extend(set.iter().zip(&p).map(|(s, &p)| (s.id.clone(), s.label, fold, p)));
+    for (result, lines) in side_by_side(jobs) {
+        lines.iter().for_each(|line| log(line));
+        let (scores, predictions) = result?;
+        cv.folds.push(scores);
+        cv.predictions.extend(predictions);
     }
     cv.predictions.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(cv)
+}
+
+/// One fold's scores, and its patients' (id, label, fold, probability).
+type FoldResult = (FoldScores, Vec<(String, bool, usize, f64)>);
+
+/// Fold `fold` of `k`: the recipe fitted on the other patients from
+/// `start`, and its kept model's scores and probabilities on the fold's own.
+fn fit_fold<B: ConvAutodiff>(
+    start: (Classifier<B>, MaskStream),
+    samples: &[Sample],
+    FoldPlan { held_out, split }: &FoldPlan,
+    (fold, k): (usize, usize),
+    o: &TrainOptions,
+    device: &B::Device,
+    log: Log<'_>,
+) -> Result<FoldResult, StageError> {
+    let mut best = None;
+    let mut keep = |m: &Classifier<B::InnerBackend>| {
+        best = Some(m.clone());
+        Ok(())
+    };
+    let result = train(start, samples, (&split.0, &split.1), o, device, &mut keep, &mut |line| log(&format!("fold {fold}/{k}, {line}")))?;
+    let model = best.expect("train keeps at least one epoch");
+    let set: Vec<&Sample> = held_out.iter().map(|&i| &samples[i]).collect();
+    let p = predict(&model, &set, device);
+    let labels: Vec<bool> = set.iter().map(|s| s.label).collect();
+    let scores = score(&p, &labels);
+    let cancers = labels.iter().filter(|&&y| y).count();
+    log(&format!(
+        "fold {fold}/{k}: {} held-out patients ({cancers} with cancer), epoch {} kept: log loss {:.4} acc {:.3} AUC {:.3}",
+        set.len(),
+        result.best_epoch,
+        scores.log_loss,
+        scores.accuracy,
+        scores.auc
+    ));
+    let predictions = set.iter().zip(&p).map(|(s, &p)| (s.id.clone(), s.label, fold, p)).collect();
+    Ok((FoldScores { fold, patients: set.len(), cancers, best_epoch: result.best_epoch, scores }, predictions))
 }
 
 #[cfg(test)]

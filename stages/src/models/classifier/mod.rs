@@ -5,7 +5,9 @@
 pub mod bootstrap;
 pub mod cross_validation;
 pub mod data;
+pub mod dropout;
 pub mod model;
 pub mod scores;
+pub mod side_by_side;
 pub mod spp;
 pub mod train;

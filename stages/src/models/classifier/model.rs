@@ -9,6 +9,7 @@ use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use super::data::tensor;
+use super::dropout::{MaskStream, dropout};
 use super::spp::{pooled_len, spatial_pyramid_pool};
 use crate::models::conv::{ConvBackend, conv3d};
 use crate::models::gmcae::features::FeatureMap;
@@ -87,12 +88,32 @@ impl<B: ConvBackend> Classifier<B> {
     }
 
     /// The logit of one feature map or a batch of equal-sized ones:
-    /// `[n, c, z, y, x]` to `[n, 1]`.
+    /// `[n, c, z, y, x]` to `[n, 1]`, without dropout.
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 2> {
+        self.forward_with(x, None)
+    }
+
+    /// [`Classifier::forward`] while training: dropout before each dense
+    /// layer, its masks taken from `masks`.
+    pub fn forward_train(&self, x: Tensor<B, 5>, masks: &mut MaskStream) -> Tensor<B, 2> {
+        self.forward_with(x, Some(masks))
+    }
+
+    /// The dropout probability.
+    pub fn dropout_prob(&self) -> f64 {
+        self.dropout.prob
+    }
+
+    /// The logit, with dropout when `masks` are given.
+    fn forward_with(&self, x: Tensor<B, 5>, mut masks: Option<&mut MaskStream>) -> Tensor<B, 2> {
+        let mut drop = |t: Tensor<B, 2>| match masks.as_deref_mut() {
+            Some(masks) => dropout(t, self.dropout.prob, masks),
+            None => t,
+        };
         let x = self.tail.iter().fold(x, |x, conv| relu(conv3d(conv, x)));
         let x = self.convs.iter().fold(x, |x, conv| relu(conv3d(conv, x)));
-        let pooled = self.dropout.forward(spatial_pyramid_pool(x, &self.levels));
-        let hidden = self.dropout.forward(relu(self.hidden.forward(pooled)));
+        let pooled = drop(spatial_pyramid_pool(x, &self.levels));
+        let hidden = drop(relu(self.hidden.forward(pooled)));
         self.out.forward(hidden)
     }
 }

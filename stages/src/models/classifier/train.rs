@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::data::{Sample, tensor};
+use super::dropout::MaskStream;
 use super::model::{Classifier, bce_with_logits};
 use super::scores::{Scores, positive_rate, prior_log_loss, score};
 use crate::StageError;
@@ -86,11 +87,34 @@ pub fn predict<B: ConvBackend>(model: &Classifier<B>, samples: &[&Sample], devic
     samples.par_iter().map(|s| model.probability(&s.features, Symmetry::IDENTITY, device)).collect()
 }
 
-/// Trains `model` on `samples[train]`, validating on `samples[val]`;
-/// `save_best` is handed the model after every epoch that lowers the
-/// validation log loss.
+/// A freshly built `model` made ready to train on `train_len` patients for
+/// at most `o.epochs` epochs, with no further use of the backend's random
+/// generator (so that it may train beside other trainings): its first
+/// forward pass draws its parameters and first dropout masks, interleaved
+/// as a training's first pass would, and the rest of its masks are drawn
+/// ahead. `example` is any feature map of the right channel count.
+pub fn prepare<B: ConvAutodiff>(
+    model: Classifier<B>,
+    example: &Sample,
+    o: &TrainOptions,
+    train_len: usize,
+    device: &B::Device,
+) -> (Classifier<B>, MaskStream) {
+    let mut masks = MaskStream::new(model.dropout_prob());
+    let _ = model.forward_train(tensor::<B>(&example.features, Symmetry::IDENTITY, device), &mut masks);
+    // Every pass takes masks of the same sizes (one patient; the pyramid's
+    // length does not depend on the volume), and an epoch passes each
+    // training patient once.
+    let per_pass = masks.drawn();
+    masks.draw_ahead::<B>(per_pass * o.epochs * train_len, device);
+    (model, masks)
+}
+
+/// Trains `model` on `samples[train]`, validating on `samples[val]`, with
+/// the dropout masks of `masks` (see [`prepare`]); `save_best` is handed
+/// the model after every epoch that lowers the validation log loss.
 pub fn train<B: ConvAutodiff>(
-    mut model: Classifier<B>,
+    (mut model, mut masks): (Classifier<B>, MaskStream),
     samples: &[Sample],
     (train_idx, val_idx): (&[usize], &[usize]),
     o: &TrainOptions,
@@ -121,7 +145,7 @@ pub fn train<B: ConvAutodiff>(
     for epoch in 1..=o.epochs {
         let clock = Instant::now();
         order.shuffle(&mut rng);
-        model = epoch_steps(model, &mut optim, &train_set, &order, o, epoch, &mut rng, device)?;
+        model = epoch_steps(model, &mut optim, &train_set, &order, o, epoch, (&mut rng, &mut masks), device)?;
         let inference = model.valid();
         let train_p = predict(&inference, &train_set, device);
         let val_p = predict(&inference, &val_set, device);
@@ -160,7 +184,8 @@ pub fn train<B: ConvAutodiff>(
     Ok(result)
 }
 
-/// One pass over the training patients in `order`, in batches.
+/// One pass over the training patients in `order`, in batches; `rng`
+/// picks the symmetries, `masks` hands out the dropout masks.
 #[allow(clippy::too_many_arguments)]
 fn epoch_steps<B: ConvAutodiff, O: Optimizer<Classifier<B>, B>>(
     mut model: Classifier<B>,
@@ -169,7 +194,7 @@ fn epoch_steps<B: ConvAutodiff, O: Optimizer<Classifier<B>, B>>(
     order: &[usize],
     o: &TrainOptions,
     epoch: usize,
-    rng: &mut ChaCha8Rng,
+    (rng, masks): (&mut ChaCha8Rng, &mut MaskStream),
     device: &B::Device,
 ) -> Result<Classifier<B>, StageError> {
     let symmetries = Symmetry::all();
@@ -177,7 +202,7 @@ fn epoch_steps<B: ConvAutodiff, O: Optimizer<Classifier<B>, B>>(
         let mut logits = Vec::with_capacity(chunk.len());
         for &i in chunk {
             let symmetry = if o.augment { *symmetries.choose(rng).expect("48 symmetries") } else { Symmetry::IDENTITY };
-            logits.push(model.forward(tensor::<B>(&train_set[i].features, symmetry, device)));
+            logits.push(model.forward_train(tensor::<B>(&train_set[i].features, symmetry, device), masks));
         }
         let y: Vec<f32> = chunk.iter().map(|&i| train_set[i].label as u8 as f32).collect();
         let targets = Tensor::<B, 2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
