@@ -1,4 +1,5 @@
-//! y = W ⋆ x + b, one gemm per tile: y[:, tile] = W[c_out, c_in·k³] · im2col(x)[:, tile].
+//! y = W ⋆ x + b: directly for few output channels (AVX-512), else one gemm
+//! per tile: y[:, tile] = W[c_out, c_in·k³] · im2col(x)[:, tile].
 
 use rayon::prelude::*;
 
@@ -10,8 +11,18 @@ use crate::cpu::gemm::{MatRef, gemm};
 /// (`[c_out, c_in, kD, kH, kW]`) plus `bias` (`[c_out]`), as
 /// [batch, c_out, output].
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
-    let [nx, nw, ny] = g.sizes();
+    let [nx, nw, _] = g.sizes();
     assert_eq!((x.len(), weight.len()), (nx, nw), "conv forward: input or weight size does not match {g:?}");
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::fits(g) {
+        return super::direct::forward(x, weight, bias, g);
+    }
+    lowered(x, weight, bias, g)
+}
+
+/// [`forward`] through lowered tiles and [`gemm`] (any CPU, any width).
+pub(super) fn lowered(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    let ny = g.sizes()[2];
     let vox = g.output_voxels();
     let tiles = vox.div_ceil(TILE);
     let w = MatRef::row_major(weight, g.c_out, g.rows());

@@ -11,6 +11,8 @@
 //! element to exactly one task, which sums in a fixed order: the result does
 //! not depend on the number of threads.
 
+#[cfg(target_arch = "x86_64")]
+mod direct;
 mod forward;
 mod geometry;
 mod input_grad;

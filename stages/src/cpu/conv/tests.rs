@@ -107,3 +107,34 @@ fn results_do_not_depend_on_the_number_of_threads() {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn direct_kernels_give_the_lowering_paths_bits() {
+    if !direct::fits(&Geometry::conv(1, 1, 1, [1; 3], [1; 3], [1; 3], [0; 3])) {
+        eprintln!("skipped: the chosen gemm kernel is not AVX-512, so the direct kernels do not run here");
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let c = |batch, c_in, c_out, input, kernel, stride, padding| Geometry::conv(batch, c_in, c_out, input, kernel, stride, padding);
+    let mut cases: Vec<Geometry> = shapes().into_iter().filter(direct::fits).collect();
+    cases.extend([
+        c(1, 16, 16, [38, 34, 50], [3, 3, 3], [2, 2, 2], [1, 1, 1]), // the demo classifier's first convolution
+        c(2, 16, 16, [19, 17, 25], [3, 3, 3], [1, 1, 1], [1, 1, 1]),
+        c(1, 5, 13, [6, 7, 31], [3, 3, 3], [1, 1, 1], [1, 1, 1]),
+        c(2, 2, 4, [5, 6, 7], [3, 3, 3], [2, 1, 2], [0, 1, 1]),
+        c(1, 1, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [2, 2, 2]),
+    ]);
+    assert!(cases.len() >= 10);
+    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    for g in cases {
+        let [nx, nw, ny] = g.sizes();
+        let (mut x, w, b, dy) = (random(&mut rng, nx), random(&mut rng, nw), random(&mut rng, g.c_out), random(&mut rng, ny));
+        x[0] = -0.0; // signed zeros and exact zeros take the same path
+        x[nx / 2] = 0.0;
+        for bias in [Some(&b[..]), None] {
+            assert!(bits(direct::forward(&x, &w, bias, &g)) == bits(forward::lowered(&x, &w, bias, &g)), "forward {g:?}");
+        }
+        assert!(bits(direct::weight_grad(&x, &dy, &g)) == bits(weight_grad::lowered(&x, &dy, &g)), "weight gradient {g:?}");
+    }
+}

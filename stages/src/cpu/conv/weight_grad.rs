@@ -1,5 +1,6 @@
 //! ∂L/∂W = Σ over samples and voxels of ∂L/∂y · im2col(x)ᵀ: one product
-//! whose inner dimension runs over every output voxel of the batch.
+//! whose inner dimension runs over every output voxel of the batch (for few
+//! output channels on AVX-512, the same sums without lowering).
 
 use rayon::prelude::*;
 
@@ -11,8 +12,18 @@ use crate::cpu::gemm::{MatRef, gemm};
 /// a convolution of `x` ([batch, c_in, D, H, W]), given the gradient
 /// `grad_out` ([batch, c_out, output]).
 pub fn weight_grad(x: &[f32], grad_out: &[f32], g: &Geometry) -> Vec<f32> {
-    let [nx, nw, ny] = g.sizes();
+    let [nx, _, ny] = g.sizes();
     assert_eq!((x.len(), grad_out.len()), (nx, ny), "conv weight gradient: sizes do not match {g:?}");
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::fits(g) {
+        return super::direct::weight_grad(x, grad_out, g);
+    }
+    lowered(x, grad_out, g)
+}
+
+/// [`weight_grad`] through lowered tiles and [`gemm`] (any CPU, any width).
+pub(super) fn lowered(x: &[f32], grad_out: &[f32], g: &Geometry) -> Vec<f32> {
+    let nw = g.sizes()[1];
     let (vox, in_vox, k) = (g.output_voxels(), g.input_voxels(), g.rows());
     // Blocks of (lowered rows x output channels), enough for every thread.
     let want = 4 * rayon::current_num_threads();

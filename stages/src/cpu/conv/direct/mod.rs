@@ -1,0 +1,230 @@
+//! Direct convolution for at most 16 output channels: no lowered tile is
+//! written. The input sample is zero-padded once; then each product of a
+//! weight and an input value is one lane-wide fused multiply-add whose
+//! sixteen lanes are the output channels (AVX-512F).
+//!
+//! With few output channels, lowering costs more than the product: every
+//! lowered value is written, read back and used by one FMA instruction. Here
+//! each input value is read straight from the padded sample.
+//!
+//! Same bits as the lowering path: every output element is the same chain
+//! of FMAs over the lowered rows (or the voxels) in the same order, from the
+//! same start (the bias or +0.0), and padding enters as +0.0 as it does in a
+//! lowered tile.
+
+mod avx512;
+
+use rayon::prelude::*;
+
+use super::Geometry;
+use crate::cpu::gemm::Kernel;
+
+/// Output channels one register holds.
+const LANES: usize = 16;
+/// Most output voxels one forward kernel call keeps in registers.
+const VOXELS: usize = 12;
+/// Lowered rows one weight-gradient kernel call keeps in registers.
+const ROWS: usize = 24;
+
+/// Whether the direct kernels run this convolution: at most 16 output
+/// channels, on a CPU whose chosen kernel is AVX-512.
+pub(super) fn fits(g: &Geometry) -> bool {
+    g.c_out <= LANES && Kernel::detect() == Kernel::Avx512
+}
+
+/// The padded input's depth, height and width.
+fn padded_dims(g: &Geometry) -> [usize; 3] {
+    std::array::from_fn(|a| g.input[a] + 2 * g.padding[a])
+}
+
+/// One sample ([c_in, D, H, W]) zero-padded on every side.
+fn pad(sample: &[f32], g: &Geometry) -> Vec<f32> {
+    let ([d, h, w], [pd, ph, pw], [dp, hp, wp]) = (g.input, g.padding, padded_dims(g));
+    let mut out = vec![0.0; g.c_in * dp * hp * wp];
+    for (i, line) in sample.chunks_exact(w).enumerate() {
+        let (c, z, y) = (i / (d * h), i / h % d, i % h);
+        let at = ((c * dp + z + pd) * hp + y + ph) * wp + pw;
+        out[at..at + w].copy_from_slice(line);
+    }
+    out
+}
+
+/// Every sample of `x`, padded.
+fn padded_samples(x: &[f32], g: &Geometry) -> Vec<Vec<f32>> {
+    x.par_chunks_exact(g.c_in * g.input_voxels()).map(|s| pad(s, g)).collect()
+}
+
+/// Where each lowered row's tap reads, relative to an output voxel's corner
+/// in the padded sample, in row order.
+fn row_offsets(g: &Geometry) -> Vec<usize> {
+    let [dp, hp, wp] = padded_dims(g);
+    (0..g.rows())
+        .map(|r| {
+            let (ci, [kd, kh, kw]) = g.split_row(r);
+            ((ci * dp + kd) * hp + kh) * wp + kw
+        })
+        .collect()
+}
+
+/// The corner in the padded sample of output voxel (od, oh, ow).
+fn corner(g: &Geometry, [od, oh, ow]: [usize; 3]) -> usize {
+    let [_, hp, wp] = padded_dims(g);
+    (od * g.stride[0] * hp + oh * g.stride[1]) * wp + ow * g.stride[2]
+}
+
+/// Panics unless every read (the last corner plus the last offset) lies
+/// inside a padded sample.
+fn check_reads(g: &Geometry, offsets: &[usize]) {
+    let last = g.output.map(|o| o.saturating_sub(1));
+    let reach = corner(g, last) + offsets.iter().max().copied().unwrap_or(0);
+    assert!(reach < g.c_in * padded_dims(g).iter().product::<usize>(), "direct convolution reads outside the padded input: {g:?}");
+}
+
+/// y = W ⋆ x + b, as [`forward`](super::forward) (same bits).
+pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    let (rows, [od_n, oh_n, ow_n], vox) = (g.rows(), g.output, g.output_voxels());
+    let offsets = row_offsets(g);
+    check_reads(g, &offsets);
+    // Row r's weights side by side: lane c is W[c][r]; lanes past c_out are 0.
+    let mut w = vec![0.0; rows * LANES];
+    for (c, row) in weight.chunks_exact(rows).enumerate() {
+        row.iter().enumerate().for_each(|(r, &v)| w[r * LANES + c] = v);
+    }
+    let mut init = [0.0; LANES];
+    if let Some(b) = bias {
+        init[..g.c_out].copy_from_slice(b);
+    }
+    let padded = padded_samples(x, g);
+    // One (sample, output depth) plane per task, as [voxel][lane].
+    let planes: Vec<Vec<f32>> = (0..g.batch * od_n)
+        .into_par_iter()
+        .map(|task| {
+            let (xp, od) = (&padded[task / od_n], task % od_n);
+            let mut plane = vec![0.0; oh_n * ow_n * LANES];
+            let chunks = ow_n.div_ceil(VOXELS);
+            for oh in 0..oh_n {
+                let mut ow = 0;
+                for i in 0..chunks {
+                    let n = ow_n / chunks + usize::from(i < ow_n % chunks);
+                    let x = xp.as_ptr().wrapping_add(corner(g, [od, oh, ow]));
+                    let out = plane.as_mut_ptr().wrapping_add((oh * ow_n + ow) * LANES);
+                    // SAFETY: AVX-512F is present (`fits`); reads stay in the
+                    // padded sample (`check_reads`); `w` holds rows × 16
+                    // floats and `out` n × 16 of the plane.
+                    unsafe { forward_voxels(n, x, &offsets, w.as_ptr(), g.stride[2], &init, out) };
+                    ow += n;
+                }
+            }
+            plane
+        })
+        .collect();
+    let mut y = vec![0.0; g.batch * g.c_out * vox];
+    y.par_chunks_mut(vox).enumerate().for_each(|(i, channel)| {
+        let (n, c) = (i / g.c_out, i % g.c_out);
+        let plane_len = oh_n * ow_n;
+        for (od, part) in channel.chunks_mut(plane_len).enumerate() {
+            let plane = &planes[n * od_n + od];
+            part.iter_mut().enumerate().for_each(|(v, o)| *o = plane[v * LANES + c]);
+        }
+    });
+    y
+}
+
+/// [`avx512::forward_voxels`] for `n` (1..=VOXELS) voxels.
+///
+/// # Safety
+/// As [`avx512::forward_voxels`].
+unsafe fn forward_voxels(n: usize, x: *const f32, offsets: &[usize], w: *const f32, step: usize, init: &[f32; LANES], out: *mut f32) {
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        match n {
+            1 => avx512::forward_voxels::<1>(x, offsets, w, step, init, out),
+            2 => avx512::forward_voxels::<2>(x, offsets, w, step, init, out),
+            3 => avx512::forward_voxels::<3>(x, offsets, w, step, init, out),
+            4 => avx512::forward_voxels::<4>(x, offsets, w, step, init, out),
+            5 => avx512::forward_voxels::<5>(x, offsets, w, step, init, out),
+            6 => avx512::forward_voxels::<6>(x, offsets, w, step, init, out),
+            7 => avx512::forward_voxels::<7>(x, offsets, w, step, init, out),
+            8 => avx512::forward_voxels::<8>(x, offsets, w, step, init, out),
+            9 => avx512::forward_voxels::<9>(x, offsets, w, step, init, out),
+            10 => avx512::forward_voxels::<10>(x, offsets, w, step, init, out),
+            11 => avx512::forward_voxels::<11>(x, offsets, w, step, init, out),
+            _ => avx512::forward_voxels::<12>(x, offsets, w, step, init, out),
+        }
+    }
+}
+
+/// ∂L/∂W, as [`weight_grad`](super::weight_grad) (same bits).
+pub(super) fn weight_grad(x: &[f32], grad_out: &[f32], g: &Geometry) -> Vec<f32> {
+    let (rows, [od_n, oh_n, ow_n], vox) = (g.rows(), g.output, g.output_voxels());
+    let offsets = row_offsets(g);
+    check_reads(g, &offsets);
+    let bases: Vec<usize> = (0..vox).map(|v| corner(g, [v / (oh_n * ow_n), v / ow_n % oh_n, v % ow_n])).collect();
+    debug_assert_eq!(bases.len(), od_n * oh_n * ow_n);
+    let padded = padded_samples(x, g);
+    // ∂L/∂y per sample as [voxel][lane]; lanes past c_out are 0.
+    let dys: Vec<Vec<f32>> = grad_out
+        .par_chunks_exact(g.c_out * vox)
+        .map(|sample| {
+            let mut t = vec![0.0; vox * LANES];
+            for (c, channel) in sample.chunks_exact(vox).enumerate() {
+                channel.iter().enumerate().for_each(|(v, &d)| t[v * LANES + c] = d);
+            }
+            t
+        })
+        .collect();
+    let (xs, ds): (Vec<&[f32]>, Vec<&[f32]>) = (padded.iter().map(|p| &p[..]).collect(), dys.iter().map(|d| &d[..]).collect());
+    let blocks = row_blocks(rows);
+    let sums: Vec<Vec<f32>> = blocks
+        .par_iter()
+        .map(|&(r0, n)| {
+            let mut sum = vec![0.0; n * LANES];
+            // SAFETY: AVX-512F is present (`fits`); reads stay in the padded
+            // samples (`check_reads`); each ∂L/∂y holds vox × 16 floats;
+            // `sum` holds n × 16.
+            unsafe { weight_rows(n, &xs, &ds, &bases, &offsets[r0..r0 + n], sum.as_mut_ptr()) };
+            sum
+        })
+        .collect();
+    let mut grad_w = vec![0.0; g.c_out * rows];
+    for (&(r0, n), sum) in blocks.iter().zip(&sums) {
+        for i in 0..n {
+            for c in 0..g.c_out {
+                grad_w[c * rows + r0 + i] = sum[i * LANES + c];
+            }
+        }
+    }
+    grad_w
+}
+
+/// The lowered rows cut into blocks of `ROWS`, the rest into blocks of
+/// 16, 8, 4, 2 and 1 rows: (first row, rows).
+fn row_blocks(rows: usize) -> Vec<(usize, usize)> {
+    let mut blocks = Vec::new();
+    let mut r = 0;
+    for size in [ROWS, 16, 8, 4, 2, 1] {
+        while rows - r >= size {
+            blocks.push((r, size));
+            r += size;
+        }
+    }
+    blocks
+}
+
+/// [`avx512::weight_rows`] for `n` rows, one of the sizes of [`row_blocks`].
+///
+/// # Safety
+/// As [`avx512::weight_rows`].
+unsafe fn weight_rows(n: usize, xs: &[&[f32]], dys: &[&[f32]], bases: &[usize], offsets: &[usize], out: *mut f32) {
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        match n {
+            ROWS => avx512::weight_rows::<ROWS>(xs, dys, bases, offsets, out),
+            16 => avx512::weight_rows::<16>(xs, dys, bases, offsets, out),
+            8 => avx512::weight_rows::<8>(xs, dys, bases, offsets, out),
+            4 => avx512::weight_rows::<4>(xs, dys, bases, offsets, out),
+            2 => avx512::weight_rows::<2>(xs, dys, bases, offsets, out),
+            _ => avx512::weight_rows::<1>(xs, dys, bases, offsets, out),
+        }
+    }
+}
