@@ -37,31 +37,48 @@ fn padded_dims(g: &Geometry) -> [usize; 3] {
     std::array::from_fn(|a| g.input[a] + 2 * g.padding[a])
 }
 
-/// One sample ([c_in, D, H, W]) zero-padded on every side.
-fn pad(sample: &[f32], g: &Geometry) -> Vec<f32> {
-    let ([d, h, w], [pd, ph, pw], [dp, hp, wp]) = (g.input, g.padding, padded_dims(g));
-    let mut out = vec![0.0; g.c_in * dp * hp * wp];
-    for (i, line) in sample.chunks_exact(w).enumerate() {
-        let (c, z, y) = (i / (d * h), i / h % d, i % h);
-        let at = ((c * dp + z + pd) * hp + y + ph) * wp + pw;
-        out[at..at + w].copy_from_slice(line);
+/// Writes `planes` depth planes of one zero-padded sample ([c_in, D, H, W]),
+/// from padded depth `z0` on, to `out` as [c_in][planes][Hp][Wp]; every
+/// element is written once (input values, or zeros in the padding).
+fn fill_planes(sample: &[f32], g: &Geometry, z0: usize, planes: usize, out: &mut [f32]) {
+    let ([d, h, w], [pd, ph, pw], [_, hp, wp]) = (g.input, g.padding, padded_dims(g));
+    for (i, plane) in out[..g.c_in * planes * hp * wp].chunks_exact_mut(hp * wp).enumerate() {
+        let (c, z) = (i / planes, z0 + i % planes);
+        if z < pd || z - pd >= d {
+            plane.fill(0.0);
+            continue;
+        }
+        let src = &sample[(c * d + z - pd) * h * w..][..h * w];
+        plane[..ph * wp].fill(0.0);
+        plane[(ph + h) * wp..].fill(0.0);
+        for (row, line) in plane[ph * wp..(ph + h) * wp].chunks_exact_mut(wp).zip(src.chunks_exact(w)) {
+            row[..pw].fill(0.0);
+            row[pw..pw + w].copy_from_slice(line);
+            row[pw + w..].fill(0.0);
+        }
     }
-    out
 }
 
-/// Every sample of `x`, padded.
+/// Every sample of `x`, padded whole.
 fn padded_samples(x: &[f32], g: &Geometry) -> Vec<Vec<f32>> {
-    x.par_chunks_exact(g.c_in * g.input_voxels()).map(|s| pad(s, g)).collect()
+    let planes = padded_dims(g)[0];
+    x.par_chunks_exact(g.c_in * g.input_voxels())
+        .map(|s| {
+            let mut out = vec![0.0; g.c_in * padded_dims(g).iter().product::<usize>()];
+            fill_planes(s, g, 0, planes, &mut out);
+            out
+        })
+        .collect()
 }
 
-/// Where each lowered row's tap reads, relative to an output voxel's corner
-/// in the padded sample, in row order.
-fn row_offsets(g: &Geometry) -> Vec<usize> {
-    let [dp, hp, wp] = padded_dims(g);
+/// Where each lowered row's tap reads, relative to an output voxel's corner,
+/// in row order, in padded planes stored [c_in][planes][Hp][Wp].
+fn row_offsets(g: &Geometry, planes: usize) -> Vec<usize> {
+    let [_, hp, wp] = padded_dims(g);
     (0..g.rows())
         .map(|r| {
             let (ci, [kd, kh, kw]) = g.split_row(r);
-            ((ci * dp + kd) * hp + kh) * wp + kw
+            ((ci * planes + kd) * hp + kh) * wp + kw
         })
         .collect()
 }
@@ -72,19 +89,27 @@ fn corner(g: &Geometry, [od, oh, ow]: [usize; 3]) -> usize {
     (od * g.stride[0] * hp + oh * g.stride[1]) * wp + ow * g.stride[2]
 }
 
-/// Panics unless every read (the last corner plus the last offset) lies
-/// inside a padded sample.
-fn check_reads(g: &Geometry, offsets: &[usize]) {
-    let last = g.output.map(|o| o.saturating_sub(1));
-    let reach = corner(g, last) + offsets.iter().max().copied().unwrap_or(0);
-    assert!(reach < g.c_in * padded_dims(g).iter().product::<usize>(), "direct convolution reads outside the padded input: {g:?}");
+/// Panics unless the last output voxel's last read (its corner, with depth
+/// `last_depth`, plus the largest offset) lies inside `len` floats.
+fn check_reads(g: &Geometry, offsets: &[usize], last_depth: usize, len: usize) {
+    let [_, oh, ow] = g.output.map(|o| o.saturating_sub(1));
+    let reach = corner(g, [last_depth, oh, ow]) + offsets.iter().max().copied().unwrap_or(0);
+    assert!(reach < len, "direct convolution reads outside the padded input: {g:?}");
+}
+
+thread_local! {
+    /// The padded input planes one forward task reads, reused by every task a thread runs.
+    static SLAB: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// y = W ⋆ x + b, as [`forward`](super::forward) (same bits).
 pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     let (rows, [od_n, oh_n, ow_n], vox) = (g.rows(), g.output, g.output_voxels());
-    let offsets = row_offsets(g);
-    check_reads(g, &offsets);
+    // A task reads the kernel-depth padded planes its output plane needs.
+    let (planes, [_, hp, wp]) = (g.kernel[0], padded_dims(g));
+    let slab_len = g.c_in * planes * hp * wp;
+    let offsets = row_offsets(g, planes);
+    check_reads(g, &offsets, 0, slab_len);
     // Row r's weights side by side: lane c is W[c][r]; lanes past c_out are 0.
     let mut w = vec![0.0; rows * LANES];
     for (c, row) in weight.chunks_exact(rows).enumerate() {
@@ -94,41 +119,60 @@ pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
     if let Some(b) = bias {
         init[..g.c_out].copy_from_slice(b);
     }
-    let padded = padded_samples(x, g);
-    // One (sample, output depth) plane per task, as [voxel][lane].
-    let planes: Vec<Vec<f32>> = (0..g.batch * od_n)
-        .into_par_iter()
-        .map(|task| {
-            let (xp, od) = (&padded[task / od_n], task % od_n);
-            let mut plane = vec![0.0; oh_n * ow_n * LANES];
+    let sample_len = g.c_in * g.input_voxels();
+    let mut y = vec![0.0; g.batch * g.c_out * vox];
+    let out = Shared(y.as_mut_ptr());
+    // One (sample, output depth) plane of every output channel per task.
+    (0..g.batch * od_n).into_par_iter().for_each(|task| {
+        SLAB.with_borrow_mut(|slab| {
+            let (n, od) = (task / od_n, task % od_n);
+            if slab.len() < slab_len {
+                slab.resize(slab_len, 0.0);
+            }
+            fill_planes(&x[n * sample_len..][..sample_len], g, od * g.stride[0], planes, slab);
+            let xp = &slab[..slab_len];
+            let mut line = vec![0.0; ow_n * LANES];
             let chunks = ow_n.div_ceil(VOXELS);
             for oh in 0..oh_n {
                 let mut ow = 0;
                 for i in 0..chunks {
-                    let n = ow_n / chunks + usize::from(i < ow_n % chunks);
-                    let x = xp.as_ptr().wrapping_add(corner(g, [od, oh, ow]));
-                    let out = plane.as_mut_ptr().wrapping_add((oh * ow_n + ow) * LANES);
+                    let len = ow_n / chunks + usize::from(i < ow_n % chunks);
+                    let x = xp.as_ptr().wrapping_add(corner(g, [0, oh, ow]));
                     // SAFETY: AVX-512F is present (`fits`); reads stay in the
-                    // padded sample (`check_reads`); `w` holds rows × 16
-                    // floats and `out` n × 16 of the plane.
-                    unsafe { forward_voxels(n, x, &offsets, w.as_ptr(), g.stride[2], &init, out) };
-                    ow += n;
+                    // slab (`check_reads`); `w` holds rows × 16 floats
+                    // and `line` len × 16 from voxel ow on.
+                    unsafe { forward_voxels(len, x, &offsets, w.as_ptr(), g.stride[2], &init, line[ow * LANES..].as_mut_ptr()) };
+                    ow += len;
+                }
+                for c in 0..g.c_out {
+                    let at = ((n * g.c_out + c) * od_n + od) * oh_n * ow_n + oh * ow_n;
+                    for (ow, v) in line.chunks_exact(LANES).enumerate() {
+                        // SAFETY: `at + ow` is inside y, and this task alone writes
+                        // the (n, od) plane of each channel.
+                        unsafe { *out.at(at + ow) = v[c] };
+                    }
                 }
             }
-            plane
         })
-        .collect();
-    let mut y = vec![0.0; g.batch * g.c_out * vox];
-    y.par_chunks_mut(vox).enumerate().for_each(|(i, channel)| {
-        let (n, c) = (i / g.c_out, i % g.c_out);
-        let plane_len = oh_n * ow_n;
-        for (od, part) in channel.chunks_mut(plane_len).enumerate() {
-            let plane = &planes[n * od_n + od];
-            part.iter_mut().enumerate().for_each(|(v, o)| *o = plane[v * LANES + c]);
-        }
     });
     y
 }
+
+/// The output, written by several tasks at disjoint places.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+
+impl Shared {
+    /// Element `i`'s address.
+    fn at(self, i: usize) -> *mut f32 {
+        self.0.wrapping_add(i)
+    }
+}
+
+// SAFETY: the tasks that share it write disjoint elements (see `forward`).
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
 
 /// [`avx512::forward_voxels`] for `n` (1..=VOXELS) voxels.
 ///
@@ -157,8 +201,8 @@ unsafe fn forward_voxels(n: usize, x: *const f32, offsets: &[usize], w: *const f
 /// ∂L/∂W, as [`weight_grad`](super::weight_grad) (same bits).
 pub(super) fn weight_grad(x: &[f32], grad_out: &[f32], g: &Geometry) -> Vec<f32> {
     let (rows, [od_n, oh_n, ow_n], vox) = (g.rows(), g.output, g.output_voxels());
-    let offsets = row_offsets(g);
-    check_reads(g, &offsets);
+    let offsets = row_offsets(g, padded_dims(g)[0]);
+    check_reads(g, &offsets, od_n.saturating_sub(1), g.c_in * padded_dims(g).iter().product::<usize>());
     let bases: Vec<usize> = (0..vox).map(|v| corner(g, [v / (oh_n * ow_n), v / ow_n % oh_n, v % ow_n])).collect();
     debug_assert_eq!(bases.len(), od_n * oh_n * ow_n);
     let padded = padded_samples(x, g);
