@@ -7,6 +7,11 @@ use super::lowering::im2col;
 use super::{Geometry, TILE, with_scratch};
 use crate::cpu::gemm::{MatRef, gemm};
 
+/// Above this many output channels the product packs its lowered input, so
+/// lowering straight into its panels ([`super::planes`]) saves a pass; at
+/// or below it, the product reads the lowered tile in place.
+const PLANES_MIN_CHANNELS: usize = 16;
+
 /// The convolution of `x` ([batch, c_in, D, H, W]) with `weight`
 /// (`[c_out, c_in, kD, kH, kW]`) plus `bias` (`[c_out]`), as
 /// [batch, c_out, output].
@@ -16,6 +21,9 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) ->
     #[cfg(target_arch = "x86_64")]
     if super::direct::fits(g) {
         return super::direct::forward(x, weight, bias, g);
+    }
+    if g.c_out > PLANES_MIN_CHANNELS {
+        return super::planes::forward(x, weight, bias, g);
     }
     lowered(x, weight, bias, g)
 }

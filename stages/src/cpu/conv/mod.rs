@@ -17,6 +17,8 @@ mod forward;
 mod geometry;
 mod input_grad;
 mod lowering;
+mod padding;
+mod planes;
 mod weight_grad;
 
 #[cfg(test)]

@@ -138,3 +138,25 @@ fn direct_kernels_give_the_lowering_paths_bits() {
         assert!(bits(direct::weight_grad(&x, &dy, &g)) == bits(weight_grad::lowered(&x, &dy, &g)), "weight gradient {g:?}");
     }
 }
+
+#[test]
+fn lowering_into_the_products_panels_gives_the_lowering_paths_bits() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let c = |batch, c_in, c_out, input, kernel, stride, padding| Geometry::conv(batch, c_in, c_out, input, kernel, stride, padding);
+    let mut cases = shapes();
+    cases.extend([
+        c(2, 64, 64, [10, 10, 10], [3, 3, 3], [1, 1, 1], [1, 1, 1]), // a long k: several k-blocks
+        c(1, 4, 40, [7, 33, 40], [3, 3, 3], [1, 1, 1], [1, 1, 1]),   // lines longer than a panel
+        c(1, 3, 17, [5, 4, 3], [3, 3, 3], [1, 1, 1], [1, 1, 1]),     // lines much shorter than a panel
+        c(2, 5, 33, [9, 8, 7], [3, 3, 3], [2, 2, 2], [1, 1, 1]),
+    ]);
+    let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    for g in cases {
+        let [nx, nw, _] = g.sizes();
+        let (mut x, w, b) = (random(&mut rng, nx), random(&mut rng, nw), random(&mut rng, g.c_out));
+        x[0] = -0.0;
+        for bias in [Some(&b[..]), None] {
+            assert!(bits(planes::forward(&x, &w, bias, &g)) == bits(forward::lowered(&x, &w, bias, &g)), "{g:?}");
+        }
+    }
+}

@@ -16,8 +16,8 @@
 
 use std::cell::RefCell;
 
-use super::MatRef;
 use super::pack::Block;
+use super::{MatRef, PanelSource};
 
 /// Deepest k-block; k is cut into equal blocks no deeper than this.
 const KC: usize = 256;
@@ -150,8 +150,10 @@ struct Job<'a> {
     ldc: usize,
     /// The left operand.
     a: MatRef<'a>,
-    /// The right operand.
+    /// The right operand (its shape only, when `source` writes it).
     b: MatRef<'a>,
+    /// Writes B's panels, instead of packing them from `b`.
+    source: Option<&'a dyn PanelSource>,
     /// Whether C's first values start the chains.
     accumulate: bool,
 }
@@ -215,7 +217,31 @@ pub(super) fn run<K: Micro>(c: &mut [f32], ldc: usize, a: MatRef, b: MatRef, acc
             return;
         }
     }
-    let job = Job { c: c.as_mut_ptr(), ldc, a, b, accumulate };
+    let job = Job { c: c.as_mut_ptr(), ldc, a, b, source: None, accumulate };
+    BUFFERS.with_borrow_mut(|bufs| blocked::<K>(&job, bufs));
+}
+
+/// C (rows `ldc` apart) = (C if `accumulate` else 0) + A·B with B written
+/// by `source`, `n` columns, with kernel `K`.
+///
+/// # Safety
+/// As [`super::gemm_source`].
+pub(super) unsafe fn run_source<K: Micro>(c: *mut f32, ldc: usize, a: MatRef, source: &dyn PanelSource, n: usize, accumulate: bool) {
+    let (m, k) = (a.rows, a.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(m == 1 || ldc >= n, "gemm: ldc {ldc} < n {n}");
+    check_view(&a, "A");
+    if k == 0 {
+        if !accumulate {
+            // SAFETY: C's rows are valid for writes (the caller's promise).
+            (0..m).for_each(|i| unsafe { std::ptr::write_bytes(c.add(i * ldc), 0, n) });
+        }
+        return;
+    }
+    let b = MatRef { data: &[], rows: k, cols: n, row_stride: 0, col_stride: 1 };
+    let job = Job { c, ldc, a, b, source: Some(source), accumulate };
     BUFFERS.with_borrow_mut(|bufs| blocked::<K>(&job, bufs));
 }
 
@@ -233,7 +259,7 @@ fn blocked<K: Micro>(job: &Job, bufs: &mut Buffers) {
     let (m, n, k) = (job.a.rows, job.b.cols, job.a.cols);
     let kc_max = k.div_ceil(k.div_ceil(KC));
     let mc_max = (MC / K::MR) * K::MR;
-    let direct_b = job.b.col_stride == 1 && m <= DIRECT_B_MAX_ROWS;
+    let direct_b = job.source.is_none() && job.b.col_stride == 1 && m <= DIRECT_B_MAX_ROWS;
     let direct_a = n <= if job.a.col_stride == 1 { DIRECT_A_MAX_COLS } else { DIRECT_A_STRIDED_MAX_COLS };
     let b_buf = bufs.b.get(kc_max * n.min(NC).next_multiple_of(K::NR));
     let a_buf = bufs.a.get(kc_max * m.min(mc_max).next_multiple_of(K::MR));
@@ -280,9 +306,16 @@ fn at_ptr(v: &MatRef, r: usize, c: usize) -> *const f32 {
 /// when its columns are adjacent (read row by row), else the block to pack
 /// panel by panel as the tiles need them (see [`tiles`]).
 fn pack_b_panels<K: Micro>(job: &Job, buf: *mut f32, (jc, nc): (usize, usize), (pc, kc): (usize, usize)) -> (Panels, Option<Block>) {
+    let panels = Panels::packed(buf, K::NR, kc, nc);
+    if let Some(source) = job.source {
+        // SAFETY: `buf` holds kc x nc rounded up to NR (sized in `blocked`),
+        // and nothing else refers to it during this call.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf, kc * nc.next_multiple_of(K::NR)) };
+        source.fill(dst, K::NR, pc..pc + kc, jc..jc + nc);
+        return (panels, None);
+    }
     let (lane_stride, k_stride) = (job.b.col_stride, job.b.row_stride);
     let block = Block { dst: buf, src: at_ptr(&job.b, pc, jc), lane_stride, k_stride, lanes: nc, kc };
-    let panels = Panels::packed(buf, K::NR, kc, nc);
     if lane_stride != 1 {
         return (panels, Some(block));
     }

@@ -57,6 +57,18 @@ impl<'a> MatRef<'a> {
     }
 }
 
+/// The right operand B of a product, written into the product's packed
+/// panels on demand instead of read from a matrix in memory (a convolution's
+/// lowered input, straight from the input).
+pub trait PanelSource: Sync {
+    /// Writes B's k-steps `ks` of columns `cols` into `dst` as panels of
+    /// `width` columns, one after another, each `ks.len()` k-steps of `width`
+    /// floats: column `cols.start + i·width + j` at k-step `ks.start + p` goes
+    /// to `dst[i·ks.len()·width + p·width + j]`; the last panel's lanes past
+    /// `cols.end` are set to zero.
+    fn fill(&self, dst: &mut [f32], width: usize, ks: std::ops::Range<usize>, cols: std::ops::Range<usize>);
+}
+
 /// The microkernels; all give bitwise-identical results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
@@ -117,6 +129,30 @@ impl Kernel {
 /// reaches past its data.
 pub fn gemm(c: &mut [f32], ldc: usize, a: MatRef, b: MatRef, accumulate: bool) {
     gemm_with(Kernel::detect(), c, ldc, a, b, accumulate);
+}
+
+/// C[m x n] (rows `ldc` apart) = (C if `accumulate` else 0) + A·B, with B
+/// ([A's columns x n]) written by `b` panel by panel; the same bits as
+/// [`gemm`] of the matrix `b` describes.
+///
+/// # Safety
+/// `c` is valid for reads and writes of C's m rows of n floats, `ldc`
+/// apart (m ≥ 1 and n ≥ 1, or nothing is touched), and nothing else
+/// accesses those elements during the call.
+pub unsafe fn gemm_source(c: *mut f32, ldc: usize, a: MatRef, b: &dyn PanelSource, n: usize, accumulate: bool) {
+    let kernel = Kernel::detect();
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        match kernel {
+            Kernel::Scalar => driver::run_source::<scalar::Scalar>(c, ldc, a, b, n, accumulate),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => driver::run_source::<avx2::Avx2>(c, ldc, a, b, n, accumulate),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => driver::run_source::<avx512::Avx512>(c, ldc, a, b, n, accumulate),
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx2 | Kernel::Avx512 => unreachable!("not supported off x86-64"),
+        }
+    }
 }
 
 /// [`gemm`] with a given kernel; panics if this CPU cannot run it.

@@ -17,6 +17,7 @@ mod avx512;
 use rayon::prelude::*;
 
 use super::Geometry;
+use super::padding::{SLAB, Shared, check_reads, corner, fill_planes, padded_dims, padded_samples, row_offsets};
 use crate::cpu::gemm::Kernel;
 
 /// Output channels one register holds.
@@ -30,76 +31,6 @@ const ROWS: usize = 24;
 /// channels, on a CPU whose chosen kernel is AVX-512.
 pub(super) fn fits(g: &Geometry) -> bool {
     g.c_out <= LANES && Kernel::detect() == Kernel::Avx512
-}
-
-/// The padded input's depth, height and width.
-fn padded_dims(g: &Geometry) -> [usize; 3] {
-    std::array::from_fn(|a| g.input[a] + 2 * g.padding[a])
-}
-
-/// Writes `planes` depth planes of one zero-padded sample ([c_in, D, H, W]),
-/// from padded depth `z0` on, to `out` as [c_in][planes][Hp][Wp]; every
-/// element is written once (input values, or zeros in the padding).
-fn fill_planes(sample: &[f32], g: &Geometry, z0: usize, planes: usize, out: &mut [f32]) {
-    let ([d, h, w], [pd, ph, pw], [_, hp, wp]) = (g.input, g.padding, padded_dims(g));
-    for (i, plane) in out[..g.c_in * planes * hp * wp].chunks_exact_mut(hp * wp).enumerate() {
-        let (c, z) = (i / planes, z0 + i % planes);
-        if z < pd || z - pd >= d {
-            plane.fill(0.0);
-            continue;
-        }
-        let src = &sample[(c * d + z - pd) * h * w..][..h * w];
-        plane[..ph * wp].fill(0.0);
-        plane[(ph + h) * wp..].fill(0.0);
-        for (row, line) in plane[ph * wp..(ph + h) * wp].chunks_exact_mut(wp).zip(src.chunks_exact(w)) {
-            row[..pw].fill(0.0);
-            row[pw..pw + w].copy_from_slice(line);
-            row[pw + w..].fill(0.0);
-        }
-    }
-}
-
-/// Every sample of `x`, padded whole.
-fn padded_samples(x: &[f32], g: &Geometry) -> Vec<Vec<f32>> {
-    let planes = padded_dims(g)[0];
-    x.par_chunks_exact(g.c_in * g.input_voxels())
-        .map(|s| {
-            let mut out = vec![0.0; g.c_in * padded_dims(g).iter().product::<usize>()];
-            fill_planes(s, g, 0, planes, &mut out);
-            out
-        })
-        .collect()
-}
-
-/// Where each lowered row's tap reads, relative to an output voxel's corner,
-/// in row order, in padded planes stored [c_in][planes][Hp][Wp].
-fn row_offsets(g: &Geometry, planes: usize) -> Vec<usize> {
-    let [_, hp, wp] = padded_dims(g);
-    (0..g.rows())
-        .map(|r| {
-            let (ci, [kd, kh, kw]) = g.split_row(r);
-            ((ci * planes + kd) * hp + kh) * wp + kw
-        })
-        .collect()
-}
-
-/// The corner in the padded sample of output voxel (od, oh, ow).
-fn corner(g: &Geometry, [od, oh, ow]: [usize; 3]) -> usize {
-    let [_, hp, wp] = padded_dims(g);
-    (od * g.stride[0] * hp + oh * g.stride[1]) * wp + ow * g.stride[2]
-}
-
-/// Panics unless the last output voxel's last read (its corner, with depth
-/// `last_depth`, plus the largest offset) lies inside `len` floats.
-fn check_reads(g: &Geometry, offsets: &[usize], last_depth: usize, len: usize) {
-    let [_, oh, ow] = g.output.map(|o| o.saturating_sub(1));
-    let reach = corner(g, [last_depth, oh, ow]) + offsets.iter().max().copied().unwrap_or(0);
-    assert!(reach < len, "direct convolution reads outside the padded input: {g:?}");
-}
-
-thread_local! {
-    /// The padded input planes one forward task reads, reused by every task a thread runs.
-    static SLAB: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// y = W ⋆ x + b, as [`forward`](super::forward) (same bits).
@@ -157,22 +88,6 @@ pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
     });
     y
 }
-
-/// The output, written by several tasks at disjoint places.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-
-impl Shared {
-    /// Element `i`'s address.
-    fn at(self, i: usize) -> *mut f32 {
-        self.0.wrapping_add(i)
-    }
-}
-
-// SAFETY: the tasks that share it write disjoint elements (see `forward`).
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
 
 /// [`avx512::forward_voxels`] for `n` (1..=VOXELS) voxels.
 ///
