@@ -34,7 +34,8 @@ pub use weight_grad::weight_grad;
 const TILE: usize = 256;
 
 thread_local! {
-    /// A lowered tile's buffer, reused by every tile a thread computes.
+    /// A lowered tile's buffer (or the padded planes of one output plane),
+    /// reused by every task a thread runs.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 

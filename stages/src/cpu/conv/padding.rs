@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::Geometry;
+use super::{Geometry, with_scratch};
 
 /// The padded input's depth, height and width.
 pub(super) fn padded_dims(g: &Geometry) -> [usize; 3] {
@@ -71,9 +71,25 @@ pub(super) fn check_reads(g: &Geometry, offsets: &[usize], last_depth: usize, le
     assert!(reach < len, "convolution reads outside the padded input: {g:?}");
 }
 
-thread_local! {
-    /// The padded input planes one forward task reads, reused by every task a thread runs.
-    pub(super) static SLAB: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+/// Calls `f(n, od, slab, offsets)` for every sample n and output depth od,
+/// spread over rayon's threads: `slab` holds the padded input planes that
+/// output plane reads ([c_in][kernel depth][Hp][Wp], in the thread's
+/// reused scratch buffer), `offsets` where each lowered row's tap reads in
+/// it from a voxel's corner (depth 0). Every read is checked once to stay
+/// inside the slab.
+pub(super) fn for_each_output_plane(x: &[f32], g: &Geometry, f: impl Fn(usize, usize, &[f32], &[usize]) + Sync) {
+    let (planes, [_, hp, wp]) = (g.kernel[0], padded_dims(g));
+    let (slab_len, sample_len) = (g.c_in * planes * hp * wp, g.c_in * g.input_voxels());
+    let offsets = row_offsets(g, planes);
+    check_reads(g, &offsets, 0, slab_len);
+    let od_n = g.output[0];
+    (0..g.batch * od_n).into_par_iter().for_each(|task| {
+        let (n, od) = (task / od_n, task % od_n);
+        with_scratch(slab_len, |slab| {
+            fill_planes(&x[n * sample_len..][..sample_len], g, od * g.stride[0], planes, slab);
+            f(n, od, slab, &offsets);
+        })
+    });
 }
 
 /// The output, written by several tasks at disjoint places.

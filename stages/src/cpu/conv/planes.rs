@@ -12,10 +12,8 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use super::Geometry;
-use super::padding::{SLAB, Shared, check_reads, fill_planes, padded_dims, row_offsets};
+use super::padding::{Shared, for_each_output_plane, padded_dims};
 use crate::cpu::gemm::{MatRef, PanelSource, gemm_source};
 
 /// The lowered input of one output plane, read from its padded planes.
@@ -52,7 +50,7 @@ impl PanelSource for PlaneLowering<'_> {
                     let to = &mut panel[p * width + lane..][..len];
                     let from = &self.slab[corner + offset..];
                     if step == 1 {
-                        copy_run(to, &from[..len]);
+                        to.copy_from_slice(&from[..len]);
                     } else {
                         to.iter_mut().enumerate().for_each(|(j, t)| *t = from[j * step]);
                     }
@@ -63,54 +61,29 @@ impl PanelSource for PlaneLowering<'_> {
     }
 }
 
-/// `to` = `from` (equal lengths, a few dozen floats), in fixed-size pieces
-/// the compiler copies with vector moves, not a call.
-fn copy_run(to: &mut [f32], from: &[f32]) {
-    let mut to_pieces = to.chunks_exact_mut(8);
-    let mut from_pieces = from.chunks_exact(8);
-    for (t, f) in (&mut to_pieces).zip(&mut from_pieces) {
-        let t: &mut [f32; 8] = t.try_into().expect("8 floats");
-        *t = f.try_into().expect("8 floats");
-    }
-    for (t, f) in to_pieces.into_remainder().iter_mut().zip(from_pieces.remainder()) {
-        *t = *f;
-    }
-}
-
 /// The convolution of `x` with `weight` plus `bias`, as
 /// [`forward`](super::forward), one output plane per task.
 pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
-    let ([od_n, oh_n, ow_n], vox) = (g.output, g.output_voxels());
-    let (planes, [_, hp, wp]) = (g.kernel[0], padded_dims(g));
-    let slab_len = g.c_in * planes * hp * wp;
-    let offsets = row_offsets(g, planes);
-    check_reads(g, &offsets, 0, slab_len);
+    let ([_, oh_n, ow_n], vox) = (g.output, g.output_voxels());
+    let wp = padded_dims(g)[2];
     let w = MatRef::row_major(weight, g.c_out, g.rows());
-    let (plane_len, sample_len) = (oh_n * ow_n, g.c_in * g.input_voxels());
+    let plane_len = oh_n * ow_n;
     let mut y = vec![0.0; g.batch * g.c_out * vox];
     let out = Shared(y.as_mut_ptr());
-    (0..g.batch * od_n).into_par_iter().for_each(|task| {
-        SLAB.with_borrow_mut(|slab| {
-            let (n, od) = (task / od_n, task % od_n);
-            if slab.len() < slab_len {
-                slab.resize(slab_len, 0.0);
+    for_each_output_plane(x, g, |n, od, slab, offsets| {
+        let lowering = PlaneLowering { slab, offsets, lines: [oh_n, ow_n], steps: [g.stride[1] * wp, g.stride[2]] };
+        let c = out.at(n * g.c_out * vox + od * plane_len);
+        if let Some(b) = bias {
+            for (co, &b) in b.iter().enumerate() {
+                // SAFETY: output channel co's part of this plane lies in y,
+                // and only this task touches it.
+                unsafe { std::slice::from_raw_parts_mut(c.add(co * vox), plane_len) }.fill(b);
             }
-            fill_planes(&x[n * sample_len..][..sample_len], g, od * g.stride[0], planes, slab);
-            let lowering =
-                PlaneLowering { slab: &slab[..slab_len], offsets: &offsets, lines: [oh_n, ow_n], steps: [g.stride[1] * wp, g.stride[2]] };
-            let c = out.at(n * g.c_out * vox + od * plane_len);
-            if let Some(b) = bias {
-                for (co, &b) in b.iter().enumerate() {
-                    // SAFETY: output channel co's part of this plane lies in y,
-                    // and only this task touches it.
-                    unsafe { std::slice::from_raw_parts_mut(c.add(co * vox), plane_len) }.fill(b);
-                }
-            }
-            // SAFETY: C is this task's plane of every output channel (rows
-            // `vox` apart, `plane_len` long), inside y and touched by no other
-            // task; the lowering reads inside the slab (`check_reads`).
-            unsafe { gemm_source(c, vox, w, &lowering, plane_len, bias.is_some()) };
-        })
+        }
+        // SAFETY: C is this task's plane of every output channel (rows
+        // `vox` apart, `plane_len` long), inside y and touched by no other
+        // task; the lowering reads inside the slab (`for_each_output_plane`).
+        unsafe { gemm_source(c, vox, w, &lowering, plane_len, bias.is_some()) };
     });
     y
 }

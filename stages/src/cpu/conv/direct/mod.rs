@@ -17,7 +17,7 @@ mod avx512;
 use rayon::prelude::*;
 
 use super::Geometry;
-use super::padding::{SLAB, Shared, check_reads, corner, fill_planes, padded_dims, padded_samples, row_offsets};
+use super::padding::{Shared, check_reads, corner, for_each_output_plane, padded_dims, padded_samples, row_offsets};
 use crate::cpu::gemm::Kernel;
 
 /// Output channels one register holds.
@@ -36,11 +36,6 @@ pub(super) fn fits(g: &Geometry) -> bool {
 /// y = W ⋆ x + b, as [`forward`](super::forward) (same bits).
 pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     let (rows, [od_n, oh_n, ow_n], vox) = (g.rows(), g.output, g.output_voxels());
-    // A task reads the kernel-depth padded planes its output plane needs.
-    let (planes, [_, hp, wp]) = (g.kernel[0], padded_dims(g));
-    let slab_len = g.c_in * planes * hp * wp;
-    let offsets = row_offsets(g, planes);
-    check_reads(g, &offsets, 0, slab_len);
     // Row r's weights side by side: lane c is W[c][r]; lanes past c_out are 0.
     let mut w = vec![0.0; rows * LANES];
     for (c, row) in weight.chunks_exact(rows).enumerate() {
@@ -50,41 +45,32 @@ pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
     if let Some(b) = bias {
         init[..g.c_out].copy_from_slice(b);
     }
-    let sample_len = g.c_in * g.input_voxels();
     let mut y = vec![0.0; g.batch * g.c_out * vox];
     let out = Shared(y.as_mut_ptr());
     // One (sample, output depth) plane of every output channel per task.
-    (0..g.batch * od_n).into_par_iter().for_each(|task| {
-        SLAB.with_borrow_mut(|slab| {
-            let (n, od) = (task / od_n, task % od_n);
-            if slab.len() < slab_len {
-                slab.resize(slab_len, 0.0);
+    for_each_output_plane(x, g, |n, od, slab, offsets| {
+        let mut line = vec![0.0; ow_n * LANES];
+        let chunks = ow_n.div_ceil(VOXELS);
+        for oh in 0..oh_n {
+            let mut ow = 0;
+            for i in 0..chunks {
+                let len = ow_n / chunks + usize::from(i < ow_n % chunks);
+                let x = slab.as_ptr().wrapping_add(corner(g, [0, oh, ow]));
+                // SAFETY: AVX-512F is present (`fits`); reads stay in the
+                // slab (`for_each_output_plane` checks); `w` holds rows × 16 floats
+                // and `line` len × 16 from voxel ow on.
+                unsafe { forward_voxels(len, x, offsets, w.as_ptr(), g.stride[2], &init, line[ow * LANES..].as_mut_ptr()) };
+                ow += len;
             }
-            fill_planes(&x[n * sample_len..][..sample_len], g, od * g.stride[0], planes, slab);
-            let xp = &slab[..slab_len];
-            let mut line = vec![0.0; ow_n * LANES];
-            let chunks = ow_n.div_ceil(VOXELS);
-            for oh in 0..oh_n {
-                let mut ow = 0;
-                for i in 0..chunks {
-                    let len = ow_n / chunks + usize::from(i < ow_n % chunks);
-                    let x = xp.as_ptr().wrapping_add(corner(g, [0, oh, ow]));
-                    // SAFETY: AVX-512F is present (`fits`); reads stay in the
-                    // slab (`check_reads`); `w` holds rows × 16 floats
-                    // and `line` len × 16 from voxel ow on.
-                    unsafe { forward_voxels(len, x, &offsets, w.as_ptr(), g.stride[2], &init, line[ow * LANES..].as_mut_ptr()) };
-                    ow += len;
-                }
-                for c in 0..g.c_out {
-                    let at = ((n * g.c_out + c) * od_n + od) * oh_n * ow_n + oh * ow_n;
-                    for (ow, v) in line.chunks_exact(LANES).enumerate() {
-                        // SAFETY: `at + ow` is inside y, and this task alone writes
-                        // the (n, od) plane of each channel.
-                        unsafe { *out.at(at + ow) = v[c] };
-                    }
+            for c in 0..g.c_out {
+                let at = ((n * g.c_out + c) * od_n + od) * oh_n * ow_n + oh * ow_n;
+                for (ow, v) in line.chunks_exact(LANES).enumerate() {
+                    // SAFETY: `at + ow` is inside y, and this task alone writes
+                    // the (n, od) plane of each channel.
+                    unsafe { *out.at(at + ow) = v[c] };
                 }
             }
-        })
+        }
     });
     y
 }
