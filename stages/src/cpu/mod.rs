@@ -6,4 +6,5 @@
 //! results are bitwise identical on any x86-64 with or without AVX-512.
 
 pub mod conv;
+pub mod distances;
 pub mod gemm;

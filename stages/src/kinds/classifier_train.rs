@@ -249,7 +249,7 @@ struct Fit<'a> {
 /// training starts from the same seed and is made ready here, one after
 /// another (the backend's generator is global); then they run side by side,
 /// and each gives the bits it would give alone.
-fn fit_on<B: crate::models::conv::ConvBackend>(
+fn fit_on<B: crate::models::kernels::KernelBackend>(
     device: &B::Device,
     f: &Fit<'_>,
     log: &mut dyn FnMut(&str),

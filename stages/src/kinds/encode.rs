@@ -9,10 +9,10 @@ use std::path::Path;
 use crate::formats::features::{FEATURES_FILE, FeatureMeta, write_features};
 use crate::formats::training::{load_model, read_model_json};
 use crate::formats::volume::{MASK_FILE, VOLUME_FILE, Volume, read_mask, read_volume};
-use crate::models::conv::ConvBackend;
 use crate::models::gmcae::features::{FeatureMap, encode_volume};
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::hu_scale::HuScale;
+use crate::models::kernels::KernelBackend;
 use crate::params::{input_path, positive};
 use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device};
 
@@ -130,7 +130,7 @@ fn padded_input(v: &Volume, step: usize, scale: &HuScale) -> (Vec<f32>, [usize; 
 }
 
 /// Loads the GMCAE and encodes `input` on backend `B`.
-fn encode_with<B: ConvBackend>(
+fn encode_with<B: KernelBackend>(
     device: &B::Device,
     model_dir: &Path,
     blocks: usize,

@@ -135,7 +135,7 @@ impl StageKind for GmcaeTrain {
 }
 
 /// Trains on backend `B` with autodiff, saving each better model in `out`.
-fn train_on<B: crate::models::conv::ConvBackend>(
+fn train_on<B: crate::models::kernels::KernelBackend>(
     device: &B::Device,
     set: &PatchSet,
     o: &TrainOptions,

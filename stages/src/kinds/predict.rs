@@ -9,8 +9,8 @@ use crate::formats::features::{FEATURES_FILE, read_features};
 use crate::formats::prediction::{PREDICTION_FILE, Prediction, write_prediction};
 use crate::formats::training::load_model;
 use crate::models::classifier::model::ClassifierShape;
-use crate::models::conv::ConvBackend;
 use crate::models::gmcae::features::FeatureMap;
+use crate::models::kernels::KernelBackend;
 use crate::models::symmetry::Symmetry;
 use crate::params::input_path;
 use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device};
@@ -61,7 +61,7 @@ impl StageKind for Predict {
 }
 
 /// Mean probability over the first `n` symmetries.
-fn probability<B: ConvBackend>(device: &B::Device, model_dir: &Path, features: &FeatureMap, n: usize) -> Result<f64, StageError> {
+fn probability<B: KernelBackend>(device: &B::Device, model_dir: &Path, features: &FeatureMap, n: usize) -> Result<f64, StageError> {
     let (shape, model) = load_model::<B, ClassifierShape, _>(model_dir, device, |s, d| s.init::<B>(d))?;
     if shape.in_channels != features.channels {
         return Err(StageError(format!(

@@ -10,11 +10,11 @@ use crate::StageError;
 
 pub mod classifier;
 pub mod clip;
-pub mod conv;
 pub mod device;
 pub mod gmcae;
 pub mod heap;
 pub mod hu_scale;
+pub mod kernels;
 pub mod symmetry;
 
 /// How a training loop hands over its best model so far (to be saved by

@@ -18,7 +18,7 @@ use super::scores::{Scores, score};
 use super::side_by_side::{Log, side_by_side};
 use super::train::{TrainOptions, predict, train};
 use crate::StageError;
-use crate::models::conv::ConvAutodiff;
+use crate::models::kernels::KernelAutodiff;
 
 /// One fold's result.
 #[derive(Clone, Debug, Serialize)]
@@ -125,7 +125,7 @@ pub fn plan_folds(samples: &[Sample], k: usize, val_fraction: f64, seed: u64) ->
 /// fold's split of the other patients, exactly as the kept model was fitted
 /// on all of them; its best epoch is scored on the fold. The folds train
 /// side by side, a thread each; their log lines come out fold by fold.
-pub fn cross_validate<B: ConvAutodiff>(
+pub fn cross_validate<B: KernelAutodiff>(
     starts: Vec<(Classifier<B>, MaskStream)>,
     samples: &[Sample],
     plan: &[FoldPlan],
@@ -156,7 +156,7 @@ type FoldResult = (FoldScores, Vec<(String, bool, usize, f64)>);
 
 /// Fold `fold` of `k`: the recipe fitted on the other patients from
 /// `start`, and its kept model's scores and probabilities on the fold's own.
-fn fit_fold<B: ConvAutodiff>(
+fn fit_fold<B: KernelAutodiff>(
     start: (Classifier<B>, MaskStream),
     samples: &[Sample],
     FoldPlan { held_out, split }: &FoldPlan,

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::data::tensor;
 use super::dropout::{MaskStream, dropout};
 use super::spp::{pooled_len, spatial_pyramid_pool};
-use crate::models::conv::{ConvBackend, conv3d};
 use crate::models::gmcae::features::FeatureMap;
 use crate::models::gmcae::model::{conv3, encoder_blocks};
+use crate::models::kernels::{KernelBackend, conv3d};
 use crate::models::symmetry::Symmetry;
 
 /// The classifier's sizes (saved beside the weights as `model.json`).
@@ -79,7 +79,7 @@ impl<B: Backend> Classifier<B> {
     }
 }
 
-impl<B: ConvBackend> Classifier<B> {
+impl<B: KernelBackend> Classifier<B> {
     /// The probability of cancer for one patient's feature map seen through
     /// `symmetry`.
     pub fn probability(&self, features: &FeatureMap, symmetry: Symmetry, device: &B::Device) -> f64 {

@@ -20,7 +20,7 @@ use super::scores::{Scores, positive_rate, prior_log_loss, score};
 use crate::StageError;
 use crate::models::SaveBest;
 use crate::models::clip::clip_global_norm;
-use crate::models::conv::{ConvAutodiff, ConvBackend};
+use crate::models::kernels::{KernelAutodiff, KernelBackend};
 use crate::models::symmetry::Symmetry;
 
 /// Training settings.
@@ -83,7 +83,7 @@ pub struct TrainResult {
 /// Probabilities of cancer for some samples, one forward pass each (sizes
 /// differ), several at once: a pass has no random part, so the values do
 /// not depend on how the passes share the threads.
-pub fn predict<B: ConvBackend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
+pub fn predict<B: KernelBackend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
     samples.par_iter().map(|s| model.probability(&s.features, Symmetry::IDENTITY, device)).collect()
 }
 
@@ -93,7 +93,7 @@ pub fn predict<B: ConvBackend>(model: &Classifier<B>, samples: &[&Sample], devic
 /// forward pass draws its parameters and first dropout masks, interleaved
 /// as a training's first pass would, and the rest of its masks are drawn
 /// ahead. `example` is any feature map of the right channel count.
-pub fn prepare<B: ConvAutodiff>(
+pub fn prepare<B: KernelAutodiff>(
     model: Classifier<B>,
     example: &Sample,
     o: &TrainOptions,
@@ -113,7 +113,7 @@ pub fn prepare<B: ConvAutodiff>(
 /// Trains `model` on `samples[train]`, validating on `samples[val]`, with
 /// the dropout masks of `masks` (see [`prepare`]); `save_best` is handed
 /// the model after every epoch that lowers the validation log loss.
-pub fn train<B: ConvAutodiff>(
+pub fn train<B: KernelAutodiff>(
     (mut model, mut masks): (Classifier<B>, MaskStream),
     samples: &[Sample],
     (train_idx, val_idx): (&[usize], &[usize]),
@@ -187,7 +187,7 @@ pub fn train<B: ConvAutodiff>(
 /// One pass over the training patients in `order`, in batches; `rng`
 /// picks the symmetries, `masks` hands out the dropout masks.
 #[allow(clippy::too_many_arguments)]
-fn epoch_steps<B: ConvAutodiff, O: Optimizer<Classifier<B>, B>>(
+fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
     mut model: Classifier<B>,
     optim: &mut O,
     train_set: &[&Sample],

@@ -4,7 +4,7 @@
 use burn::prelude::*;
 
 use super::model::Gmcae;
-use crate::models::conv::ConvBackend;
+use crate::models::kernels::KernelBackend;
 
 /// A feature map: `channels` × `shape` code voxels, z-major per channel
 /// inside each z-slice (`[z][c][y][x]`).
@@ -28,7 +28,7 @@ pub fn receptive_radius(blocks: usize) -> usize {
 /// Encodes a volume `[z, y, x]` of scaled values with the first `blocks`
 /// encoder blocks (edges must be multiples of 2^blocks), `slab` code slices
 /// at a time.
-pub fn encode_volume<B: ConvBackend>(
+pub fn encode_volume<B: KernelBackend>(
     model: &Gmcae<B>,
     blocks: usize,
     volume: &[f32],

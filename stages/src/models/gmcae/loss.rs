@@ -10,13 +10,14 @@
 use burn::prelude::*;
 
 use super::model::Mixture;
+use crate::models::kernels::{KernelBackend, squared_distances};
 
 /// NLL per patch, `[n]`, for targets `[n, 1, e, e, e]`.
-pub fn nll_per_patch<B: Backend>(mixture: &Mixture<B>, target: Tensor<B, 5>) -> Tensor<B, 1> {
-    let [n, m, e1, e2, e3] = mixture.means.dims();
+pub fn nll_per_patch<B: KernelBackend>(mixture: &Mixture<B>, target: Tensor<B, 5>) -> Tensor<B, 1> {
+    let [n, _, e1, e2, e3] = mixture.means.dims();
     let c = (e1 * e2 * e3) as f64;
     // ‖t − μ_k‖²: [n, m]
-    let sq = (mixture.means.clone() - target).powf_scalar(2.0).reshape([n, m, e1 * e2 * e3]).sum_dim(2).reshape([n, m]);
+    let sq = squared_distances(mixture.means.clone(), target);
     let var = mixture.variances.clone();
     let energy = mixture.log_priors.clone()
         - var.clone().mul_scalar(2.0 * std::f64::consts::PI).log().mul_scalar(c / 2.0)
@@ -27,7 +28,7 @@ pub fn nll_per_patch<B: Backend>(mixture: &Mixture<B>, target: Tensor<B, 5>) -> 
 }
 
 /// Mean NLL per voxel over a batch (a scalar tensor).
-pub fn nll_per_voxel<B: Backend>(mixture: &Mixture<B>, target: Tensor<B, 5>) -> Tensor<B, 1> {
+pub fn nll_per_voxel<B: KernelBackend>(mixture: &Mixture<B>, target: Tensor<B, 5>) -> Tensor<B, 1> {
     let [_, _, e1, e2, e3] = target.dims();
     nll_per_patch(mixture, target).mean().div_scalar((e1 * e2 * e3) as f64)
 }

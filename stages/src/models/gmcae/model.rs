@@ -6,7 +6,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig3d};
 use burn::prelude::*;
 use burn::tensor::activation::{elu, log_softmax, relu};
 
-use crate::models::conv::{ConvBackend, conv_transpose3d, conv3d};
+use crate::models::kernels::{KernelBackend, conv_transpose3d, conv3d};
 use serde::{Deserialize, Serialize};
 
 /// The architecture's sizes.
@@ -132,7 +132,7 @@ impl<B: Backend> Gmcae<B> {
     }
 }
 
-impl<B: ConvBackend> Gmcae<B> {
+impl<B: KernelBackend> Gmcae<B> {
     /// The code: [n, w_last, e/2^k, e/2^k, e/2^k].
     pub fn encode(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         // [n, 1, 32³] -> [n, 64, 16³] -> [n, 128, 8³] -> [n, 256, 4³]

@@ -18,7 +18,7 @@ use super::model::{Gmcae, GmcaeShape};
 use crate::StageError;
 use crate::models::SaveBest;
 use crate::models::clip::{clip_global_norm, global_norm};
-use crate::models::conv::{ConvAutodiff, ConvBackend};
+use crate::models::kernels::{KernelAutodiff, KernelBackend};
 
 /// Training settings.
 #[derive(Clone, Debug, Serialize)]
@@ -82,7 +82,7 @@ pub struct TrainResult {
 }
 
 /// Centre slices of patches and of their most probable component's mean.
-pub fn reconstruct<B: ConvBackend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], device: &B::Device) -> Vec<(Vec<f32>, Vec<f32>)> {
+pub fn reconstruct<B: KernelBackend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], device: &B::Device) -> Vec<(Vec<f32>, Vec<f32>)> {
     if idx.is_empty() {
         return Vec::new();
     }
@@ -104,7 +104,7 @@ pub fn reconstruct<B: ConvBackend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usiz
 }
 
 /// Mean NLL per voxel of a model over some patches, without gradients.
-pub fn evaluate<B: ConvBackend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], batch_size: usize, device: &B::Device) -> f64 {
+pub fn evaluate<B: KernelBackend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize], batch_size: usize, device: &B::Device) -> f64 {
     let mut total = 0.0;
     for chunk in idx.chunks(batch_size) {
         let x = batch::<B>(set, chunk, None, device);
@@ -116,7 +116,7 @@ pub fn evaluate<B: ConvBackend>(model: &Gmcae<B>, set: &PatchSet, idx: &[usize],
 
 /// Trains a GMCAE on `set`; `save_best` is handed the model after every epoch
 /// that lowers the validation NLL.
-pub fn train<B: ConvAutodiff>(
+pub fn train<B: KernelAutodiff>(
     set: &PatchSet,
     o: &TrainOptions,
     device: &B::Device,
@@ -203,7 +203,7 @@ struct Steps<'a> {
 impl Steps<'_> {
     /// One pass over `idx` in batches: the updated model, the summed training
     /// NLL (per voxel, times patches) and the mean gradient norm.
-    fn run<B: ConvAutodiff, O: Optimizer<Gmcae<B>, B>>(
+    fn run<B: KernelAutodiff, O: Optimizer<Gmcae<B>, B>>(
         &self,
         mut model: Gmcae<B>,
         optim: &mut O,

@@ -1,5 +1,6 @@
-//! [`ConvBackend`] under autodiff: the convolutions become graph nodes whose
-//! backward pass calls the inner backend's gradient kernels.
+//! [`KernelBackend`] under autodiff: the convolutions become graph nodes whose
+//! backward pass calls the inner backend's gradient kernels (the squared
+//! distances' node is in `distances_node`).
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -12,10 +13,10 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor};
 
-use super::ConvBackend;
+use super::KernelBackend;
 
 /// One convolution's gradients on the inner backend.
-trait Pass<B: ConvBackend>: Debug + Send + 'static {
+trait Pass<B: KernelBackend>: Debug + Send + 'static {
     /// Stride, padding and the rest.
     type Options: Clone + Debug + Send + 'static;
     /// The forward pass.
@@ -29,7 +30,7 @@ trait Pass<B: ConvBackend>: Debug + Send + 'static {
 #[derive(Debug)]
 struct Conv;
 
-impl<B: ConvBackend> Pass<B> for Conv {
+impl<B: KernelBackend> Pass<B> for Conv {
     type Options = ConvOptions<3>;
     fn forward(x: FloatTensor<B>, w: FloatTensor<B>, b: Option<FloatTensor<B>>, o: Self::Options) -> FloatTensor<B> {
         B::conv3d_forward(x, w, b, o)
@@ -45,7 +46,7 @@ impl<B: ConvBackend> Pass<B> for Conv {
 #[derive(Debug)]
 struct Transposed;
 
-impl<B: ConvBackend> Pass<B> for Transposed {
+impl<B: KernelBackend> Pass<B> for Transposed {
     type Options = ConvTransposeOptions<3>;
     fn forward(x: FloatTensor<B>, w: FloatTensor<B>, b: Option<FloatTensor<B>>, o: Self::Options) -> FloatTensor<B> {
         B::conv_transpose3d_forward(x, w, b, o)
@@ -66,7 +67,7 @@ struct Node<P>(PhantomData<P>);
 /// weight and bias, and the options.
 type Saved<O> = (NodeId, NodeId, Option<NodeId>, O);
 
-impl<B: ConvBackend, P: Pass<B>> Backward<B, 3> for Node<P> {
+impl<B: KernelBackend, P: Pass<B>> Backward<B, 3> for Node<P> {
     type State = Saved<P::Options>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
@@ -76,7 +77,7 @@ impl<B: ConvBackend, P: Pass<B>> Backward<B, 3> for Node<P> {
     }
 }
 
-impl<B: ConvBackend, P: Pass<B>> Backward<B, 2> for Node<P> {
+impl<B: KernelBackend, P: Pass<B>> Backward<B, 2> for Node<P> {
     type State = Saved<P::Options>;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
@@ -87,7 +88,7 @@ impl<B: ConvBackend, P: Pass<B>> Backward<B, 2> for Node<P> {
 }
 
 /// Computes and registers the gradients of the tracked parents.
-fn register<B: ConvBackend, P: Pass<B>>(
+fn register<B: KernelBackend, P: Pass<B>>(
     parents: [Option<NodeId>; 3],
     saved: Saved<P::Options>,
     grad: FloatTensor<B>,
@@ -110,7 +111,7 @@ fn register<B: ConvBackend, P: Pass<B>>(
 }
 
 /// The forward pass of `P` as a node of the autodiff graph.
-fn tracked<B: ConvBackend, C: CheckpointStrategy, P: Pass<B>>(
+fn tracked<B: KernelBackend, C: CheckpointStrategy, P: Pass<B>>(
     x: FloatTensor<Autodiff<B, C>>,
     w: FloatTensor<Autodiff<B, C>>,
     b: Option<FloatTensor<Autodiff<B, C>>>,
@@ -135,7 +136,7 @@ fn tracked<B: ConvBackend, C: CheckpointStrategy, P: Pass<B>>(
     }
 }
 
-impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
+impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
     fn conv3d_forward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -152,5 +153,9 @@ impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
         options: ConvTransposeOptions<3>,
     ) -> FloatTensor<Self> {
         tracked::<B, C, Transposed>(x, weight, bias, options)
+    }
+
+    fn squared_distances(means: FloatTensor<Self>, target: FloatTensor<Self>) -> FloatTensor<Self> {
+        super::distances_node::tracked::<B, C>(means, target)
     }
 }

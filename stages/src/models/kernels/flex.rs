@@ -1,5 +1,6 @@
-//! [`ConvBackend`] for burn flex: float32 convolutions with one group and
-//! no dilation run on [`crate::cpu::conv`]; anything else is burn's own.
+//! [`KernelBackend`] for burn flex: float32 convolutions with one group and
+//! no dilation run on [`crate::cpu::conv`], float32 squared distances on
+//! [`crate::cpu::distances`]; anything else is burn's own.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -7,8 +8,9 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, ModuleOps};
 use burn::tensor::{DType, TensorData, TensorMetadata};
 use rayon::prelude::*;
 
-use super::ConvBackend;
+use super::{KernelBackend, burns_squared_distances, burns_squared_distances_grad};
 use crate::cpu::conv::{Geometry, forward, input_grad, weight_grad};
+use crate::cpu::distances::{self, Sizes};
 
 /// The five sizes of a 5-D tensor.
 fn dims(t: &FlexTensor) -> [usize; 5] {
@@ -39,7 +41,7 @@ thread_local! {
     static BURNS_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether this thread asked for burn's own convolutions (tests only).
+/// Whether this thread asked for burn's own operations (tests only).
 fn burns_only() -> bool {
     #[cfg(test)]
     return BURNS_ONLY.with(|b| b.get());
@@ -47,10 +49,11 @@ fn burns_only() -> bool {
     false
 }
 
-/// Runs `f` with burn's own convolutions on this thread: the implementation
-/// before lungflow's kernels, for tests that compare the two.
+/// Runs `f` with burn's own convolutions and squared distances on this
+/// thread: the implementation before lungflow's kernels, for tests that
+/// compare the two.
 #[cfg(test)]
-pub(crate) fn with_burns_convolutions<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_burns_operations<R>(f: impl FnOnce() -> R) -> R {
     BURNS_ONLY.with(|b| b.set(true));
     let r = f();
     BURNS_ONLY.with(|b| b.set(false));
@@ -85,7 +88,7 @@ fn add_bias(y: &mut [f32], bias: &[f32], voxels: usize) {
     });
 }
 
-impl ConvBackend for Flex {
+impl KernelBackend for Flex {
     fn conv3d_forward(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, options: ConvOptions<3>) -> FlexTensor {
         if !ours(&[&x, &weight], options.dilation, options.groups) {
             return Self::conv3d(x, weight, bias, options);
@@ -163,4 +166,30 @@ impl ConvBackend for Flex {
         let (x, grad) = (values(x), values(grad));
         tensor(weight_grad(floats(&grad), floats(&x), &g), dims(&weight))
     }
+
+    fn squared_distances(means: FlexTensor, target: FlexTensor) -> FlexTensor {
+        let Some(sizes) = distance_sizes(&means, &target) else {
+            return burns_squared_distances::<Self>(means, target);
+        };
+        let (means, target) = (values(means), values(target));
+        tensor(distances::squared_distances(floats(&means), floats(&target), sizes), [sizes.samples, sizes.components])
+    }
+
+    fn squared_distances_grad(means: FlexTensor, target: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let shape = dims(&means);
+        let sizes = match distance_sizes(&means, &target) {
+            Some(sizes) if grad.dtype() == DType::F32 => sizes,
+            _ => return burns_squared_distances_grad::<Self>(means, target, grad),
+        };
+        let (means, target, grad) = (values(means), values(target), values(grad));
+        tensor(distances::squared_distances_grad(floats(&means), floats(&target), floats(&grad), sizes), shape)
+    }
+}
+
+/// The sizes of means [n, m, d, h, w] and a target [n, 1, d, h, w] our
+/// distance kernels take (float32, matching shapes), or `None` for burn's.
+fn distance_sizes(means: &FlexTensor, target: &FlexTensor) -> Option<Sizes> {
+    let ([n, m, d, h, w], [tn, one, td, th, tw]) = (dims(means), dims(target));
+    let ours = means.dtype() == DType::F32 && target.dtype() == DType::F32 && !burns_only();
+    (ours && [tn, one, td, th, tw] == [n, 1, d, h, w]).then_some(Sizes { samples: n, components: m, voxels: d * h * w })
 }
