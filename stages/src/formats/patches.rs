@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow_array::builder::{FixedSizeListBuilder, Float32Builder};
 use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
 
 use super::table::write_parquet;
 use crate::StageError;
@@ -77,9 +78,12 @@ pub fn read_patches(path: &Path) -> Result<Vec<(String, Patch)>, StageError> {
 /// gathered input (one per patient, in name order), with the common edge.
 pub fn read_gathered(dir: &Path) -> Result<(usize, Vec<(String, Patch)>), StageError> {
     let files = gathered_files(dir)?;
+    // Files are decoded side by side, then taken (and their errors
+    // reported) in name order.
+    let read: Vec<_> = files.par_iter().map(|f| read_patches(f)).collect();
     let (mut edge, mut all) = (0, Vec::new());
-    for f in files {
-        for (patient, patch) in read_patches(&f)? {
+    for (f, patches) in files.iter().zip(read) {
+        for (patient, patch) in patches? {
             let e = (patch.voxels.len() as f64).cbrt().round() as usize;
             if e.pow(3) != patch.voxels.len() || (edge != 0 && e != edge) {
                 return Err(StageError(format!("{}: patches of {} voxels do not match edge {edge}", f.display(), patch.voxels.len())));

@@ -13,6 +13,7 @@ use crate::models::gmcae::features::{FeatureMap, encode_volume};
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::hu_scale::HuScale;
 use crate::models::kernels::KernelBackend;
+use crate::models::pool::inside_the_pool;
 use crate::params::{input_path, positive};
 use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device};
 
@@ -66,7 +67,7 @@ impl StageKind for Encode {
         let v = read_lungs(input_path(ctx, "lungs")?, p.mask_outside)?;
         let step = 1usize << blocks;
         let (input, padded) = padded_input(&v, step, &scale);
-        let features = on_device!(p.device.as_str(), encode_with(model_dir, blocks, &input, padded, slab))?;
+        let features = inside_the_pool(|| on_device!(p.device.as_str(), encode_with(model_dir, blocks, &input, padded, slab)))?;
         let meta = FeatureMeta {
             channels: features.channels,
             shape: features.shape,

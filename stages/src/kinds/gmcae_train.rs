@@ -23,6 +23,7 @@ use crate::models::gmcae::data::PatchSet;
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::gmcae::train::{EpochMetrics, TrainOptions, TrainResult, train};
 use crate::models::parse_widths;
+use crate::models::pool::inside_the_pool;
 use crate::params::{input_path, positive};
 use crate::plot::{BLUE, Canvas, ORANGE, Series, line_chart};
 use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device};
@@ -126,7 +127,7 @@ impl StageKind for GmcaeTrain {
             use std::io::Write;
             let _ = writeln!(log_file, "{line}");
         };
-        let result = on_device!(p.device.as_str(), train_on(&set, &o, ctx.out_dir, &mut log))?;
+        let result = inside_the_pool(|| on_device!(p.device.as_str(), train_on(&set, &o, ctx.out_dir, &mut log)))?;
         let timings =
             result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds, "patches_per_second": m.patches_per_second}));
         write_timings(ctx.timings_path, timings.collect())?;

@@ -1,7 +1,8 @@
 //! The learned models and what they share: the GMCAE ([`gmcae`]), the cancer
 //! classifier ([`classifier`]), the 48 cube symmetries ([`symmetry`]),
-//! gradient clipping ([`clip`]), HU scaling ([`hu_scale`]) and the choice of
-//! backend ([`device`]).
+//! gradient clipping ([`clip`]), HU scaling ([`hu_scale`]), the choice of
+//! backend ([`device`]), the kernels behind the backend ([`kernels`]) and
+//! where the work runs ([`pool`]).
 //!
 //! Models take data in memory and return data; reading and writing files is
 //! the job of [`formats`](crate::formats).
@@ -15,6 +16,7 @@ pub mod gmcae;
 pub mod heap;
 pub mod hu_scale;
 pub mod kernels;
+pub mod pool;
 pub mod symmetry;
 
 /// How a training loop hands over its best model so far (to be saved by

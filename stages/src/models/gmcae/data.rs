@@ -5,6 +5,7 @@ use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::models::symmetry::Symmetry;
 
@@ -68,11 +69,11 @@ pub fn batch<B: Backend>(set: &PatchSet, idx: &[usize], augment: Option<&mut Cha
     let mut data = Vec::with_capacity(idx.len() * e * e * e);
     match augment {
         Some(rng) => {
+            // The symmetries are drawn in order, then applied side by side.
             let all = Symmetry::all();
-            for &i in idx {
-                let s = all[rng.random_range(0..all.len())];
-                data.extend(s.apply(&set.voxels[i], e));
-            }
+            let drawn: Vec<(usize, Symmetry)> = idx.iter().map(|&i| (i, all[rng.random_range(0..all.len())])).collect();
+            let moved: Vec<Vec<f32>> = drawn.par_iter().map(|&(i, s)| s.apply(&set.voxels[i], e)).collect();
+            moved.iter().for_each(|m| data.extend_from_slice(m));
         }
         None => {
             for &i in idx {
