@@ -1,10 +1,13 @@
-//! CPU kernels for the models' 3-D convolutions: a deterministic matrix
-//! product ([`gemm`]) and the convolutions built on it ([`conv`]).
+//! CPU kernels for the models: a deterministic matrix product ([`gemm`]),
+//! the 3-D convolutions built on it ([`conv`]), the mixture loss's squared
+//! distances ([`distances`]) and ReLU ([`relu`]).
 //!
-//! Every output element is one fused multiply-add chain in a fixed order,
-//! whatever the CPU's vector width, the blocking or the number of threads:
-//! results are bitwise identical on any x86-64 with or without AVX-512.
+//! Every output element comes from the same float32 operations in a fixed
+//! order (for products, one fused multiply-add chain), whatever the CPU's
+//! vector width, the blocking or the number of threads: results are bitwise
+//! identical on any x86-64 with or without AVX-512.
 
 pub mod conv;
 pub mod distances;
 pub mod gemm;
+pub mod relu;

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::lowering::im2col;
-use super::{Geometry, TILE, with_scratch};
+use super::{Geometry, TILE, with_scratch, zeros};
 use crate::cpu::gemm::{MatRef, gemm};
 
 /// Above this many output channels the product packs its lowered input, so
@@ -53,7 +53,7 @@ pub(super) fn lowered(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
             out
         })
         .collect();
-    let mut y = vec![0.0; ny];
+    let mut y = zeros(ny);
     y.par_chunks_mut(g.c_out * vox).enumerate().for_each(|(n, sample)| {
         for (t, block) in blocks[n * tiles..(n + 1) * tiles].iter().enumerate() {
             let len = block.len() / g.c_out;

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::lowering::col2im_add;
-use super::{Geometry, TILE, forward};
+use super::{Geometry, TILE, forward, zeros};
 use crate::cpu::gemm::{MatRef, gemm};
 
 /// The gradient with respect to the input ([batch, c_in, D, H, W]) of a
@@ -21,7 +21,7 @@ pub fn input_grad(grad_out: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let (vox, taps, in_vox) = (g.output_voxels(), g.taps(), g.input_voxels());
     // Channel groups per sample: enough tasks for every thread, whole channels each.
     let per = g.c_in.div_ceil((4 * rayon::current_num_threads()).div_ceil(g.batch).clamp(1, g.c_in));
-    let mut grad_x = vec![0.0; nx];
+    let mut grad_x = zeros(nx);
     grad_x.par_chunks_mut(g.c_in * in_vox).enumerate().for_each(|(n, sample)| {
         let grads = &grad_out[n * g.c_out * vox..][..g.c_out * vox];
         sample.par_chunks_mut(per * in_vox).enumerate().for_each(|(group, channels)| {

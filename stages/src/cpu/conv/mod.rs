@@ -50,3 +50,13 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         f(&mut buffer[..len])
     })
 }
+
+/// `len` zeros, written by all threads: an output that tasks then fill or
+/// add to. (A large `vec![0.0; len]` is one serial memset here, since the
+/// heap keeps freed memory for reuse.)
+fn zeros(len: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut v = Vec::with_capacity(len);
+    v.par_extend(rayon::iter::repeat_n(0.0f32, len).with_min_len(1 << 16));
+    v
+}

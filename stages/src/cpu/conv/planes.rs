@@ -12,8 +12,8 @@
 
 use std::ops::Range;
 
-use super::Geometry;
 use super::padding::{Shared, for_each_output_plane, padded_dims};
+use super::{Geometry, zeros};
 use crate::cpu::gemm::{MatRef, PanelSource, gemm_source};
 
 /// The lowered input of one output plane, read from its padded planes.
@@ -68,7 +68,7 @@ pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
     let wp = padded_dims(g)[2];
     let w = MatRef::row_major(weight, g.c_out, g.rows());
     let plane_len = oh_n * ow_n;
-    let mut y = vec![0.0; g.batch * g.c_out * vox];
+    let mut y = zeros(g.batch * g.c_out * vox);
     let out = Shared(y.as_mut_ptr());
     for_each_output_plane(x, g, |n, od, slab, offsets| {
         let lowering = PlaneLowering { slab, offsets, lines: [oh_n, ow_n], steps: [g.stride[1] * wp, g.stride[2]] };

@@ -5,7 +5,6 @@ use burn::module::Module;
 use burn::nn::conv::Conv3d;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use super::data::tensor;
@@ -13,7 +12,7 @@ use super::dropout::{MaskStream, dropout};
 use super::spp::{pooled_len, spatial_pyramid_pool};
 use crate::models::gmcae::features::FeatureMap;
 use crate::models::gmcae::model::{conv3, encoder_blocks};
-use crate::models::kernels::{KernelBackend, conv3d};
+use crate::models::kernels::{KernelBackend, conv3d, relu};
 use crate::models::symmetry::Symmetry;
 
 /// The classifier's sizes (saved beside the weights as `model.json`).

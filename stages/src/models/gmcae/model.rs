@@ -4,9 +4,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig3d};
 use burn::prelude::*;
-use burn::tensor::activation::{elu, log_softmax, relu};
+use burn::tensor::activation::{elu, log_softmax};
 
-use crate::models::kernels::{KernelBackend, conv_transpose3d, conv3d};
+use crate::models::kernels::{KernelBackend, conv_transpose3d, conv3d, relu};
 use serde::{Deserialize, Serialize};
 
 /// The architecture's sizes.

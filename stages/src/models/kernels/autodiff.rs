@@ -1,6 +1,6 @@
 //! [`KernelBackend`] under autodiff: the convolutions become graph nodes whose
-//! backward pass calls the inner backend's gradient kernels (the squared
-//! distances' node is in `distances_node`).
+//! backward pass calls the inner backend's gradient kernels (the nodes of
+//! ReLU and the squared distances are in `relu_node` and `distances_node`).
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -153,6 +153,10 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
         options: ConvTransposeOptions<3>,
     ) -> FloatTensor<Self> {
         tracked::<B, C, Transposed>(x, weight, bias, options)
+    }
+
+    fn kernel_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        super::relu_node::tracked::<B, C>(x)
     }
 
     fn squared_distances(means: FloatTensor<Self>, target: FloatTensor<Self>) -> FloatTensor<Self> {

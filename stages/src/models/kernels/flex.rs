@@ -1,16 +1,18 @@
 //! [`KernelBackend`] for burn flex: float32 convolutions with one group and
-//! no dilation run on [`crate::cpu::conv`], float32 squared distances on
-//! [`crate::cpu::distances`]; anything else is burn's own.
+//! no dilation run on [`crate::cpu::conv`], float32 ReLUs on
+//! [`crate::cpu::relu`] and squared distances on [`crate::cpu::distances`];
+//! anything else is burn's own.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, ModuleOps};
+use burn::tensor::ops::{ActivationOps, ConvOptions, ConvTransposeOptions, ModuleOps};
 use burn::tensor::{DType, TensorData, TensorMetadata};
 use rayon::prelude::*;
 
 use super::{KernelBackend, burns_squared_distances, burns_squared_distances_grad};
 use crate::cpu::conv::{Geometry, forward, input_grad, weight_grad};
 use crate::cpu::distances::{self, Sizes};
+use crate::cpu::relu;
 
 /// The five sizes of a 5-D tensor.
 fn dims(t: &FlexTensor) -> [usize; 5] {
@@ -49,8 +51,8 @@ fn burns_only() -> bool {
     false
 }
 
-/// Runs `f` with burn's own convolutions and squared distances on this
-/// thread: the implementation before lungflow's kernels, for tests that
+/// Runs `f` with burn's own convolutions, ReLUs and squared distances on
+/// this thread: the implementation before lungflow's kernels, for tests that
 /// compare the two.
 #[cfg(test)]
 pub(crate) fn with_burns_operations<R>(f: impl FnOnce() -> R) -> R {
@@ -165,6 +167,24 @@ impl KernelBackend for Flex {
         let g = transposed_geometry(dims(&x), dims(&weight), &options);
         let (x, grad) = (values(x), values(grad));
         tensor(weight_grad(floats(&grad), floats(&x), &g), dims(&weight))
+    }
+
+    fn kernel_relu(x: FlexTensor) -> FlexTensor {
+        if x.dtype() != DType::F32 || burns_only() {
+            return Self::relu(x);
+        }
+        let shape = x.shape();
+        let x = values(x);
+        FlexTensor::from_data(TensorData::new(relu::relu(floats(&x)), shape))
+    }
+
+    fn kernel_relu_grad(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 || x.shape() != grad.shape() || burns_only() {
+            return Self::relu_backward(x, grad);
+        }
+        let shape = x.shape();
+        let (x, grad) = (values(x), values(grad));
+        FlexTensor::from_data(TensorData::new(relu::relu_grad(floats(&x), floats(&grad)), shape))
     }
 
     fn squared_distances(means: FlexTensor, target: FlexTensor) -> FlexTensor {

@@ -1,17 +1,19 @@
 //! The models' heavy operations through one backend extension,
-//! [`KernelBackend`]: the 3-D convolutions and the mixture loss's squared
-//! distances. On the CPU (burn flex) they run lungflow's own kernels
-//! ([`crate::cpu::conv`], [`crate::cpu::distances`]), with their own
-//! backward passes under autodiff; on any other backend (CUDA) they are
-//! burn's own operations, unchanged.
+//! [`KernelBackend`]: the 3-D convolutions, the ReLUs after them and the
+//! mixture loss's squared distances. On the CPU (burn flex) they run
+//! lungflow's own kernels ([`crate::cpu`]), with their own backward passes
+//! under autodiff; on any other backend (CUDA) they are burn's own
+//! operations, unchanged.
 //!
 //! Models keep burn's `Conv3d` and `ConvTranspose3d` modules (so saved
-//! weights do not change) and call [`conv3d`] and [`conv_transpose3d`]
-//! instead of their `forward`; the loss calls [`squared_distances`].
+//! weights do not change) and call [`conv3d`], [`conv_transpose3d`] and
+//! [`relu`] instead of their `forward` and burn's `relu`; the loss calls
+//! [`squared_distances`].
 
 mod autodiff;
 mod distances_node;
 mod flex;
+mod relu_node;
 
 #[cfg(test)]
 mod distance_tests;
@@ -25,8 +27,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor};
 use burn::tensor::{TensorMetadata, TensorPrimitive};
 
-/// A backend whose 3-D convolutions, the mixture loss's squared distances
-/// and their gradients can be replaced. Every method defaults to burn's own
+/// A backend whose 3-D convolutions, ReLU, the mixture loss's squared
+/// distances and their gradients can be replaced. Every method defaults to burn's own
 /// operations.
 pub trait KernelBackend: Backend {
     /// y = W ⋆ x + b.
@@ -83,6 +85,16 @@ pub trait KernelBackend: Backend {
     ) -> FloatTensor<Self> {
         let _ = x;
         Self::conv_transpose3d_x_backward(weight, grad, options)
+    }
+
+    /// max(x, 0), elementwise.
+    fn kernel_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu(x)
+    }
+
+    /// ∂L/∂x of [`KernelBackend::kernel_relu`]: `grad` where `x` > 0, else 0.
+    fn kernel_relu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu_backward(x, grad)
     }
 
     /// ‖t_i − μ_ik‖² of each component's mean (`means`, [n, m, d, h, w]) to
@@ -147,6 +159,11 @@ fn burns_squared_distances_grad<B: Backend>(means: FloatTensor<B>, target: Float
     let diff = B::float_sub(means, target);
     let part = B::float_mul(B::float_reshape(grad, [n, m, 1, 1, 1].into()), diff);
     B::float_add(part.clone(), part)
+}
+
+/// max(x, 0) through [`KernelBackend`].
+pub fn relu<B: KernelBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::kernel_relu(x.into_primitive().tensor())))
 }
 
 /// ‖t_i − μ_ik‖² through [`KernelBackend`]: `means` [n, m, d, h, w],

@@ -16,8 +16,8 @@ mod avx512;
 
 use rayon::prelude::*;
 
-use super::Geometry;
 use super::padding::{Shared, check_reads, corner, for_each_output_plane, padded_dims, padded_samples, row_offsets};
+use super::{Geometry, zeros};
 use crate::cpu::gemm::Kernel;
 
 /// Output channels one register holds.
@@ -45,7 +45,7 @@ pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
     if let Some(b) = bias {
         init[..g.c_out].copy_from_slice(b);
     }
-    let mut y = vec![0.0; g.batch * g.c_out * vox];
+    let mut y = zeros(g.batch * g.c_out * vox);
     let out = Shared(y.as_mut_ptr());
     // One (sample, output depth) plane of every output channel per task.
     for_each_output_plane(x, g, |n, od, slab, offsets| {
@@ -119,7 +119,7 @@ pub(super) fn weight_grad(x: &[f32], grad_out: &[f32], g: &Geometry) -> Vec<f32>
         })
         .collect();
     let (xs, ds): (Vec<&[f32]>, Vec<&[f32]>) = (padded.iter().map(|p| &p[..]).collect(), dys.iter().map(|d| &d[..]).collect());
-    let blocks = row_blocks(rows);
+    let blocks = row_blocks(rows, rayon::current_num_threads());
     let sums: Vec<Vec<f32>> = blocks
         .par_iter()
         .map(|&(r0, n)| {
@@ -142,18 +142,41 @@ pub(super) fn weight_grad(x: &[f32], grad_out: &[f32], g: &Geometry) -> Vec<f32>
     grad_w
 }
 
-/// The lowered rows cut into blocks of `ROWS`, the rest into blocks of
-/// 16, 8, 4, 2 and 1 rows: (first row, rows).
-fn row_blocks(rows: usize) -> Vec<(usize, usize)> {
+/// The lowered rows cut into blocks for `threads` threads: (first row,
+/// rows). Blocks of `ROWS` rows read each ∂L/∂y vector once for the most
+/// rows, but few rows (a 1-channel input has 27) would leave a thread idle,
+/// so smaller first blocks are taken where they finish sooner. Every row's
+/// sum is the same whatever its block (same bits).
+fn row_blocks(rows: usize, threads: usize) -> Vec<(usize, usize)> {
+    [ROWS, 16, 8].into_iter().map(|first| blocks_from(rows, first)).min_by_key(|blocks| finish(blocks, threads)).expect("three candidates")
+}
+
+/// `rows` cut into blocks of `first` rows, the rest into blocks of 16, 8,
+/// 4, 2 and 1 rows.
+fn blocks_from(rows: usize, first: usize) -> Vec<(usize, usize)> {
     let mut blocks = Vec::new();
     let mut r = 0;
-    for size in [ROWS, 16, 8, 4, 2, 1] {
+    for size in [first, 16, 8, 4, 2, 1].into_iter().filter(|&s| s <= first) {
         while rows - r >= size {
             blocks.push((r, size));
             r += size;
         }
     }
     blocks
+}
+
+/// When the last of `threads` threads would finish `blocks`, largest first
+/// each to the least loaded thread, counting a block as its rows plus 4
+/// (the ∂L/∂y it reads again).
+fn finish(blocks: &[(usize, usize)], threads: usize) -> usize {
+    let mut sizes: Vec<usize> = blocks.iter().map(|&(_, n)| n + 4).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut load = vec![0; threads.max(1)];
+    for s in sizes {
+        let least = load.iter_mut().min().expect("one thread at least");
+        *least += s;
+    }
+    load.into_iter().max().unwrap_or(0)
 }
 
 /// [`avx512::weight_rows`] for `n` rows, one of the sizes of [`row_blocks`].
@@ -171,5 +194,30 @@ unsafe fn weight_rows(n: usize, xs: &[&[f32]], dys: &[&[f32]], bases: &[usize], 
             2 => avx512::weight_rows::<2>(xs, dys, bases, offsets, out),
             _ => avx512::weight_rows::<1>(xs, dys, bases, offsets, out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_blocks_cover_every_row_once_and_balance_few_rows() {
+        for rows in [1, 27, 54, 216, 432, 864, 1000] {
+            for threads in [1, 2, 3, 16] {
+                let blocks = row_blocks(rows, threads);
+                let mut next = 0;
+                for &(r0, n) in &blocks {
+                    assert_eq!(r0, next, "{rows} rows, {threads} threads: {blocks:?}");
+                    assert!([ROWS, 16, 8, 4, 2, 1].contains(&n));
+                    next += n;
+                }
+                assert_eq!(next, rows);
+            }
+        }
+        // Alone, the widest blocks; 27 rows on 2 threads: not 24 + 2 + 1.
+        assert_eq!(row_blocks(216, 1), blocks_from(216, ROWS));
+        assert_eq!(row_blocks(27, 2), [(0, 16), (16, 8), (24, 2), (26, 1)]);
+        assert!(finish(&row_blocks(27, 2), 2) < finish(&blocks_from(27, ROWS), 2));
     }
 }
