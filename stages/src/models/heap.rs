@@ -7,12 +7,12 @@
 //! epoch (BENCHMARKS.md). [`ReuseFreedMemory`] makes freed blocks stay in
 //! the heap until it is dropped.
 //!
-//! It also keeps every thread on glibc's main heap. Training runs on rayon's
-//! worker threads ([`super::pool`]), and glibc gives a thread its own arena
-//! when it first allocates, whose heaps cannot grow past 64 MiB: a larger
-//! tensor (kdsb17's first layer's output is 64 MiB) would be mmap'd and
-//! unmapped again at every step (4.0 s of system time in one kdsb17 epoch,
-//! 0.6 s with one arena).
+//! [`one_arena`] keeps every thread on glibc's main heap. Training runs on
+//! rayon's worker threads ([`super::pool`]), and glibc gives a thread its
+//! own arena when it first allocates, whose heaps cannot grow past 64 MiB: a
+//! larger tensor (kdsb17's first layer's output is 64 MiB) is then mmap'd
+//! and unmapped again at every step (4.0 s of system time in one kdsb17
+//! epoch, 0.6 s with one arena).
 
 /// While alive, large blocks come from the heap and freed memory is kept
 /// for reuse; on drop, glibc's defaults come back and the kept memory is
@@ -38,12 +38,11 @@ mod glibc {
         }
     }
 
-    /// Sets how many arenas glibc may make (0: its default, 8 per core).
-    pub fn set_arena_max(arenas: i32) {
+    /// Sets how many arenas glibc may make (0: its default, 8 per core);
+    /// whether glibc accepted it.
+    pub fn set_arena_max(arenas: i32) -> bool {
         // SAFETY: as in `set`.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
-        }
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) == 1 }
     }
 
     /// Sets how many blocks glibc may serve with mmap (0: none).
@@ -66,8 +65,6 @@ impl ReuseFreedMemory {
     /// Starts keeping freed memory.
     pub fn start() -> Self {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        glibc::set_arena_max(1);
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
         if !glibc::set(1 << 30, i32::MAX) {
             // A glibc that caps the threshold: no mmap-served blocks at all.
             glibc::set_mmap_max(0);
@@ -76,13 +73,21 @@ impl ReuseFreedMemory {
     }
 }
 
+/// Makes every thread that allocates from now on share glibc's main heap
+/// (one arena), whose blocks are kept by [`ReuseFreedMemory`] whatever
+/// their size. For a program's `main`, before any thread starts: a thread
+/// that has allocated keeps the arena it was given.
+pub fn one_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    glibc::set_arena_max(1);
+}
+
 impl Drop for ReuseFreedMemory {
     fn drop(&mut self) {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         {
             glibc::set(glibc::DEFAULT_MMAP_THRESHOLD, glibc::DEFAULT_TRIM_THRESHOLD);
             glibc::set_mmap_max(glibc::DEFAULT_MMAP_MAX);
-            glibc::set_arena_max(0);
             glibc::trim();
         }
     }
@@ -97,6 +102,7 @@ mod tests {
         let guard = ReuseFreedMemory::start();
         // Set again to read glibc's answer; the guard restores the defaults.
         assert!(glibc::set(1 << 30, i32::MAX), "mallopt refused M_MMAP_THRESHOLD = 1 GiB");
+        assert!(glibc::set_arena_max(1), "mallopt refused M_ARENA_MAX = 1");
         let big = vec![1u8; 64 << 20];
         assert_eq!(big.iter().map(|&b| b as usize).sum::<usize>(), 64 << 20);
         drop(big);
