@@ -7,9 +7,6 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // Training runs on rayon's workers; one glibc arena lets the heap keep
-    // their large tensors (stages/src/models/heap.rs).
-    lungflow_stages::models::heap::one_arena();
     lungflow::report::sweep_table::configure_display();
     std::process::exit(lungflow::cli::main());
 }

@@ -7,15 +7,55 @@ use rayon::prelude::*;
 /// Elements per task: below this a tensor is not worth splitting.
 const MIN_TASK: usize = 1 << 15;
 
+/// Whether `len` elements are split over rayon's threads: only from inside
+/// the pool (training and encoding run there, `models::pool`) and for at
+/// least two tasks' worth. From an outside thread (the classifier's folds
+/// side by side) each call would wait for a busy worker and be woken back,
+/// for an operation that takes well under a millisecond.
+fn split(len: usize) -> bool {
+    len >= 2 * MIN_TASK && rayon::current_thread_index().is_some()
+}
+
+fn cut(x: f32) -> f32 {
+    x.max(0.0)
+}
+
+fn pass(x: f32, g: f32) -> f32 {
+    if x > 0.0 { g } else { 0.0 }
+}
+
 /// max(x, 0) of every element.
 pub fn relu(x: &[f32]) -> Vec<f32> {
-    x.par_iter().with_min_len(MIN_TASK).map(|&v| v.max(0.0)).collect()
+    if !split(x.len()) {
+        return x.iter().map(|&v| cut(v)).collect();
+    }
+    x.par_iter().with_min_len(MIN_TASK).map(|&v| cut(v)).collect()
+}
+
+/// [`relu`] in place.
+pub fn relu_in_place(x: &mut [f32]) {
+    if !split(x.len()) {
+        return x.iter_mut().for_each(|v| *v = cut(*v));
+    }
+    x.par_iter_mut().with_min_len(MIN_TASK).for_each(|v| *v = cut(*v));
 }
 
 /// ∂L/∂x of [`relu`]: `grad` where `input` > 0, else 0.
 pub fn relu_grad(input: &[f32], grad: &[f32]) -> Vec<f32> {
     assert_eq!(input.len(), grad.len(), "ReLU's input and gradient differ in size");
-    input.par_iter().zip(grad).with_min_len(MIN_TASK).map(|(&x, &g)| if x > 0.0 { g } else { 0.0 }).collect()
+    if !split(input.len()) {
+        return input.iter().zip(grad).map(|(&x, &g)| pass(x, g)).collect();
+    }
+    input.par_iter().zip(grad).with_min_len(MIN_TASK).map(|(&x, &g)| pass(x, g)).collect()
+}
+
+/// [`relu_grad`] written over `grad`.
+pub fn relu_grad_in_place(input: &[f32], grad: &mut [f32]) {
+    assert_eq!(input.len(), grad.len(), "ReLU's input and gradient differ in size");
+    if !split(input.len()) {
+        return grad.iter_mut().zip(input).for_each(|(g, &x)| *g = pass(x, *g));
+    }
+    grad.par_iter_mut().zip(input).with_min_len(MIN_TASK).for_each(|(g, &x)| *g = pass(x, *g));
 }
 
 #[cfg(test)]
@@ -27,6 +67,10 @@ mod tests {
         let x = [-2.0, -0.0, 0.0, 1e-30, 3.5, f32::NEG_INFINITY];
         assert_eq!(relu(&x), [0.0, 0.0, 0.0, 1e-30, 3.5, 0.0]);
         assert_eq!(relu_grad(&x, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), [0.0, 0.0, 0.0, 4.0, 5.0, 0.0]);
+        let (mut y, mut d) = (x, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        relu_grad_in_place(&x, &mut d);
+        relu_in_place(&mut y);
+        assert_eq!((y, d), ([0.0, 0.0, 0.0, 1e-30, 3.5, 0.0], [0.0, 0.0, 0.0, 4.0, 5.0, 0.0]));
     }
 
     #[test]
@@ -38,5 +82,9 @@ mod tests {
             assert_eq!(y[i], x[i].max(0.0));
             assert_eq!(d[i], if x[i] > 0.0 { g[i] } else { 0.0 });
         }
+        let (mut y_in_place, mut d_in_place) = (x.clone(), g.clone());
+        relu_in_place(&mut y_in_place);
+        relu_grad_in_place(&x, &mut d_in_place);
+        assert_eq!((y_in_place, d_in_place), (y, d));
     }
 }

@@ -127,6 +127,9 @@ impl StageKind for GmcaeTrain {
             use std::io::Write;
             let _ = writeln!(log_file, "{line}");
         };
+        // The training threads share the main heap, which keeps tensors
+        // over 64 MiB (kdsb17's widths) for reuse.
+        crate::models::heap::one_arena();
         let result = inside_the_pool(|| on_device!(p.device.as_str(), train_on(&set, &o, ctx.out_dir, &mut log)))?;
         let timings =
             result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds, "patches_per_second": m.patches_per_second}));

@@ -7,7 +7,7 @@
 //! epoch (BENCHMARKS.md). [`ReuseFreedMemory`] makes freed blocks stay in
 //! the heap until it is dropped.
 //!
-//! [`one_arena`] keeps every thread on glibc's main heap. Training runs on
+//! [`one_arena`] keeps threads started after it on glibc's main heap. Training runs on
 //! rayon's worker threads ([`super::pool`]), and glibc gives a thread its
 //! own arena when it first allocates, whose heaps cannot grow past 64 MiB: a
 //! larger tensor (kdsb17's first layer's output is 64 MiB) is then mmap'd
@@ -75,8 +75,10 @@ impl ReuseFreedMemory {
 
 /// Makes every thread that allocates from now on share glibc's main heap
 /// (one arena), whose blocks are kept by [`ReuseFreedMemory`] whatever
-/// their size. For a program's `main`, before any thread starts: a thread
-/// that has allocated keeps the arena it was given.
+/// their size. A thread that has allocated keeps the arena it was given:
+/// call it before starting the threads that train
+/// ([`super::pool::inside_the_pool`] starts its own). Process-wide and
+/// never undone: for kinds that run alone.
 pub fn one_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     glibc::set_arena_max(1);

@@ -9,10 +9,16 @@
 //! latency`). Started from a worker, the worker splits the region with the
 //! other one directly and the caller is woken once, at the end.
 
-/// Runs `f` on a worker of rayon's global pool and returns its result; the
-/// calling thread waits. Called from a worker, it runs `f` in place.
+/// Runs `f` on a worker of a new rayon pool as wide as the global one, and
+/// returns its result; the calling thread waits. Every parallel region `f`
+/// starts runs in that pool. Its threads start now, so they take the heap
+/// settings made before the call ([`super::heap::one_arena`]).
 pub fn inside_the_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    rayon::scope(|_| f())
+    match rayon::ThreadPoolBuilder::new().num_threads(rayon::current_num_threads()).build() {
+        Ok(pool) => pool.install(f),
+        // No threads to be had: the global pool, from outside.
+        Err(_) => f(),
+    }
 }
 
 #[cfg(test)]
@@ -22,8 +28,10 @@ mod tests {
     #[test]
     fn work_runs_on_a_worker_and_its_result_comes_back() {
         assert_eq!(rayon::current_thread_index(), None, "tests run outside the pool");
-        let (index, sum) = inside_the_pool(|| (rayon::current_thread_index(), (1..=10).sum::<u32>()));
+        let (index, threads, sum) =
+            inside_the_pool(|| (rayon::current_thread_index(), rayon::current_num_threads(), (1..=10).sum::<u32>()));
         assert!(index.is_some(), "the work ran outside the pool");
+        assert_eq!(threads, rayon::current_num_threads());
         assert_eq!(sum, 55);
     }
 }

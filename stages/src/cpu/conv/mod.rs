@@ -51,11 +51,14 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// `len` zeros, written by all threads: an output that tasks then fill or
-/// add to. (A large `vec![0.0; len]` is one serial memset here, since the
-/// heap keeps freed memory for reuse.)
+/// `len` zeros, written by all threads when called from inside rayon's pool
+/// (training): an output that tasks then add to. (A large `vec![0.0; len]`
+/// is one serial memset there, since the heap keeps freed memory for reuse.)
 fn zeros(len: usize) -> Vec<f32> {
     use rayon::prelude::*;
+    if len < 1 << 17 || rayon::current_thread_index().is_none() {
+        return vec![0.0; len];
+    }
     let mut v = Vec::with_capacity(len);
     v.par_extend(rayon::iter::repeat_n(0.0f32, len).with_min_len(1 << 16));
     v

@@ -92,6 +92,22 @@ pub(super) fn for_each_output_plane(x: &[f32], g: &Geometry, f: impl Fn(usize, u
     });
 }
 
+/// `len` floats that `fill` writes through the [`Shared`] pointer it is
+/// given, with no zeroing first (tasks that write every element of an
+/// output need none; zeroing a large one is a pass over memory, serial when
+/// the heap hands back used memory).
+///
+/// # Safety
+/// `fill` must write every one of the `len` elements before it returns and
+/// read none before writing it.
+pub(super) unsafe fn written_by(len: usize, fill: impl FnOnce(Shared)) -> Vec<f32> {
+    let mut y = Vec::with_capacity(len);
+    fill(Shared(y.as_mut_ptr()));
+    // SAFETY: the caller's promise: `fill` initialised all `len` elements.
+    unsafe { y.set_len(len) };
+    y
+}
+
 /// The output, written by several tasks at disjoint places.
 #[derive(Clone, Copy)]
 pub(super) struct Shared(pub(super) *mut f32);

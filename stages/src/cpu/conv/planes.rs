@@ -12,8 +12,8 @@
 
 use std::ops::Range;
 
-use super::padding::{Shared, for_each_output_plane, padded_dims};
-use super::{Geometry, zeros};
+use super::Geometry;
+use super::padding::{Shared, for_each_output_plane, padded_dims, written_by};
 use crate::cpu::gemm::{MatRef, PanelSource, gemm_source};
 
 /// The lowered input of one output plane, read from its padded planes.
@@ -68,22 +68,26 @@ pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
     let wp = padded_dims(g)[2];
     let w = MatRef::row_major(weight, g.c_out, g.rows());
     let plane_len = oh_n * ow_n;
-    let mut y = zeros(g.batch * g.c_out * vox);
-    let out = Shared(y.as_mut_ptr());
-    for_each_output_plane(x, g, |n, od, slab, offsets| {
-        let lowering = PlaneLowering { slab, offsets, lines: [oh_n, ow_n], steps: [g.stride[1] * wp, g.stride[2]] };
-        let c = out.at(n * g.c_out * vox + od * plane_len);
-        if let Some(b) = bias {
-            for (co, &b) in b.iter().enumerate() {
-                // SAFETY: output channel co's part of this plane lies in y,
-                // and only this task touches it.
-                unsafe { std::slice::from_raw_parts_mut(c.add(co * vox), plane_len) }.fill(b);
+    let fill = |out: Shared| {
+        for_each_output_plane(x, g, |n, od, slab, offsets| {
+            let lowering = PlaneLowering { slab, offsets, lines: [oh_n, ow_n], steps: [g.stride[1] * wp, g.stride[2]] };
+            let c = out.at(n * g.c_out * vox + od * plane_len);
+            if let Some(b) = bias {
+                for (co, &b) in b.iter().enumerate() {
+                    // SAFETY: output channel co's part of this plane lies in y,
+                    // and only this task touches it (stores only: y is not
+                    // initialised yet).
+                    (0..plane_len).for_each(|i| unsafe { c.add(co * vox + i).write(b) });
+                }
             }
-        }
-        // SAFETY: C is this task's plane of every output channel (rows
-        // `vox` apart, `plane_len` long), inside y and touched by no other
-        // task; the lowering reads inside the slab (`for_each_output_plane`).
-        unsafe { gemm_source(c, vox, w, &lowering, plane_len, bias.is_some()) };
-    });
-    y
+            // SAFETY: C is this task's plane of every output channel (rows
+            // `vox` apart, `plane_len` long), inside y and touched by no other
+            // task; the lowering reads inside the slab (`for_each_output_plane`).
+            unsafe { gemm_source(c, vox, w, &lowering, plane_len, bias.is_some()) };
+        })
+    };
+    // SAFETY: the tasks together write every element of y: one task per
+    // (sample, output depth), the bias stored first where there is one, and
+    // the product writes C without reading it unless asked to accumulate.
+    unsafe { written_by(g.batch * g.c_out * vox, fill) }
 }

@@ -29,6 +29,16 @@ fn floats(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("a contiguous float32 tensor")
 }
 
+/// The float32 elements of a tensor nothing else holds, in order, to be
+/// overwritten; `None` when it is shared or not laid out contiguously.
+fn writable(t: &mut FlexTensor) -> Option<&mut [f32]> {
+    let n = t.layout().num_elements();
+    if t.layout().contiguous_offsets() != Some((0, n)) {
+        return None;
+    }
+    t.try_storage_mut::<f32>().filter(|s| s.len() == n)
+}
+
 fn tensor<const N: usize>(values: Vec<f32>, shape: [usize; N]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
@@ -169,21 +179,30 @@ impl KernelBackend for Flex {
         tensor(weight_grad(floats(&grad), floats(&x), &g), dims(&weight))
     }
 
-    fn kernel_relu(x: FlexTensor) -> FlexTensor {
+    fn kernel_relu(mut x: FlexTensor) -> FlexTensor {
         if x.dtype() != DType::F32 || burns_only() {
             return Self::relu(x);
+        }
+        if let Some(own) = writable(&mut x) {
+            relu::relu_in_place(own);
+            return x;
         }
         let shape = x.shape();
         let x = values(x);
         FlexTensor::from_data(TensorData::new(relu::relu(floats(&x)), shape))
     }
 
-    fn kernel_relu_grad(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+    fn kernel_relu_grad(x: FlexTensor, mut grad: FlexTensor) -> FlexTensor {
         if x.dtype() != DType::F32 || grad.dtype() != DType::F32 || x.shape() != grad.shape() || burns_only() {
             return Self::relu_backward(x, grad);
         }
-        let shape = x.shape();
-        let (x, grad) = (values(x), values(grad));
+        let x = values(x);
+        if let Some(own) = writable(&mut grad) {
+            relu::relu_grad_in_place(floats(&x), own);
+            return grad;
+        }
+        let shape = grad.shape();
+        let grad = values(grad);
         FlexTensor::from_data(TensorData::new(relu::relu_grad(floats(&x), floats(&grad)), shape))
     }
 

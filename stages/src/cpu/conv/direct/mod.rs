@@ -16,8 +16,8 @@ mod avx512;
 
 use rayon::prelude::*;
 
-use super::padding::{Shared, check_reads, corner, for_each_output_plane, padded_dims, padded_samples, row_offsets};
-use super::{Geometry, zeros};
+use super::Geometry;
+use super::padding::{Shared, check_reads, corner, for_each_output_plane, padded_dims, padded_samples, row_offsets, written_by};
 use crate::cpu::gemm::Kernel;
 
 /// Output channels one register holds.
@@ -45,34 +45,37 @@ pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
     if let Some(b) = bias {
         init[..g.c_out].copy_from_slice(b);
     }
-    let mut y = zeros(g.batch * g.c_out * vox);
-    let out = Shared(y.as_mut_ptr());
     // One (sample, output depth) plane of every output channel per task.
-    for_each_output_plane(x, g, |n, od, slab, offsets| {
-        let mut line = vec![0.0; ow_n * LANES];
-        let chunks = ow_n.div_ceil(VOXELS);
-        for oh in 0..oh_n {
-            let mut ow = 0;
-            for i in 0..chunks {
-                let len = ow_n / chunks + usize::from(i < ow_n % chunks);
-                let x = slab.as_ptr().wrapping_add(corner(g, [0, oh, ow]));
-                // SAFETY: AVX-512F is present (`fits`); reads stay in the
-                // slab (`for_each_output_plane` checks); `w` holds rows × 16 floats
-                // and `line` len × 16 from voxel ow on.
-                unsafe { forward_voxels(len, x, offsets, w.as_ptr(), g.stride[2], &init, line[ow * LANES..].as_mut_ptr()) };
-                ow += len;
-            }
-            for c in 0..g.c_out {
-                let at = ((n * g.c_out + c) * od_n + od) * oh_n * ow_n + oh * ow_n;
-                for (ow, v) in line.chunks_exact(LANES).enumerate() {
-                    // SAFETY: `at + ow` is inside y, and this task alone writes
-                    // the (n, od) plane of each channel.
-                    unsafe { *out.at(at + ow) = v[c] };
+    let fill = |out: Shared| {
+        for_each_output_plane(x, g, |n, od, slab, offsets| {
+            let mut line = vec![0.0; ow_n * LANES];
+            let chunks = ow_n.div_ceil(VOXELS);
+            for oh in 0..oh_n {
+                let mut ow = 0;
+                for i in 0..chunks {
+                    let len = ow_n / chunks + usize::from(i < ow_n % chunks);
+                    let x = slab.as_ptr().wrapping_add(corner(g, [0, oh, ow]));
+                    // SAFETY: AVX-512F is present (`fits`); reads stay in the
+                    // slab (`for_each_output_plane` checks); `w` holds rows × 16 floats
+                    // and `line` len × 16 from voxel ow on.
+                    unsafe { forward_voxels(len, x, offsets, w.as_ptr(), g.stride[2], &init, line[ow * LANES..].as_mut_ptr()) };
+                    ow += len;
+                }
+                for c in 0..g.c_out {
+                    let at = ((n * g.c_out + c) * od_n + od) * oh_n * ow_n + oh * ow_n;
+                    for (ow, v) in line.chunks_exact(LANES).enumerate() {
+                        // SAFETY: `at + ow` is inside y, and this task alone writes
+                        // the (n, od) plane of each channel.
+                        unsafe { *out.at(at + ow) = v[c] };
+                    }
                 }
             }
-        }
-    });
-    y
+        })
+    };
+    // SAFETY: the tasks together write every element of y: one task per
+    // (sample, output depth), each storing every row and voxel of that plane
+    // of every output channel.
+    unsafe { written_by(g.batch * g.c_out * vox, fill) }
 }
 
 /// [`avx512::forward_voxels`] for `n` (1..=VOXELS) voxels.
