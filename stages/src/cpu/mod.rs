@@ -11,3 +11,12 @@ pub mod conv;
 pub mod distances;
 pub mod gemm;
 pub mod relu;
+
+/// Whether the calling thread is one of rayon's workers (training and
+/// encoding run there, `models::pool`). Cheap passes over memory are split
+/// over threads only then: from an outside thread (the classifier's folds
+/// side by side) each split would wait for a busy worker and be woken back,
+/// for work that takes well under a millisecond.
+fn on_a_worker() -> bool {
+    rayon::current_thread_index().is_some()
+}

@@ -7,13 +7,10 @@ use rayon::prelude::*;
 /// Elements per task: below this a tensor is not worth splitting.
 const MIN_TASK: usize = 1 << 15;
 
-/// Whether `len` elements are split over rayon's threads: only from inside
-/// the pool (training and encoding run there, `models::pool`) and for at
-/// least two tasks' worth. From an outside thread (the classifier's folds
-/// side by side) each call would wait for a busy worker and be woken back,
-/// for an operation that takes well under a millisecond.
+/// Whether `len` elements are split over rayon's threads: at least two
+/// tasks' worth, on a worker ([`super::on_a_worker`]).
 fn split(len: usize) -> bool {
-    len >= 2 * MIN_TASK && rayon::current_thread_index().is_some()
+    len >= 2 * MIN_TASK && super::on_a_worker()
 }
 
 fn cut(x: f32) -> f32 {

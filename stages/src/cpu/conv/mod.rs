@@ -51,12 +51,13 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// `len` zeros, written by all threads when called from inside rayon's pool
-/// (training): an output that tasks then add to. (A large `vec![0.0; len]`
-/// is one serial memset there, since the heap keeps freed memory for reuse.)
+/// `len` zeros, written by all threads when called on a worker
+/// ([`super::on_a_worker`]): an output that tasks then add to. (A large
+/// `vec![0.0; len]` is one serial memset in training, since the heap keeps
+/// freed memory for reuse.)
 fn zeros(len: usize) -> Vec<f32> {
     use rayon::prelude::*;
-    if len < 1 << 17 || rayon::current_thread_index().is_none() {
+    if len < 1 << 17 || !super::on_a_worker() {
         return vec![0.0; len];
     }
     let mut v = Vec::with_capacity(len);

@@ -6,7 +6,7 @@
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::ops::{ActivationOps, ConvOptions, ConvTransposeOptions, ModuleOps};
-use burn::tensor::{DType, TensorData, TensorMetadata};
+use burn::tensor::{DType, Shape, TensorData, TensorMetadata};
 use rayon::prelude::*;
 
 use super::{KernelBackend, burns_squared_distances, burns_squared_distances_grad};
@@ -39,7 +39,8 @@ fn writable(t: &mut FlexTensor) -> Option<&mut [f32]> {
     t.try_storage_mut::<f32>().filter(|s| s.len() == n)
 }
 
-fn tensor<const N: usize>(values: Vec<f32>, shape: [usize; N]) -> FlexTensor {
+/// A float32 tensor of `shape` holding `values` in order.
+fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -189,7 +190,7 @@ impl KernelBackend for Flex {
         }
         let shape = x.shape();
         let x = values(x);
-        FlexTensor::from_data(TensorData::new(relu::relu(floats(&x)), shape))
+        tensor(relu::relu(floats(&x)), shape)
     }
 
     fn kernel_relu_grad(x: FlexTensor, mut grad: FlexTensor) -> FlexTensor {
@@ -203,7 +204,7 @@ impl KernelBackend for Flex {
         }
         let shape = grad.shape();
         let grad = values(grad);
-        FlexTensor::from_data(TensorData::new(relu::relu_grad(floats(&x), floats(&grad)), shape))
+        tensor(relu::relu_grad(floats(&x), floats(&grad)), shape)
     }
 
     fn squared_distances(means: FlexTensor, target: FlexTensor) -> FlexTensor {
