@@ -13,6 +13,9 @@
 //! *How* each stage computes lives in the `lungflow-stages` crate, reached
 //! only through its `StageKind` contract; this crate never does domain work.
 #![warn(missing_docs)]
+// No unsafe code but a few libc calls and one `set_var`, each allowed on its
+// own item (`#[allow(unsafe_code)]`, with a SAFETY comment at the call).
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod lineage;

@@ -113,6 +113,7 @@ pub fn to_json(df: &DataFrame) -> Result<Value> {
 
 /// Shows every column and whole cells when a table is printed, unless the
 /// user set polars' display variables. Call before any thread starts.
+#[allow(unsafe_code)]
 pub fn configure_display() {
     for (var, value) in [
         ("POLARS_FMT_MAX_COLS", "-1"),

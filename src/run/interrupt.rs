@@ -64,6 +64,7 @@ pub fn install(cache: Option<&Cache>) -> Result<()> {
 }
 
 /// Creates the self-pipe, starts the watcher and sets the handlers.
+#[allow(unsafe_code)]
 fn start(tmp: Option<PathBuf>) -> Result<()> {
     let (mut read_end, write_end) = std::io::pipe().context("cannot create the interrupt pipe")?;
     let fd = write_end.into_raw_fd();
@@ -102,6 +103,7 @@ fn start(tmp: Option<PathBuf>) -> Result<()> {
 }
 
 /// The signal handler: wakes the watcher with the signal's number.
+#[allow(unsafe_code)]
 extern "C" fn on_signal(signal: libc::c_int) {
     let byte = u8::try_from(signal).unwrap_or(u8::MAX);
     // SAFETY: write(2) is async-signal-safe and reads one byte from the

@@ -76,6 +76,7 @@ impl Meter {
 }
 
 /// (user + system CPU seconds, max RSS KiB) of `who`.
+#[allow(unsafe_code)]
 pub fn rusage(who: libc::c_int) -> (f64, u64) {
     // SAFETY: rusage is plain data, valid when zeroed; getrusage fills it.
     let u = unsafe {
@@ -88,6 +89,7 @@ pub fn rusage(who: libc::c_int) -> (f64, u64) {
 }
 
 /// This process's resident memory now, KiB (`/proc/self/statm`).
+#[allow(unsafe_code)]
 fn resident_kib() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;

@@ -11,7 +11,8 @@
 //! ```text
 //! kinds ──> formats    the files kinds write and read (one file per format)
 //!   │  ──> models     GMCAE, classifier, symmetries, backends (no files)
-//!   │        └──> cpu  convolution kernels on float slices (no burn)
+//!   │        └──> lungflow-kernels (its own crate): convolutions, ReLU and
+//!   │             distances on float slices (no burn), through models::kernels
 //!   │  ──> dicom      reading and writing DICOM series
 //!   │  ──> phantom    synthetic chests
 //!   │  ──> segment    lung segmentation
@@ -22,9 +23,12 @@
 //! another, and `formats` and `models` never import `kinds`.
 
 #![warn(missing_docs)]
+// No unsafe code but a few libc calls, each allowed on its own item
+// (`#[allow(unsafe_code)]`, with a SAFETY comment at the call). The
+// kernels' SIMD code is unsafe, and lives in the lungflow-kernels crate.
+#![deny(unsafe_code)]
 
 pub mod contract;
-pub mod cpu;
 pub mod dicom;
 pub mod formats;
 pub mod kinds;

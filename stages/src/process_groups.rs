@@ -96,6 +96,7 @@ pub fn stop(signal: i32) -> Vec<(i32, String)> {
 }
 
 /// Sends `signal` to the process group `pgid`; false if no process is in it.
+#[allow(unsafe_code)]
 pub fn signal_group(pgid: i32, signal: i32) -> bool {
     // SAFETY: killpg takes no pointers and has no memory-safety
     // preconditions. (A group id stays reserved while any member lives, so a

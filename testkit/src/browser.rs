@@ -250,6 +250,7 @@ struct PageState {
 
 impl Browser {
     /// Starts Chromium with a fresh profile and the DevTools pipe.
+    #[allow(unsafe_code)]
     fn start(binary: &Path, (width, height): (u32, u32), deadline: Instant) -> Result<Browser, String> {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -518,6 +519,7 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
         // The group outlives its leader while any member lives, and the
         // leader's pid is not reused before it is waited for: this kill

@@ -112,6 +112,7 @@ impl CappedAllocator {
 
 /// Saves the running inputs and aborts the process.
 #[cold]
+#[allow(unsafe_code)]
 fn over_cap(size: usize, live: usize, cap: usize) -> ! {
     let mut saved = Vec::new();
     for (slot, len) in RUNNING.iter().zip(&RUNNING_LEN) {
@@ -128,6 +129,7 @@ fn over_cap(size: usize, live: usize, cap: usize) -> ! {
 
 // SAFETY: every call goes to `System`; the counters are atomics, and the
 // over-cap path aborts instead of unwinding.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for CappedAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.admit(layout.size());

@@ -4,6 +4,10 @@
 //! DICOM bytes ([`dicom`]) and a fuzzing driver ([`fuzz`]). Not for
 //! production code.
 #![warn(missing_docs)]
+// No unsafe code but the fuzz driver's capped allocator and a few libc
+// calls, each allowed on its own item (`#[allow(unsafe_code)]`, with a
+// SAFETY comment at the call).
+#![deny(unsafe_code)]
 
 pub mod browser;
 pub mod dicom;

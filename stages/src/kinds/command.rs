@@ -87,6 +87,7 @@ impl StageKind for Command {
 /// watched by the process's watchdog, and waits for it. If the process is being
 /// interrupted when the command ends, this never returns: the engine exits
 /// the process, and no failure is recorded for a command it stopped itself.
+#[allow(unsafe_code)]
 fn run_line(line: &str, ctx: &RunContext<'_>) -> Result<ExitStatus, StageError> {
     let log = File::create(ctx.log_path).map_err(|e| StageError(format!("cannot create log {}: {e}", ctx.log_path.display())))?;
     let log_err = log.try_clone().map_err(|e| StageError(format!("cannot share log {}: {e}", ctx.log_path.display())))?;

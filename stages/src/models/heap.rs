@@ -29,6 +29,7 @@ mod glibc {
     pub const DEFAULT_MMAP_MAX: i32 = 65536;
 
     /// Sets the thresholds; whether glibc accepted the mmap threshold.
+    #[allow(unsafe_code)]
     pub fn set(mmap_threshold: i32, trim_threshold: i32) -> bool {
         // SAFETY: mallopt only changes allocator parameters; any value is
         // accepted or refused (returning 0), never undefined behaviour.
@@ -40,12 +41,14 @@ mod glibc {
 
     /// Sets how many arenas glibc may make (0: its default, 8 per core);
     /// whether glibc accepted it.
+    #[allow(unsafe_code)]
     pub fn set_arena_max(arenas: i32) -> bool {
         // SAFETY: as in `set`.
         unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) == 1 }
     }
 
     /// Sets how many blocks glibc may serve with mmap (0: none).
+    #[allow(unsafe_code)]
     pub fn set_mmap_max(blocks: i32) {
         // SAFETY: as in `set`.
         unsafe {
@@ -53,6 +56,7 @@ mod glibc {
         }
     }
 
+    #[allow(unsafe_code)]
     pub fn trim() {
         // SAFETY: malloc_trim only returns free heap memory to the system.
         unsafe {

@@ -1,18 +1,18 @@
 //! [`KernelBackend`] for burn flex: float32 convolutions with one group and
-//! no dilation run on [`crate::cpu::conv`], float32 ReLUs on
-//! [`crate::cpu::relu`] and squared distances on [`crate::cpu::distances`];
-//! anything else is burn's own.
+//! no dilation run on [`lungflow_kernels::conv`], float32 ReLUs on
+//! [`lungflow_kernels::relu`] and squared distances on
+//! [`lungflow_kernels::distances`]; anything else is burn's own.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::ops::{ActivationOps, ConvOptions, ConvTransposeOptions, ModuleOps};
 use burn::tensor::{DType, Shape, TensorData, TensorMetadata};
+use lungflow_kernels::conv::{Geometry, forward, input_grad, weight_grad};
+use lungflow_kernels::distances::{self, Sizes};
+use lungflow_kernels::relu;
 use rayon::prelude::*;
 
 use super::{KernelBackend, burns_squared_distances, burns_squared_distances_grad};
-use crate::cpu::conv::{Geometry, forward, input_grad, weight_grad};
-use crate::cpu::distances::{self, Sizes};
-use crate::cpu::relu;
 
 /// The five sizes of a 5-D tensor.
 fn dims(t: &FlexTensor) -> [usize; 5] {

@@ -1,7 +1,7 @@
 //! The models' heavy operations through one backend extension,
 //! [`KernelBackend`]: the 3-D convolutions, the ReLUs after them and the
 //! mixture loss's squared distances. On the CPU (burn flex) they run
-//! lungflow's own kernels ([`crate::cpu`]), with their own backward passes
+//! lungflow's own kernels ([`lungflow_kernels`]), with their own backward passes
 //! under autodiff; on any other backend (CUDA) they are burn's own
 //! operations, unchanged.
 //!

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use super::Geometry;
 use super::padding::{Shared, for_each_output_plane, padded_dims, written_by};
-use crate::cpu::gemm::{MatRef, PanelSource, gemm_source};
+use crate::gemm::{MatRef, PanelSource, gemm_source};
 
 /// The lowered input of one output plane, read from its padded planes.
 struct PlaneLowering<'a> {

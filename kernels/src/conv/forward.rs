@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::lowering::im2col;
 use super::{Geometry, TILE, with_scratch, zeros};
-use crate::cpu::gemm::{MatRef, gemm};
+use crate::gemm::{MatRef, gemm};
 
 /// Above this many output channels the product packs its lowered input, so
 /// lowering straight into its panels ([`super::planes`]) saves a pass; at

@@ -1,6 +1,6 @@
 //! 3-D convolution (one group, no dilation) on float32 slices in NCDHW
-//! layout, lowered to [`gemm`](super::gemm) products over tiles of output
-//! voxels, with the three passes training needs:
+//! layout, lowered to products (the crate's `gemm` module) over tiles of
+//! output voxels, with the three passes training needs:
 //!
 //! - [`forward`]: y = W ⋆ x + b;
 //! - [`input_grad`]: ∂L/∂x from ∂L/∂y (also a transposed convolution's forward);

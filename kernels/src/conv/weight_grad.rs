@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::lowering::im2col;
 use super::{Geometry, TILE};
-use crate::cpu::gemm::{MatRef, gemm};
+use crate::gemm::{MatRef, gemm};
 
 /// The gradient with respect to the weight ([c_out, c_in, kD, kH, kW]) of
 /// a convolution of `x` ([batch, c_in, D, H, W]), given the gradient

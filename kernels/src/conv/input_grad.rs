@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::lowering::col2im_add;
 use super::{Geometry, TILE, forward, zeros};
-use crate::cpu::gemm::{MatRef, gemm};
+use crate::gemm::{MatRef, gemm};
 
 /// The gradient with respect to the input ([batch, c_in, D, H, W]) of a
 /// convolution with `weight` ([c_out, c_in, kD, kH, kW]), given the

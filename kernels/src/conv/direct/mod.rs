@@ -18,10 +18,10 @@ use rayon::prelude::*;
 
 use super::Geometry;
 use super::padding::{Shared, check_reads, corner, for_each_output_plane, padded_dims, padded_samples, row_offsets, written_by};
-use crate::cpu::gemm::Kernel;
+use crate::gemm::Kernel;
 
 /// Output channels one register holds.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 /// Most output voxels one forward kernel call keeps in registers.
 const VOXELS: usize = 12;
 /// Lowered rows one weight-gradient kernel call keeps in registers.

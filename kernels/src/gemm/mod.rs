@@ -45,13 +45,14 @@ impl<'a> MatRef<'a> {
         MatRef { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
 
-    /// The transpose (a view, no copy).
+    /// The transpose (a view, no copy; tests build their operands with it).
+    #[cfg(test)]
     pub fn t(self) -> Self {
         MatRef { data: self.data, rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride }
     }
 
-    /// Element (r, c).
-    #[inline]
+    /// Element (r, c) (tests read their references with it).
+    #[cfg(test)]
     pub fn at(&self, r: usize, c: usize) -> f32 {
         self.data[r * self.row_stride + c * self.col_stride]
     }
