@@ -1,6 +1,7 @@
 //! The contract between the engine and a stage kind: what a kind declares
-//! ([`StageKind`], [`ParamSpec`], [`RowProvenance`]), what it is given when it
-//! runs ([`RunContext`], [`Input`]) and how it fails ([`StageError`]).
+//! ([`StageKind`], [`ParamSpec`], [`RowProvenance`], [`ReportView`]), what it
+//! is given when it runs ([`RunContext`], [`Input`]) and how it fails
+//! ([`StageError`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -154,6 +155,51 @@ pub struct RowProvenance {
     pub key_column: &'static str,
 }
 
+/// What the HTML report shows of a kind's outputs beyond what it shows of
+/// every kind (the per-epoch curves of `metrics.parquet`, the figures a stage
+/// that runs once writes): the kind names its own files, columns and words
+/// here, so that the engine knows none. Most kinds declare nothing (the
+/// default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportView {
+    /// A picture each instance writes for a person to check its item by.
+    pub item_picture: Option<ItemPicture>,
+    /// A table of held-out scores against true labels, drawn as an ROC curve.
+    pub scored_labels: Option<ScoredLabels>,
+}
+
+/// A picture an instance of a per-item kind writes (a segmentation outlined
+/// on the image, say); the report shows it for a sample of items and for
+/// every item with a failure, under its own heading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemPicture {
+    /// File name of the PNG in the kind's output directory.
+    pub file: &'static str,
+    /// The heading over the pictures (`Lung masks`).
+    pub title: &'static str,
+    /// What one picture shows, as the start of a sentence (`Three orthogonal
+    /// slices with the mask outlined`).
+    pub shows: &'static str,
+    /// The caption's words for an item without the picture (`no lung mask`).
+    pub missing: &'static str,
+}
+
+/// A Parquet table of a binary classifier's held-out scores, one row per
+/// item: the report draws its ROC curve with the area under it, and on the
+/// per-epoch log-loss charts the log loss of always predicting the table's
+/// positive rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScoredLabels {
+    /// File name of the table in the kind's output directory.
+    pub table: &'static str,
+    /// Column of true labels: boolean, or numbers where above 0.5 is positive.
+    pub label_column: &'static str,
+    /// Column of the scores (probabilities of the positive class).
+    pub score_column: &'static str,
+    /// What a row is, in the plural, as the curve's title counts them (`patients`).
+    pub rows_are: &'static str,
+}
+
 /// A kind of stage: what it accepts and how it computes.
 pub trait StageKind: Send + Sync {
     /// The name used as `kind:` in pipeline files.
@@ -177,6 +223,11 @@ pub trait StageKind: Send + Sync {
     /// the kind writes one; `lungflow lineage` starts from its rows.
     fn row_provenance(&self) -> Option<RowProvenance> {
         None
+    }
+    /// What the report shows of the kind's outputs beyond what it shows of
+    /// every kind; nothing more by default.
+    fn report_view(&self) -> ReportView {
+        ReportView::default()
     }
     /// Computes the outputs into `ctx.out_dir`.
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError>;

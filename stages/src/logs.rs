@@ -1,7 +1,21 @@
-//! The end of a log file, as errors quote it: one function that the
-//! `command` kind, the Slurm executor and the report share.
+//! A stage's log file: its end, as errors quote it (one function that the
+//! `command` kind, the Slurm executor and the report share), and the lines a
+//! kind writes to it as they come (the training kinds' epochs).
 
+use std::io::Write;
 use std::path::Path;
+
+use crate::StageError;
+
+/// Creates the log file at `path` and returns a function that writes one
+/// line to it, unbuffered so that a running stage's log is up to date; a
+/// line that cannot be written is dropped.
+pub fn line_log(path: &Path) -> Result<impl FnMut(&str) + use<>, StageError> {
+    let mut file = std::fs::File::create(path).map_err(StageError::msg)?;
+    Ok(move |line: &str| {
+        let _ = writeln!(file, "{line}");
+    })
+}
 
 /// The last `lines` lines of the text file at `path`; empty when it cannot be read.
 pub fn log_tail(path: &Path, lines: usize) -> String {
@@ -22,5 +36,17 @@ mod tests {
         assert_eq!(log_tail(&log, 10), "a\nb\nc");
         std::fs::remove_file(&log).unwrap();
         assert_eq!(log_tail(&log, 3), "");
+    }
+
+    #[test]
+    fn each_line_is_in_the_file_as_soon_as_it_is_written() {
+        let log = std::env::temp_dir().join(format!("lf-line-log-{}.txt", std::process::id()));
+        let mut write = line_log(&log).unwrap();
+        write("epoch 1");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "epoch 1\n");
+        write("epoch 2");
+        assert_eq!(log_tail(&log, 1), "epoch 2");
+        std::fs::remove_file(&log).unwrap();
+        assert!(line_log(Path::new("/nonexistent/dir/log.txt")).is_err());
     }
 }

@@ -23,13 +23,16 @@
 //! [`ParamType`] (`String`, `f64`, `i64`, `bool`, `Vec<String>`) and its
 //! default expression becomes the JSON default; a field without `= default`
 //! is required. Names, types and defaults feed the cache keys: changing one
-//! invalidates every cached result of the kind.
+//! invalidates every cached result of the kind. The settings every training
+//! loop has are declared once, in [`training`].
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::{ParamType, RunContext, StageError};
+
+pub mod training;
 
 /// A Rust type a declared parameter can have.
 pub trait ParamValue: Sized {

@@ -1,23 +1,24 @@
 //! The sections about what the stages made: the models (per-epoch curves
-//! drawn from `metrics.parquet`, a classifier's ROC curve from its
-//! validation table, the figures it wrote) and the data (each patient's
-//! lung-mask picture, the cohort table).
+//! drawn from `metrics.parquet`, the ROC curve of the scores a kind declares
+//! ([`ScoredLabels`]), the figures it wrote) and the data (the pictures
+//! per-item kinds declare ([`ItemPicture`]), the cohort table). What is
+//! particular to a kind comes from its [`ReportView`](lungflow_stages::contract::ReportView).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use base64::Engine;
+use lungflow_stages::contract::{ItemPicture, ScoredLabels};
 use lungflow_stages::formats::table::read_numeric_columns;
-use lungflow_stages::formats::training::{METRICS_TABLE, VALIDATION_TABLE};
-use lungflow_stages::kinds::lung_mask::PICTURE_FILE;
+use lungflow_stages::formats::training::METRICS_TABLE;
 
 use super::facts::{Facts, Instance, Standing};
 use super::overview::standing_name;
 use super::page::{note, table};
 use super::svg::{Chart, Series, escape, line_chart};
 
-/// How many patients' lung masks are shown beside every failed one.
-pub const MASK_SAMPLE: usize = 12;
+/// How many items' pictures are shown beside every failed one.
+pub const PICTURE_SAMPLE: usize = 12;
 
 /// An image file as an inline `<img>` (data URL), or `None` if unreadable.
 pub fn inline_png(path: &Path, alt: &str, class: &str) -> Option<String> {
@@ -27,8 +28,8 @@ pub fn inline_png(path: &Path, alt: &str, class: &str) -> Option<String> {
 }
 
 /// Every stage that runs once and wrote per-epoch metrics: its curves as
-/// SVG, its ROC curve when it wrote validation probabilities, and its
-/// top-level PNG figures.
+/// SVG, the ROC curve of the scores its kind declares when it wrote them,
+/// and its top-level PNG figures.
 pub fn models(f: &Facts<'_>) -> String {
     let mut html = String::new();
     for &s in &f.p.order {
@@ -45,12 +46,13 @@ pub fn models(f: &Facts<'_>) -> String {
         ));
         match read_numeric_columns(&metrics) {
             Ok(columns) => {
-                let validation = f.output(inst, VALIDATION_TABLE).and_then(|p| read_numeric_columns(&p).ok());
-                let prior = validation.as_ref().and_then(|v| prior_log_loss(v));
+                let scored = stage.kind.report_view().scored_labels;
+                let table = scored.and_then(|d| Some((d, read_numeric_columns(&f.output(inst, d.table)?).ok()?)));
+                let prior = table.as_ref().and_then(|(d, t)| prior_log_loss(t, d));
                 for chart in epoch_charts(&columns, prior) {
                     html.push_str(&line_chart(&chart));
                 }
-                if let Some(roc) = validation.as_ref().and_then(|v| roc_chart(v)) {
+                if let Some(roc) = table.as_ref().and_then(|(d, t)| roc_chart(t, d)) {
                     html.push_str(&line_chart(&roc));
                 }
             }
@@ -99,17 +101,22 @@ pub fn epoch_charts(columns: &[(String, Vec<f64>)], prior: Option<f64>) -> Vec<C
     charts
 }
 
-/// The log loss of always predicting the validation set's positive rate.
-fn prior_log_loss(validation: &[(String, Vec<f64>)]) -> Option<f64> {
-    let labels = &validation.iter().find(|(n, _)| n == "cancer")?.1;
+/// The values of column `name` of a table read by `read_numeric_columns`.
+fn column<'t>(table: &'t [(String, Vec<f64>)], name: &str) -> Option<&'t Vec<f64>> {
+    table.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// The log loss of always predicting the held-out rows' positive rate.
+fn prior_log_loss(table: &[(String, Vec<f64>)], scored: &ScoredLabels) -> Option<f64> {
+    let labels = column(table, scored.label_column)?;
     let p = labels.iter().sum::<f64>() / labels.len().max(1) as f64;
     (p > 0.0 && p < 1.0).then(|| -(p * p.ln() + (1.0 - p) * (1.0 - p).ln()))
 }
 
-/// The ROC curve of a validation table with `cancer` (0/1) and `probability`.
-pub fn roc_chart(validation: &[(String, Vec<f64>)]) -> Option<Chart> {
-    let column = |name: &str| validation.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-    let (labels, probs) = (column("cancer")?, column("probability")?);
+/// The ROC curve of a table of held-out scores, with the columns `scored`
+/// names (labels as 0/1, scores).
+pub fn roc_chart(table: &[(String, Vec<f64>)], scored: &ScoredLabels) -> Option<Chart> {
+    let (labels, probs) = (column(table, scored.label_column)?, column(table, scored.score_column)?);
     let mut pairs: Vec<(f64, bool)> = probs.iter().zip(labels).filter(|(p, _)| p.is_finite()).map(|(&p, &l)| (p, l > 0.5)).collect();
     let positives = pairs.iter().filter(|(_, l)| *l).count() as f64;
     let negatives = pairs.len() as f64 - positives;
@@ -134,7 +141,7 @@ pub fn roc_chart(validation: &[(String, Vec<f64>)]) -> Option<Chart> {
         points.push((fp / negatives, tp / positives));
     }
     Some(Chart {
-        title: format!("validation ROC (AUC {auc:.3}, {} patients)", pairs.len()),
+        title: format!("validation ROC (AUC {auc:.3}, {} {})", pairs.len(), scored.rows_are),
         x_label: "false positive rate".into(),
         y_label: "true positive rate".into(),
         series: vec![Series { name: "validation".into(), points, dashed: false }],
@@ -169,8 +176,9 @@ fn figures(f: &Facts<'_>, inst: &Instance) -> String {
     }
 }
 
-/// Lung-mask pictures (a sample of patients and every patient with a
-/// failure) and the cohort table: every item's standing in every per-item stage.
+/// The pictures per-item kinds declare (a sample of items and every item
+/// with a failure) and the cohort table: every item's standing in every
+/// per-item stage.
 pub fn data(f: &Facts<'_>) -> String {
     let per_item: Vec<usize> = f.p.order.iter().copied().filter(|&s| f.p.stages[s].foreach.is_some()).collect();
     if per_item.is_empty() {
@@ -182,7 +190,7 @@ pub fn data(f: &Facts<'_>) -> String {
     let by_cell: HashMap<(usize, &str), &Instance> = f.instances.iter().filter_map(|i| Some(((i.stage, i.item.as_deref()?), i))).collect();
     let failed: HashSet<&str> = f.instances.iter().filter(|i| i.standing == Standing::Failed).filter_map(|i| i.item.as_deref()).collect();
     let failed_items: Vec<&String> = items.iter().filter(|it| failed.contains(it.as_str())).collect();
-    let mut html = masks(f, &items, &failed_items);
+    let mut html = item_pictures(f, &items, &failed_items);
     let head: Vec<String> = std::iter::once("item".to_owned()).chain(per_item.iter().map(|&s| f.p.stages[s].name.clone())).collect();
     let rows = items.iter().map(|it| {
         let mut row = vec![escape(it)];
@@ -202,13 +210,29 @@ pub fn data(f: &Facts<'_>) -> String {
     html
 }
 
-/// The lung-mask pictures: the first [`MASK_SAMPLE`] items and every failed one.
-fn masks(f: &Facts<'_>, items: &[String], failed: &[&String]) -> String {
-    let pictures: Vec<&Instance> = f.instances.iter().filter(|i| f.output(i, PICTURE_FILE).is_some()).collect();
+/// The pictures of every kind that declares one, a heading per kind in
+/// pipeline order.
+fn item_pictures(f: &Facts<'_>, items: &[String], failed: &[&String]) -> String {
+    let mut kinds: Vec<(&str, ItemPicture)> = Vec::new();
+    for &s in &f.p.order {
+        let kind = f.p.stages[s].kind;
+        if let Some(picture) = kind.report_view().item_picture
+            && !kinds.iter().any(|(name, _)| *name == kind.name())
+        {
+            kinds.push((kind.name(), picture));
+        }
+    }
+    kinds.iter().map(|(kind, picture)| pictures_of(f, kind, picture, items, failed)).collect()
+}
+
+/// One kind's pictures: the first [`PICTURE_SAMPLE`] items and every failed one.
+fn pictures_of(f: &Facts<'_>, kind: &str, picture: &ItemPicture, items: &[String], failed: &[&String]) -> String {
+    let of_kind = |i: &&Instance| f.p.stages[i.stage].kind.name() == kind;
+    let pictures: Vec<&Instance> = f.instances.iter().filter(of_kind).filter(|i| f.output(i, picture.file).is_some()).collect();
     if pictures.is_empty() {
         return String::new();
     }
-    let chosen: Vec<&String> = items.iter().take(MASK_SAMPLE).chain(failed.iter().copied()).collect();
+    let chosen: Vec<&String> = items.iter().take(PICTURE_SAMPLE).chain(failed.iter().copied()).collect();
     let mut figs = String::new();
     let mut shown = std::collections::BTreeSet::new();
     for item in chosen {
@@ -218,16 +242,23 @@ fn masks(f: &Facts<'_>, items: &[String], failed: &[&String]) -> String {
         let failed_mark = if failed.contains(&item) { " (has a failure)" } else { "" };
         match pictures.iter().find(|i| i.item.as_ref() == Some(item)) {
             Some(i) => {
-                let path = f.output(i, PICTURE_FILE).expect("has the picture");
+                let path = f.output(i, picture.file).expect("has the picture");
+                // The class keeps its first name: the page's style sheet and tests select `img.mask`.
                 if let Some(img) = inline_png(&path, item, "mask") {
                     figs.push_str(&format!("<figure>{img}<figcaption>{}{failed_mark}</figcaption></figure>", escape(item)));
                 }
             }
-            None => figs.push_str(&format!("<figure><figcaption>{}: no lung mask{failed_mark}</figcaption></figure>", escape(item))),
+            None => figs.push_str(&format!(
+                "<figure><figcaption>{}: {}{failed_mark}</figcaption></figure>",
+                escape(item),
+                escape(picture.missing)
+            )),
         }
     }
     format!(
-        "<h3>Lung masks</h3><p class=\"note\">Three orthogonal slices with the mask outlined, for the first {MASK_SAMPLE} items and every item with a failure.</p><div class=\"figures\">{figs}</div>"
+        "<h3>{}</h3><p class=\"note\">{}, for the first {PICTURE_SAMPLE} items and every item with a failure.</p><div class=\"figures\">{figs}</div>",
+        escape(picture.title),
+        escape(picture.shows)
     )
 }
 
@@ -251,12 +282,25 @@ mod tests {
         assert!(charts[1].hlines.is_empty());
     }
 
+    const SCORED: ScoredLabels =
+        ScoredLabels { table: "held_out.parquet", label_column: "truth", score_column: "score", rows_are: "cases" };
+
     #[test]
     fn the_roc_curve_and_its_area_match_a_hand_count() {
-        let v = vec![("cancer".to_owned(), vec![1.0, 0.0, 1.0, 0.0]), ("probability".to_owned(), vec![0.9, 0.8, 0.4, 0.1])];
-        let roc = roc_chart(&v).unwrap();
-        assert!(roc.title.contains("AUC 0.750"), "{}", roc.title);
+        let v = vec![("truth".to_owned(), vec![1.0, 0.0, 1.0, 0.0]), ("score".to_owned(), vec![0.9, 0.8, 0.4, 0.1])];
+        let roc = roc_chart(&v, &SCORED).unwrap();
+        assert_eq!(roc.title, "validation ROC (AUC 0.750, 4 cases)");
         assert_eq!(roc.series[0].points, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]);
-        assert!(roc_chart(&[("cancer".into(), vec![1.0]), ("probability".into(), vec![0.5])]).is_none());
+        assert!(roc_chart(&[("truth".into(), vec![1.0]), ("score".into(), vec![0.5])], &SCORED).is_none());
+        assert!(roc_chart(&v[..1], &SCORED).is_none(), "no score column, no curve");
+    }
+
+    #[test]
+    fn the_class_prior_comes_from_the_declared_label_column() {
+        let v = vec![("truth".to_owned(), vec![1.0, 0.0, 0.0, 0.0])];
+        let prior = prior_log_loss(&v, &SCORED).unwrap();
+        assert!((prior - -(0.25f64 * 0.25f64.ln() + 0.75 * 0.75f64.ln())).abs() < 1e-12, "{prior}");
+        assert!(prior_log_loss(&[("truth".into(), vec![1.0, 1.0])], &SCORED).is_none(), "one class has no prior loss");
+        assert!(prior_log_loss(&[("other".into(), vec![1.0, 0.0])], &SCORED).is_none());
     }
 }

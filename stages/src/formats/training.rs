@@ -1,8 +1,9 @@
 //! What training kinds leave behind, and reading trained models back: the
 //! architecture in `model.json`, the weights in `model.mpk`, final metrics in
 //! `metrics.json` (what `lungflow metrics` reads), per-epoch metrics in
-//! `metrics.parquet` (no wall times: those go to the run's timings file), the patients each side of the split in `split.json`,
-//! and a classifier's validation probabilities in `validation.parquet`.
+//! `metrics.parquet` (no wall times: those go to the run's timings file), and
+//! the patients each side of the split in `split.json`. What only a
+//! classifier writes is in [`classifier`](super::classifier).
 
 use std::path::Path;
 
@@ -25,8 +26,6 @@ pub const SPLIT_FILE: &str = "split.json";
 pub const MODEL_JSON: &str = "model.json";
 /// A saved model's weights.
 pub const MODEL_WEIGHTS: &str = "model.mpk";
-/// Validation probabilities of a saved classifier.
-pub const VALIDATION_TABLE: &str = "validation.parquet";
 
 /// The recorder weights are saved with (burn appends `.mpk` to the stem).
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {

@@ -11,9 +11,9 @@
 //! Outputs: `model.mpk` and `model.json` (the best epoch), `metrics.parquet`
 //! (per epoch: log loss, accuracy and AUC on training and validation
 //! patients, and the class-prior baseline), `metrics.json`, `split.json`,
-//! `validation.parquet` (validation probabilities), all as in
-//! [`formats::training`](crate::formats::training), and `log_loss.png`,
-//! `auc.png`.
+//! `validation.parquet` (validation probabilities), `log_loss.png` and
+//! `auc.png`, as in [`formats::training`](crate::formats::training) and
+//! [`formats::classifier`](crate::formats::classifier).
 //!
 //! With `folds: k` the recipe is also cross-validated over the labelled
 //! patients (see [`cross_validation`](crate::models::classifier::cross_validation)):
@@ -24,20 +24,21 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray};
 use burn::backend::Autodiff;
 use burn::prelude::*;
 use serde_json::json;
 
+use crate::contract::{ReportView, ScoredLabels};
+use crate::formats::classifier::{
+    AUC_PNG, EpochRow, FoldRow, HeldOut, LABEL_COLUMN, LOG_LOSS_PNG, PROBABILITY_COLUMN, SetScores, VALIDATION_TABLE, write_cv_folds,
+    write_cv_predictions, write_epochs, write_validation,
+};
 use crate::formats::features::{FEATURES_FILE, read_features};
 use crate::formats::labels::read_labels;
-use crate::formats::table::write_parquet;
-use crate::formats::training::{
-    METRICS_TABLE, VALIDATION_TABLE, load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split, write_timings,
-};
-use crate::models::classifier::cross_validation::{CrossValidation, FoldPlan, FoldScores, cross_validate, plan_folds};
+use crate::formats::training::{load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split, write_timings};
+use crate::logs::line_log;
+use crate::models::classifier::cross_validation::{CrossValidation, FoldPlan, cross_validate, plan_folds};
 use crate::models::classifier::data::{Sample, stratified_split};
 use crate::models::classifier::model::{Classifier, ClassifierShape};
 use crate::models::classifier::scores::Scores;
@@ -48,18 +49,9 @@ use crate::models::gmcae::model::GmcaeShape;
 use crate::models::parse_widths;
 use crate::params::{input_path, positive};
 use crate::plot::{BLUE, DARK_GREY, ORANGE, Series, line_chart};
-use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device};
+use crate::{ParamSpec, RunContext, StageError, StageKind, on_device, training_params};
 
-/// Log-loss curves.
-pub const LOG_LOSS_PNG: &str = "log_loss.png";
-/// AUC curves.
-pub const AUC_PNG: &str = "auc.png";
-/// Cross-validation scores, one row per fold.
-pub const CV_FOLDS_TABLE: &str = "cv_folds.parquet";
-/// Every labelled patient's out-of-fold probability.
-pub const CV_PREDICTIONS_TABLE: &str = "cv_predictions.parquet";
-
-kind_params! {
+training_params! {
     /// The parameters of `classifier_train`.
     pub struct Params {
         /// widths of the 3³ convolutions after the encoder
@@ -76,24 +68,21 @@ kind_params! {
         fine_tune: i64 = 0,
         /// Adam learning rate
         lr: f64 = 1e-3,
+    }
+    training {
         /// patients per step
-        batch_size: i64 = 4,
-        /// most epochs
-        epochs: i64 = 30,
+        batch_size = 4,
+        epochs = 30,
         /// early stopping patience in epochs (counted once the training log loss is under the class prior's)
-        patience: i64 = 8,
-        /// global gradient-norm limit; 0 turns clipping off
-        clip_norm: f64 = 1.0,
+        patience = 8,
         /// fraction of each class's patients held out for validation
-        val_fraction: f64 = 0.25,
-        /// k-fold cross-validation of the recipe over the labelled patients (0 = none)
-        folds: i64 = 0,
-        /// seed for initialisation, split, order and augmentation
-        seed: i64 = 0,
+        val_fraction,
+        own {
+            /// k-fold cross-validation of the recipe over the labelled patients (0 = none)
+            folds: i64 = 0,
+        }
         /// random cube symmetry (of 48) per patient per step
-        augment: bool = true,
-        /// cpu (burn flex) or cuda (needs --features cuda)
-        device: String = "cpu",
+        augment,
     }
 }
 
@@ -150,6 +139,13 @@ impl StageKind for ClassifierTrain {
         Params::specs()
     }
 
+    /// The validation patients' probabilities, drawn as an ROC curve.
+    fn report_view(&self) -> ReportView {
+        let scores =
+            ScoredLabels { table: VALIDATION_TABLE, label_column: LABEL_COLUMN, score_column: PROBABILITY_COLUMN, rows_are: "patients" };
+        ReportView { scored_labels: Some(scores), ..ReportView::default() }
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         // Runs alone (all cores), so it may tune the process's allocator.
         let _heap = crate::models::heap::ReuseFreedMemory::start();
@@ -170,11 +166,7 @@ impl StageKind for ClassifierTrain {
             k if k >= 2 => Some(plan_folds(&samples, k as usize, p.val_fraction, p.seed as u64)?),
             k => return Err(StageError(format!("folds must be 0 (no cross-validation) or at least 2, got {k}"))),
         };
-        let mut log_file = std::fs::File::create(ctx.log_path).map_err(StageError::msg)?;
-        let mut log = |line: &str| {
-            use std::io::Write;
-            let _ = writeln!(log_file, "{line}");
-        };
+        let mut log = line_log(ctx.log_path)?;
         let fit = Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o, folds: folds.as_deref() };
         let (result, cv) = on_device!(p.device.as_str(), fit_on(&fit, &mut log))?;
         write_timings(ctx.timings_path, result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds})).collect())?;
@@ -358,53 +350,31 @@ fn write_outputs(
 
 /// `metrics.parquet` (one row per epoch) and `validation.parquet`.
 fn write_tables(out: &Path, r: &TrainResult) -> Result<(), StageError> {
-    let col = |f: &dyn Fn(&EpochScores) -> f64| Arc::new(Float64Array::from_iter_values(r.epochs.iter().map(f))) as ArrayRef;
-    let batch = RecordBatch::try_from_iter([
-        ("epoch", Arc::new(Int32Array::from_iter_values(r.epochs.iter().map(|m| m.epoch as i32))) as ArrayRef),
-        ("train_log_loss", col(&|m| m.train.log_loss)),
-        ("train_accuracy", col(&|m| m.train.accuracy)),
-        ("train_auc", col(&|m| m.train.auc)),
-        ("val_log_loss", col(&|m| m.val.log_loss)),
-        ("val_accuracy", col(&|m| m.val.accuracy)),
-        ("val_auc", col(&|m| m.val.auc)),
-        ("prior_val_log_loss", col(&|_| r.prior_val_log_loss)),
-    ])
-    .map_err(StageError::msg)?;
-    write_parquet(&out.join(METRICS_TABLE), &batch)?;
-    let v = &r.val_predictions;
-    let validation = RecordBatch::try_from_iter([
-        ("id", Arc::new(StringArray::from_iter_values(v.iter().map(|p| p.0.as_str()))) as ArrayRef),
-        ("cancer", Arc::new(BooleanArray::from(v.iter().map(|p| p.1).collect::<Vec<_>>())) as ArrayRef),
-        ("probability", Arc::new(Float64Array::from_iter_values(v.iter().map(|p| p.2))) as ArrayRef),
-    ])
-    .map_err(StageError::msg)?;
-    write_parquet(&out.join(VALIDATION_TABLE), &validation)
+    let rows: Vec<EpochRow> = r.epochs.iter().map(|m| EpochRow { epoch: m.epoch, train: set(&m.train), val: set(&m.val) }).collect();
+    write_epochs(out, &rows, r.prior_val_log_loss)?;
+    let held = |(id, cancer, probability): &(String, bool, f64)| HeldOut { id: id.clone(), cancer: *cancer, probability: *probability };
+    write_validation(out, &r.val_predictions.iter().map(held).collect::<Vec<_>>())
 }
 
 /// `cv_folds.parquet` (one row per fold) and `cv_predictions.parquet`.
 fn write_cv_tables(out: &Path, cv: &CrossValidation) -> Result<(), StageError> {
-    let int = |f: &dyn Fn(&FoldScores) -> usize| Arc::new(Int32Array::from_iter_values(cv.folds.iter().map(|s| f(s) as i32))) as ArrayRef;
-    let real = |f: &dyn Fn(&Scores) -> f64| Arc::new(Float64Array::from_iter_values(cv.folds.iter().map(|s| f(&s.scores)))) as ArrayRef;
-    let folds = RecordBatch::try_from_iter([
-        ("fold", int(&|s| s.fold)),
-        ("patients", int(&|s| s.patients)),
-        ("cancers", int(&|s| s.cancers)),
-        ("best_epoch", int(&|s| s.best_epoch)),
-        ("log_loss", real(&|s| s.log_loss)),
-        ("accuracy", real(&|s| s.accuracy)),
-        ("auc", real(&|s| s.auc)),
-    ])
-    .map_err(StageError::msg)?;
-    write_parquet(&out.join(CV_FOLDS_TABLE), &folds)?;
-    let p = &cv.predictions;
-    let predictions = RecordBatch::try_from_iter([
-        ("id", Arc::new(StringArray::from_iter_values(p.iter().map(|r| r.0.as_str()))) as ArrayRef),
-        ("cancer", Arc::new(BooleanArray::from(p.iter().map(|r| r.1).collect::<Vec<_>>())) as ArrayRef),
-        ("fold", Arc::new(Int32Array::from_iter_values(p.iter().map(|r| r.2 as i32))) as ArrayRef),
-        ("probability", Arc::new(Float64Array::from_iter_values(p.iter().map(|r| r.3))) as ArrayRef),
-    ])
-    .map_err(StageError::msg)?;
-    write_parquet(&out.join(CV_PREDICTIONS_TABLE), &predictions)
+    let folds = cv.folds.iter().map(|s| FoldRow {
+        fold: s.fold,
+        patients: s.patients,
+        cancers: s.cancers,
+        best_epoch: s.best_epoch,
+        scores: set(&s.scores),
+    });
+    write_cv_folds(out, &folds.collect::<Vec<_>>())?;
+    let held = |(id, cancer, fold, probability): &(String, bool, usize, f64)| {
+        (HeldOut { id: id.clone(), cancer: *cancer, probability: *probability }, *fold)
+    };
+    write_cv_predictions(out, &cv.predictions.iter().map(held).collect::<Vec<_>>())
+}
+
+/// A model's scores as the tables write them.
+fn set(s: &Scores) -> SetScores {
+    SetScores { log_loss: s.log_loss, accuracy: s.accuracy, auc: s.auc }
 }
 
 #[cfg(test)]

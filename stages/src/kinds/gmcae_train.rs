@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::formats::patches::read_gathered;
 use crate::formats::table::write_parquet;
 use crate::formats::training::{METRICS_TABLE, save_weights, write_metrics, write_model_json, write_split, write_timings};
+use crate::logs::line_log;
 use crate::models::gmcae::data::PatchSet;
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::gmcae::train::{EpochMetrics, TrainOptions, TrainResult, train};
@@ -26,14 +27,14 @@ use crate::models::parse_widths;
 use crate::models::pool::inside_the_pool;
 use crate::params::{input_path, positive};
 use crate::plot::{BLUE, Canvas, ORANGE, Series, line_chart};
-use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params, on_device};
+use crate::{ParamSpec, RunContext, StageError, StageKind, on_device, training_params};
 
 /// Training and validation curves.
 pub const LOSS_PNG: &str = "loss.png";
 /// Validation patches beside their reconstructions.
 pub const RECONSTRUCTION_PNG: &str = "reconstruction.png";
 
-kind_params! {
+training_params! {
     /// The parameters of `gmcae_train`.
     pub struct Params {
         /// encoder channel widths, or the preset kdsb17 (64,128,256)
@@ -48,22 +49,17 @@ kind_params! {
         lr: f64 = 1e-4,
         /// Adam epsilon (PyTorch's default)
         adam_epsilon: f64 = 1e-8,
+    }
+    training {
         /// patches per batch
-        batch_size: i64 = 8,
-        /// most epochs
-        epochs: i64 = 10,
+        batch_size = 8,
+        epochs = 10,
         /// early stopping patience in epochs
-        patience: i64 = 3,
-        /// global gradient-norm limit; 0 turns clipping off
-        clip_norm: f64 = 1.0,
+        patience = 3,
         /// fraction of patients held out for validation
-        val_fraction: f64 = 0.25,
-        /// seed for initialisation, split, order and augmentation
-        seed: i64 = 0,
+        val_fraction,
         /// random cube symmetry per training patch
-        augment: bool = true,
-        /// cpu (burn flex) or cuda (needs --features cuda)
-        device: String = "cpu",
+        augment,
     }
 }
 
@@ -122,11 +118,7 @@ impl StageKind for GmcaeTrain {
         let (edge, patches) = read_gathered(input_path(ctx, "patches")?)?;
         let set = PatchSet::new(edge, patches.into_iter().map(|(patient, patch)| (patient, patch.voxels)));
         let o = p.options(set.edge)?;
-        let mut log_file = std::fs::File::create(ctx.log_path).map_err(StageError::msg)?;
-        let mut log = |line: &str| {
-            use std::io::Write;
-            let _ = writeln!(log_file, "{line}");
-        };
+        let mut log = line_log(ctx.log_path)?;
         // The training threads share the main heap, which keeps tensors
         // over 64 MiB (kdsb17's widths) for reuse.
         crate::models::heap::one_arena();

@@ -7,6 +7,7 @@
 //! `mask.json`, the [`MaskSummary`](crate::segment::lungs::MaskSummary), and
 //! `mask.png`, three orthogonal slices with the lungs outlined.
 
+use crate::contract::{ItemPicture, ReportView};
 use crate::formats::volume::{MASK_FILE, VOLUME_FILE, read_volume, write_mask, write_volume};
 use crate::kind_params;
 use crate::params::input_path;
@@ -95,6 +96,17 @@ impl StageKind for LungMask {
 
     fn params(&self) -> Vec<ParamSpec> {
         Params::specs()
+    }
+
+    /// Each patient's `mask.png`, the picture a person checks a mask by.
+    fn report_view(&self) -> ReportView {
+        let picture = ItemPicture {
+            file: PICTURE_FILE,
+            title: "Lung masks",
+            shows: "Three orthogonal slices with the mask outlined",
+            missing: "no lung mask",
+        };
+        ReportView { item_picture: Some(picture), ..ReportView::default() }
     }
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {

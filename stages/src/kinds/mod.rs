@@ -81,4 +81,26 @@ mod tests {
         let with: Vec<&str> = all_kinds().into_iter().filter(|k| k.row_provenance().is_some()).map(|k| k.name()).collect();
         assert_eq!(with, ["submission"]);
     }
+
+    /// The report's pictures and ROC curve come from these declarations
+    /// only, so each must name a file the kind writes.
+    #[test]
+    fn the_lung_masks_and_the_classifier_s_validation_table_are_what_the_report_shows() {
+        let nothing = crate::contract::ReportView::default();
+        let declaring: Vec<_> = all_kinds().into_iter().map(|k| (k.name(), k.report_view())).filter(|(_, v)| *v != nothing).collect();
+        let names: Vec<&str> = declaring.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["lung_mask", "classifier_train"]);
+        let picture = declaring[0].1.item_picture.expect("lung_mask shows a picture");
+        assert_eq!(picture.file, lung_mask::PICTURE_FILE);
+        assert!(find_kind("lung_mask").unwrap().doc().contains(picture.file));
+        let scores = declaring[1].1.scored_labels.expect("classifier_train shows scores");
+        // The declared columns are the ones the writer of the declared table writes.
+        let dir = std::env::temp_dir().join(format!("lf-report-view-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let row = crate::formats::classifier::HeldOut { id: "p1".into(), cancer: true, probability: 0.75 };
+        crate::formats::classifier::write_validation(&dir, &[row]).unwrap();
+        let columns = crate::formats::table::read_numeric_columns(&dir.join(scores.table)).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(columns, [(scores.label_column.to_owned(), vec![1.0]), (scores.score_column.to_owned(), vec![0.75])]);
+    }
 }
