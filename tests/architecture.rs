@@ -173,7 +173,7 @@ fn no_function_outside_tests_is_over_80_lines() {
 
 #[test]
 fn the_circle_check_sees_a_circle() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = lungflow_testkit::tempdir().unwrap();
     let src = dir.path();
     std::fs::create_dir_all(src.join("a")).unwrap();
     std::fs::write(src.join("lib.rs"), "pub mod a;\npub mod b;\n").unwrap();

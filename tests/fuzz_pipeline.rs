@@ -15,7 +15,7 @@ static ALLOC: CappedAllocator = CappedAllocator::new(1 << 30);
 
 thread_local! {
     /// Each fuzzing thread's scratch pipeline file.
-    static SCRATCH: RefCell<Option<(tempfile::TempDir, PathBuf)>> = const { RefCell::new(None) };
+    static SCRATCH: RefCell<Option<(lungflow_testkit::TempDir, PathBuf)>> = const { RefCell::new(None) };
 }
 
 /// Loads `bytes` as a pipeline file; the result is ignored (errors are
@@ -24,7 +24,7 @@ fn load_bytes(bytes: &[u8]) {
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (_, file) = scratch.get_or_insert_with(|| {
-            let dir = tempfile::tempdir().expect("temp dir");
+            let dir = lungflow_testkit::tempdir().expect("temp dir");
             let file = dir.path().join("fuzz.yaml");
             (dir, file)
         });

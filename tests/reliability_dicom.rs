@@ -83,7 +83,7 @@ fn logs(dir: &Path) -> String {
 #[test]
 fn keep_going_publishes_the_good_patients_and_each_hostile_file_fails_only_its_patient() {
     let p = Project::new();
-    let canary = tempfile::tempdir().unwrap();
+    let canary = lungflow_testkit::tempdir().unwrap();
     std::fs::write(canary.path().join("canary.txt"), "do not touch").unwrap();
     let canary_before = snapshot(canary.path());
     let root = p.path().join("patients");

@@ -1,8 +1,8 @@
 //! `lungflow report` and `run --report`, checked in a real headless
-//! Chromium (Debian's `chromium`; CI installs it): the page loads with the
-//! network off and without console errors, every section is there, the
-//! graph has one node per stage, the timeline one bar per executed
-//! instance, and the screenshot is not blank.
+//! Chromium (Debian's `chromium`, which the testkit installs when missing):
+//! the page loads with the network off and without console errors, every
+//! section is there, the graph has one node per stage, the timeline one bar
+//! per executed instance, and the screenshot is not blank.
 //!
 //! Set `LUNGFLOW_REPORT_SCREENSHOT=PATH` to keep the chain report's
 //! screenshot (the README's picture is made this way).

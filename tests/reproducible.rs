@@ -112,16 +112,11 @@ fn every_kind_of_the_demo_gives_the_same_bytes_with_one_or_two_jobs_and_one_thre
 
 /// Another CPU: the same binary under QEMU's emulation of a Haswell (AVX2
 /// and FMA, no AVX-512) gives the same bytes as this machine. Needs
-/// `qemu-x86_64` (Debian's qemu-user, which `.ci/run` installs); without it
-/// the test says so and checks nothing.
+/// `qemu-x86_64` (Debian's qemu-user), which the testkit installs when
+/// missing; where it cannot, the test fails naming the install command.
 #[test]
 fn a_cpu_without_avx512_gives_the_same_bytes() {
-    let Some(qemu) =
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("qemu-x86_64")).find(|p| p.is_file())
-    else {
-        eprintln!("qemu-x86_64 not found: the other-CPU check did not run");
-        return;
-    };
+    let qemu = lungflow_testkit::qemu_x86_64();
     let native = cold_run("2", None);
     let emulated = Project::new();
     emulated.write("pipe.yaml", &pipeline());

@@ -1,6 +1,7 @@
 //! `--executor slurm` against a real Slurm cluster (the one
-//! `tools/slurm/up.sh` starts; CI starts it before the tests). Without a
-//! cluster these tests fail, naming that script: they are never skipped.
+//! `tools/slurm/up.sh` starts; the testkit runs it when no cluster answers).
+//! Where it cannot start one, these tests fail naming that script: they are
+//! never skipped.
 //!
 //! The tests share the cluster's two CPUs, so they take turns.
 
@@ -20,23 +21,13 @@ static CLUSTER: Mutex<()> = Mutex::new(());
 /// Poll quickly in tests: the cluster is local and idle otherwise.
 const FAST: &str = "executor:\n  slurm:\n    poll: 0.3s\n    max_poll: 2s\n    exit_file_grace: 5s\n";
 
-/// Takes the cluster for one test, after checking that it answers. When it
-/// does not and Slurm is installed, `tools/slurm/up.sh` is run once to start
-/// it (so that `cargo test` needs no other step where Slurm is installed).
+/// Takes the cluster for one test, after making sure it answers: the
+/// testkit starts it with `tools/slurm/up.sh --install` when it does not
+/// (installing Slurm where the machine allows it), or fails naming that
+/// command.
 fn cluster() -> std::sync::MutexGuard<'static, ()> {
     let guard = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-    let answers = || Command::new("sinfo").args(["-h", "-o", "%T"]).output().is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    if !answers() {
-        STARTED.call_once(|| {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/slurm/up.sh");
-            let _ = Command::new("bash").arg(script).stdout(Stdio::null()).status();
-        });
-    }
-    assert!(
-        answers(),
-        "no Slurm cluster answers `sinfo`, and tools/slurm/up.sh could not start one; start the test cluster with `tools/slurm/up.sh` (as root; add --install to install slurm-wlm and munge) and see its output"
-    );
+    lungflow_testkit::slurm_cluster();
     guard
 }
 

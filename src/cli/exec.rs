@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_kind_that_panics_fails_with_its_message_and_exit_code_1() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let Err(Exit(code, message)) = run_found(&Panics, &[], &[], None, &dir.path().join("out")) else { panic!("it failed") };
         assert_eq!(code, EXIT_FAILED);
         assert!(message.contains("panics failed: internal error: no first row: 0"), "{message}");
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn an_out_folder_that_is_not_empty_is_refused_and_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
         let Err(Exit(code, message)) = run_found(&Panics, &[], &[], None, dir.path()) else { panic!("it was refused") };
         assert_eq!(code, crate::cli::args::EXIT_USAGE);

@@ -124,7 +124,7 @@ mod tests {
     use super::*;
 
     fn load(yaml: &str) -> Pipeline {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let file = dir.path().join("p.yaml");
         std::fs::write(&file, yaml).unwrap();
         crate::pipeline::load::load(&file, &[]).map_err(|e| e.to_string()).unwrap()

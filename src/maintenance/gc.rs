@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn slurm_leftovers_go_unless_a_remembered_task_may_still_deliver() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         let key = |c: char| c.to_string().repeat(64);
         let (live, dead) = (cache.root().join(format!("tmp/{}.1.0", key('a'))), cache.root().join(format!("tmp/{}.1.1", key('b'))));

@@ -301,7 +301,7 @@ mod tests {
 
     /// A pipeline file with a sweep, loaded through the spec.
     fn load(yaml: &str, cli: &[&str]) -> Result<crate::pipeline::model::Pipeline, String> {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let file = dir.path().join("s.yaml");
         std::fs::write(&file, yaml).unwrap();
         let axes: Vec<Axis> = cli.iter().map(|a| Axis::parse(a).unwrap()).collect();

@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn staging_folders_of_this_process_are_removed_and_others_kept() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let pid = std::process::id();
         std::fs::create_dir_all(dir.path().join(format!("k1.{pid}.0/out"))).unwrap();
         std::fs::write(dir.path().join(format!("k1.{pid}.0/out/a.txt")), "half").unwrap();

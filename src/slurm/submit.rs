@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn the_job_script_runs_its_line_of_the_task_list() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let settings = crate::slurm::settings::SlurmSettings::default();
         let calls = crate::slurm::client::Calls::default();
         let s = Submitter {

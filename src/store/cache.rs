@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn a_damaged_key_is_an_error_not_a_panic_or_a_path_outside_the_cache() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         for bad in ["", "a", "../../../../etc/passwd", &"A".repeat(64), &format!("{}é", "a".repeat(62))] {
             let err = cache.manifest(bad).unwrap_err().to_string();
@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn stray_folders_among_the_entries_are_not_keys() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         let good = "ab".repeat(32);
         fs::create_dir_all(cache.root().join("entries/ab").join(&good)).unwrap();

@@ -117,8 +117,8 @@ mod tests {
     use crate::store::manifest::Manifest;
 
     /// A cache with one published entry holding `a.txt` and `sub/b.txt`.
-    fn entry() -> (tempfile::TempDir, Cache, String) {
-        let dir = tempfile::tempdir().unwrap();
+    fn entry() -> (lungflow_testkit::TempDir, Cache, String) {
+        let dir = lungflow_testkit::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         let key = "cd".repeat(32);
         let staging = cache.staging(&key).unwrap();

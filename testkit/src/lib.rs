@@ -1,8 +1,11 @@
 //! What the tests of both lungflow crates share, so that `cargo test` needs
-//! nothing but Rust and Python 3: the location of the real CT data, a
-//! Python interpreter with the reference packages, hand-built (and broken)
-//! DICOM bytes ([`dicom`]) and a fuzzing driver ([`fuzz`]). Not for
-//! production code.
+//! nothing but Rust and Python 3 (and, to install the rest, root or
+//! passwordless sudo with apt-get): the location of the real CT data, a
+//! Python interpreter with the reference packages, Chromium, QEMU and a
+//! one-node Slurm cluster set up on first use ([`qemu_x86_64`],
+//! [`slurm_cluster`], [`browser`]), throw-away folders ([`tempdir`]),
+//! hand-built (and broken) DICOM bytes ([`dicom`]) and a fuzzing driver
+//! ([`fuzz`]). Not for production code.
 #![warn(missing_docs)]
 // No unsafe code but the fuzz driver's capped allocator and a few libc
 // calls, each allowed on its own item (`#[allow(unsafe_code)]`, with a
@@ -12,6 +15,11 @@
 pub mod browser;
 pub mod dicom;
 pub mod fuzz;
+mod setup;
+mod temp;
+
+pub use setup::{qemu_x86_64, slurm_cluster};
+pub use temp::{TempDir, tempdir};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,6 +84,7 @@ pub fn python() -> PathBuf {
     if bin.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
         return bin;
     }
+    setup::say(&format!("making the test Python environment {} from peers/python/requirements.txt", venv.display()));
     run(
         Command::new("python3").args(["-m", "venv", "--clear", "--system-site-packages"]).arg(&venv),
         "creating the test virtual environment",

@@ -11,12 +11,12 @@ use serde_json::Value;
 
 /// A scratch project: a temporary work folder with its own cache.
 pub struct Project {
-    pub dir: tempfile::TempDir,
+    pub dir: lungflow_testkit::TempDir,
 }
 
 impl Project {
     pub fn new() -> Project {
-        Project { dir: tempfile::tempdir().expect("temp dir") }
+        Project { dir: lungflow_testkit::tempdir().expect("temp dir") }
     }
 
     pub fn path(&self) -> &Path {
@@ -202,12 +202,12 @@ pub fn chain_project() -> Project {
 /// A folder outside any project with one file in it, to show that nothing
 /// outside the project was written, replaced or linked.
 pub struct Canary {
-    pub dir: tempfile::TempDir,
+    pub dir: lungflow_testkit::TempDir,
 }
 
 impl Canary {
     pub fn new() -> Canary {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = lungflow_testkit::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("x")).unwrap();
         std::fs::write(dir.path().join("x/victim.txt"), "precious\n").unwrap();
         Canary { dir }
