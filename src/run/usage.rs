@@ -1,18 +1,21 @@
 //! What an instance computed in this process cost: CPU seconds and peak
 //! resident memory, recorded in its manifest.
 //!
-//! - CPU time is the worker thread's own (getrusage `RUSAGE_THREAD`) plus
-//!   what child processes that ended meanwhile used (`RUSAGE_CHILDREN`,
-//!   process-wide: a command's `sh` and everything it waited for). Threads a
-//!   kind starts itself are not counted, so training kinds that use a pool
-//!   report less than they used; their wall time is exact.
+//! - CPU time is this process's (getrusage `RUSAGE_SELF`: every thread,
+//!   the pools a kind starts included) while the instance runs, shared
+//!   evenly, every [`SAMPLE_EVERY`], among the instances running at the
+//!   time, plus what child processes that ended meanwhile used
+//!   (`RUSAGE_CHILDREN`, process-wide: a command's `sh` and everything it
+//!   waited for). So a kind that runs alone, such as training, gets the
+//!   process's CPU exactly; instances that run beside each other get fair
+//!   shares that add up to what the process used.
 //! - Peak RSS is the largest of: this process's resident memory, sampled
 //!   every [`SAMPLE_EVERY`] while the instance runs (so it includes
 //!   instances running beside it; exact for kinds that run alone, such as
 //!   training), and the largest child's peak when it grew meanwhile.
 //!
-//! A Slurm task measures itself the same way but alone in its process, so
-//! its figures are its own (`slurm::task`).
+//! A Slurm task measures itself alone in its process, so its figures are
+//! its own (`lungflow slurm-task`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,58 +23,103 @@ use std::time::Duration;
 
 use crate::store::manifest::Usage;
 
-/// How often the process's resident memory is sampled.
+/// How often the process's resident memory and CPU are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
-/// Peaks being tracked, one per instance running in this process.
-static PEAKS: Mutex<Vec<Arc<AtomicU64>>> = Mutex::new(Vec::new());
+/// What is measured for one running instance.
+#[derive(Default)]
+struct Tracker {
+    /// Peak resident memory seen, KiB.
+    peak_kib: AtomicU64,
+    /// Its share of the process's CPU so far, microseconds.
+    cpu_micros: AtomicU64,
+}
+
+/// The instances running in this process, and the process's CPU seconds
+/// when their shares were last handed out.
+struct Running {
+    trackers: Vec<Arc<Tracker>>,
+    cpu_at_last_share: f64,
+}
+
+static RUNNING: Mutex<Running> = Mutex::new(Running { trackers: Vec::new(), cpu_at_last_share: 0.0 });
 /// The sampling thread, started with the first meter.
 static SAMPLER: OnceLock<()> = OnceLock::new();
 
-/// Measures one instance from [`Meter::start`] to [`Meter::stop`], on the
-/// thread that runs it.
+/// Held by the unit tests that run instances, so that no other instance
+/// shares a measuring test's CPU.
+#[cfg(test)]
+pub(crate) static ONE_INSTANCE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Takes [`ONE_INSTANCE_AT_A_TIME`] for the rest of a test.
+#[cfg(test)]
+pub(crate) fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_INSTANCE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Running {
+    /// Shares the process's CPU since the last share among the running instances.
+    fn share_cpu(&mut self) {
+        let now = rusage(libc::RUSAGE_SELF).0;
+        let used = (now - self.cpu_at_last_share).max(0.0);
+        self.cpu_at_last_share = now;
+        if let Some(n) = std::num::NonZeroUsize::new(self.trackers.len()) {
+            let each = (used * 1e6 / n.get() as f64).round() as u64;
+            for t in &self.trackers {
+                t.cpu_micros.fetch_add(each, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Measures one instance from [`Meter::start`] to [`Meter::stop`].
 pub struct Meter {
-    thread_cpu: f64,
     children_cpu: f64,
     children_rss: u64,
-    peak: Arc<AtomicU64>,
+    tracker: Arc<Tracker>,
 }
 
 impl Meter {
-    /// Starts measuring on the calling thread.
+    /// Starts measuring.
     pub fn start() -> Meter {
         SAMPLER.get_or_init(|| {
-            let _ = std::thread::Builder::new().name("lungflow-rss".into()).spawn(|| {
+            let _ = std::thread::Builder::new().name("lungflow-usage".into()).spawn(|| {
                 loop {
                     std::thread::sleep(SAMPLE_EVERY);
                     let rss = resident_kib();
-                    for p in PEAKS.lock().expect("rss peaks").iter() {
-                        p.fetch_max(rss, Ordering::Relaxed);
+                    let mut running = RUNNING.lock().expect("running instances");
+                    running.share_cpu();
+                    for t in &running.trackers {
+                        t.peak_kib.fetch_max(rss, Ordering::Relaxed);
                     }
                 }
             });
         });
-        let peak = Arc::new(AtomicU64::new(resident_kib()));
-        PEAKS.lock().expect("rss peaks").push(Arc::clone(&peak));
-        let (thread_cpu, _) = rusage(libc::RUSAGE_THREAD);
+        let tracker = Arc::new(Tracker::default());
+        tracker.peak_kib.store(resident_kib(), Ordering::Relaxed);
+        {
+            let mut running = RUNNING.lock().expect("running instances");
+            running.share_cpu(); // what ran before belongs to the others
+            running.trackers.push(Arc::clone(&tracker));
+        }
         let (children_cpu, children_rss) = rusage(libc::RUSAGE_CHILDREN);
-        Meter { thread_cpu, children_cpu, children_rss, peak }
+        Meter { children_cpu, children_rss, tracker }
     }
 
     /// What the instance used since [`Meter::start`].
     pub fn stop(self) -> Usage {
-        PEAKS.lock().expect("rss peaks").retain(|p| !Arc::ptr_eq(p, &self.peak));
-        let (thread_cpu, _) = rusage(libc::RUSAGE_THREAD);
+        {
+            let mut running = RUNNING.lock().expect("running instances");
+            running.share_cpu();
+            running.trackers.retain(|t| !Arc::ptr_eq(t, &self.tracker));
+        }
         let (children_cpu, children_rss) = rusage(libc::RUSAGE_CHILDREN);
-        let mut peak = self.peak.load(Ordering::Relaxed).max(resident_kib());
+        let mut peak = self.tracker.peak_kib.load(Ordering::Relaxed).max(resident_kib());
         if children_rss > self.children_rss {
             peak = peak.max(children_rss);
         }
-        Usage {
-            peak_rss_kib: peak,
-            cpu_seconds: (thread_cpu - self.thread_cpu).max(0.0) + (children_cpu - self.children_cpu).max(0.0),
-            slurm_job: None,
-        }
+        let own_cpu = self.tracker.cpu_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        Usage { peak_rss_kib: peak, cpu_seconds: own_cpu + (children_cpu - self.children_cpu).max(0.0), slurm_job: None }
     }
 }
 
@@ -105,6 +153,7 @@ mod tests {
 
     #[test]
     fn a_busy_thread_and_a_large_allocation_are_measured() {
+        let _alone = alone();
         let meter = Meter::start();
         let mut v = vec![0u8; 64 << 20];
         for (i, b) in v.iter_mut().enumerate().step_by(4096) {
@@ -124,5 +173,32 @@ mod tests {
         drop(v);
         assert!(usage.peak_rss_kib >= 64 * 1024, "{usage:?}");
         assert!(usage.cpu_seconds >= 0.1 && usage.cpu_seconds < 5.0, "{usage:?}");
+    }
+
+    /// Busy until this thread has used `cpu` seconds of CPU, or 10 s have passed.
+    fn spin(cpu: f64) {
+        let mut x = 0u64;
+        let (cpu0, t) = (rusage(libc::RUSAGE_THREAD).0, std::time::Instant::now());
+        while rusage(libc::RUSAGE_THREAD).0 - cpu0 < cpu && t.elapsed() < Duration::from_secs(10) {
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+        }
+        std::hint::black_box(x);
+    }
+
+    #[test]
+    fn the_threads_an_instance_starts_are_counted() {
+        // Two threads of 0.2 s CPU each while the instance's own thread only
+        // waits: the pool's CPU (what `RUSAGE_THREAD` alone missed) is there.
+        let _alone = alone();
+        let meter = Meter::start();
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| spin(0.2));
+            }
+        });
+        let usage = meter.stop();
+        assert!(usage.cpu_seconds >= 0.35, "the pool's 0.4 s of CPU are counted: {usage:?}");
     }
 }

@@ -244,7 +244,7 @@ mod tests {
         }
         let p =
             Pipeline { file: "t.yaml".into(), id: "t".into(), item_sets, stages, order, variants: Vec::new(), slurm: Default::default() };
-        let dir = lungflow_testkit::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("cache")).unwrap();
         let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false, executor: Executor::Local };
         let eval = run_pipeline(&p, &cache, dir.path(), &opts).unwrap();
