@@ -5,16 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::lineage::table::{LINEAGE_DIR, record_run};
 use crate::pipeline::load::{DEFAULT_MAX_VARIANTS, load_sweep_with};
 use crate::pipeline::model::{Override, Pipeline};
 use crate::pipeline::sweep::Axis;
-use crate::report::last_run::LastRun;
-use crate::report::run_report::RunReport;
-use crate::run::executor::run_pipeline;
-use crate::run::options::{Executor, Mode, Options};
-use crate::run::outcome::RunResult;
-use crate::store::cache::{Cache, host_name};
 
 /// Exit code: a stage failed, or `verify`/`lineage --verify` found damage.
 pub const EXIT_FAILED: i32 = 1;
@@ -76,38 +69,6 @@ pub fn default_jobs() -> usize {
 /// The directory relative paths in pipelines are resolved against.
 pub fn work_dir() -> Result<PathBuf, Exit> {
     Ok(std::env::current_dir().context("cannot read the working directory")?)
-}
-
-/// Looks every instance up without computing anything.
-pub fn inspect(p: &Pipeline, cache: &Cache) -> Result<RunResult, Exit> {
-    let opts = Options { jobs: default_jobs(), keep_going: true, mode: Mode::Inspect, progress: false, executor: Executor::Local };
-    Ok(run_pipeline(p, cache, &work_dir()?, &opts)?)
-}
-
-/// Adds what a run reached to the cache's lineage table (what it computed,
-/// and what earlier runs computed but were killed before recording); a
-/// failure there is a warning, never a failed run (the table can be rebuilt
-/// from manifests).
-pub fn record_lineage(cache: &Cache, run: &RunResult) {
-    if let Err(e) = record_run(cache, &run.reached_keys()) {
-        eprintln!("warning: cannot update the lineage table in {}: {e:#}", cache.root().join(LINEAGE_DIR).display());
-    }
-}
-
-/// Keeps `report` as the last run of `p` (for `lungflow report`); a failure
-/// is a warning, never a failed run.
-pub fn record_last_run(cache: &Cache, p: &Pipeline, report: &RunReport, started: String, executor: Executor) {
-    let last = LastRun {
-        pipeline: p.file.display().to_string(),
-        started,
-        host: host_name(),
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        executor: format!("{executor:?}").to_lowercase(),
-        report: report.clone(),
-    };
-    if let Err(e) = last.save(cache, &p.name()) {
-        eprintln!("warning: cannot record this run for `lungflow report`: {e:#}");
-    }
 }
 
 /// Prints `value` as pretty JSON on stdout.

@@ -2,16 +2,15 @@
 //! cache, into an empty folder.
 
 use std::collections::BTreeMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use lungflow_stages::{Input, RunContext, StageKind, find_kind};
+use lungflow_stages::{Input, StageKind, find_kind};
 
 use crate::cli::args::{EXIT_FAILED, Exit, default_jobs, work_dir};
 use crate::pipeline::check::resolve_params_for_exec;
 use crate::pipeline::model::parse_scalar;
-use crate::run::in_process::panic_text;
+use crate::run::in_process::{KindCall, Places, run_at};
 
 /// Arguments of `lungflow exec`.
 #[derive(clap::Args, Debug)]
@@ -38,8 +37,9 @@ pub fn exec(args: ExecArgs) -> Result<i32, Exit> {
 }
 
 /// Runs one kind with `NAME=PATH` inputs and `PARAM=VALUE` parameters into
-/// `out`, which must be empty or absent. A kind that panics is a failure
-/// (exit 1) with the panic's message, not a crash.
+/// `out`, which must be empty or absent, through the same in-process call
+/// as `run`. A kind that panics is a failure (exit 1) with the panic's
+/// message, not a crash.
 pub fn run_kind(kind_name: &str, inputs: &[String], set: &[String], item: Option<&str>, out: &Path) -> Result<i32, Exit> {
     let kind = find_kind(kind_name).ok_or_else(|| Exit::usage(format!("unknown kind {kind_name:?}")))?;
     run_found(kind, inputs, set, item, out)
@@ -64,24 +64,12 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
     let timings_path = std::env::temp_dir().join(format!("lungflow-exec-{}.timings.json", std::process::id()));
     std::fs::remove_file(&timings_path).ok();
     let wd = work_dir()?;
-    let ctx = RunContext {
-        params: &params,
-        inputs: &input_map,
-        item,
-        out_dir: &out,
-        log_path: &log_path,
-        timings_path: &timings_path,
-        work_dir: &wd,
-        threads: default_jobs(),
-    };
-    let failure = match catch_unwind(AssertUnwindSafe(|| kind.run(&ctx))) {
-        Ok(Ok(())) => {
-            let timings = if timings_path.exists() { format!(" (timings: {})", timings_path.display()) } else { String::new() };
-            println!("{} wrote {}{timings}", kind.name(), out.display());
-            return Ok(0);
-        }
-        Ok(Err(e)) => e.to_string(),
-        Err(panic) => format!("internal error: {}", panic_text(&panic)),
+    let call = KindCall { kind, params: &params, inputs: &input_map, item, work_dir: &wd, threads: default_jobs(), label: kind.name() };
+    let ran = run_at(&call, &Places { out_dir: &out, log_path: &log_path, timings_path: &timings_path });
+    let Some(failure) = ran.failure else {
+        let timings = if timings_path.exists() { format!(" (timings: {})", timings_path.display()) } else { String::new() };
+        println!("{} wrote {}{timings}", kind.name(), out.display());
+        return Ok(0);
     };
     let log = if log_path.exists() { format!(" (log: {})", log_path.display()) } else { String::new() };
     Err(Exit(EXIT_FAILED, format!("{} failed: {failure}{log}", kind.name())))
@@ -103,7 +91,7 @@ fn empty_out_dir(out: &Path) -> Result<PathBuf, Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lungflow_stages::{ParamSpec, StageError};
+    use lungflow_stages::{ParamSpec, RunContext, StageError};
 
     /// A kind with a bug: it panics on any input.
     struct Panics;
@@ -129,10 +117,11 @@ mod tests {
 
     #[test]
     fn a_kind_that_panics_fails_with_its_message_and_exit_code_1() {
+        let _alone = crate::run::usage::alone();
         let dir = lungflow_testkit::tempdir().unwrap();
         let Err(Exit(code, message)) = run_found(&Panics, &[], &[], None, &dir.path().join("out")) else { panic!("it failed") };
         assert_eq!(code, EXIT_FAILED);
-        assert!(message.contains("panics failed: internal error: no first row: 0"), "{message}");
+        assert!(message.contains("panics failed: stage kind panics panicked: no first row: 0"), "{message}");
     }
 
     #[test]

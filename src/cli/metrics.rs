@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::cli::args::{Exit, PipelineArgs, inspect, print_json};
+use crate::cli::after_run::inspect;
+use crate::cli::args::{Exit, PipelineArgs, print_json};
 use crate::report::metrics::rows;
 use crate::store::cache::Cache;
 

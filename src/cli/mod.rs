@@ -7,9 +7,11 @@
 //! malformed option); 130 interrupted by SIGINT, 143 by SIGTERM (`run`,
 //! `sweep run`, `exec`).
 
+pub mod after_run;
 pub mod args;
 pub mod dag;
 pub mod exec;
+pub mod executor_choice;
 pub mod explain;
 pub mod gc;
 pub mod kinds;

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::args::{Exit, PipelineArgs, inspect};
+use crate::cli::after_run::inspect;
+use crate::cli::args::{Exit, PipelineArgs};
 use crate::pipeline::model::Pipeline;
 use crate::report::html::build::{ReportOptions, report};
 use crate::store::cache::{Cache, write_atomic};

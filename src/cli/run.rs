@@ -4,14 +4,16 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, record_last_run, record_lineage, work_dir};
+use crate::cli::after_run::{record_last_run, record_lineage};
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, work_dir};
+use crate::cli::executor_choice::ExecutorChoice;
 use crate::cli::report::write_report;
 use crate::pipeline::model::Pipeline;
 use crate::report::html::build::ReportOptions;
 use crate::report::metrics::rows as metric_rows;
 use crate::report::run_report::RunReport;
-use crate::run::executor::run_pipeline;
-use crate::run::options::{Executor, Mode, Options};
+use crate::run::driver::run_pipeline;
+use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
 use crate::store::cache::now_rfc3339;
@@ -34,8 +36,8 @@ pub struct RunArgs {
     /// Where missing instances are computed: here, or as Slurm jobs (with
     /// the pipeline's `executor: slurm:` settings). With slurm, `--jobs` is
     /// the number of tasks in flight (default: the settings' `max_jobs`).
-    #[arg(long, value_enum, default_value_t = Executor::Local)]
-    executor: Executor,
+    #[arg(long, value_enum, default_value_t = ExecutorChoice::Local)]
+    executor: ExecutorChoice,
     /// Write the HTML report (`lungflow report`) at the end of the run.
     #[arg(long)]
     report: bool,
@@ -49,10 +51,12 @@ pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
     let mode = if args.dry_run { Mode::Inspect } else { Mode::Execute };
     // A failing variant of a sweep does not stop the other variants.
     let keep_going = args.keep_going || !p.variants.is_empty();
-    let jobs = args.jobs.unwrap_or_else(|| if args.executor == Executor::Slurm { p.slurm.max_jobs } else { default_jobs() });
-    let opts = Options { jobs, keep_going, mode, progress: !args.target.json, executor: args.executor };
+    let jobs = args.jobs.unwrap_or_else(|| args.executor.default_jobs(&p));
+    let opts = Options { jobs, keep_going, mode, progress: !args.target.json };
+    let work_dir = work_dir()?;
+    let executor = args.executor.open(mode, &p, &cache, &work_dir)?;
     let started = now_rfc3339();
-    let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
+    let result = run_pipeline(&p, &cache, &work_dir, &opts, executor.as_ref())?;
     let results = cache.results_dir(&p.name());
     let report = RunReport::new(&p, &result, &results, args.dry_run);
     if !args.dry_run {

@@ -1,10 +1,19 @@
 //! `lungflow slurm-task TASKS INDEX` (hidden): the worker each Slurm job
 //! runs. It reads line INDEX of the task list the orchestrator wrote, runs
-//! that staging folder's `task.json` and writes its `exit.json`.
+//! that staging folder's `task.json` in this process, as a local run would,
+//! and writes its `exit.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
 
 use crate::cli::args::Exit;
+use crate::run::in_process::{KindCall, run_in};
+use crate::run::usage::rusage;
+use crate::slurm::task::{ExitFile, TaskFile, staging_of};
+use crate::store::cache::now_rfc3339;
+use crate::store::digest::hash_tree;
+use crate::store::keys::tree_digest;
 
 /// Arguments of `lungflow slurm-task`.
 #[derive(clap::Args, Debug)]
@@ -17,5 +26,58 @@ pub struct SlurmTaskArgs {
 
 /// Runs the task; exit code 0 once its exit file is written.
 pub fn slurm_task(args: SlurmTaskArgs) -> Result<i32, Exit> {
-    Ok(crate::slurm::task::run_task(&args.tasks, args.index))
+    Ok(run_task(&args.tasks, args.index))
+}
+
+/// Runs the task whose staging folder is line `index` of the file `tasks`
+/// and writes its exit file. Returns the process's exit code: 0 whenever an
+/// exit file was written (a failed kind is reported there), 1 when even
+/// that was impossible.
+fn run_task(tasks: &Path, index: usize) -> i32 {
+    let written = staging_of(tasks, index).and_then(|staging| {
+        let exit = run_staged(&staging)
+            .unwrap_or_else(|e| ExitFile::new(Some(format!("{e:#}")), now_rfc3339(), 0.0, Vec::new(), String::new(), usage()));
+        exit.write(&staging)
+    });
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+/// Reads the task file in `staging`, runs the kind, hashes its outputs.
+fn run_staged(staging: &Path) -> Result<ExitFile> {
+    let task = TaskFile::read(staging)?;
+    let kind = task.kind()?;
+    let inputs = task.kind_inputs();
+    let call = KindCall {
+        kind,
+        params: &task.params,
+        inputs: &inputs,
+        item: task.item.as_deref(),
+        work_dir: &task.work_dir,
+        threads: task.threads.max(1),
+        label: &task.label,
+    };
+    let ran = run_in(&call, staging);
+    let (outputs, output_digest) = match &ran.failure {
+        None => {
+            let outputs = hash_tree(&staging.join("out"))?;
+            let digest = tree_digest(&outputs);
+            (outputs, digest)
+        }
+        Some(_) => (Vec::new(), String::new()),
+    };
+    Ok(ExitFile::new(ran.failure, ran.started, ran.seconds, outputs, output_digest, usage()))
+}
+
+/// Peak RSS (KiB) and CPU seconds of this process and its waited-for
+/// children: the task is alone in its process, so both are its own.
+fn usage() -> (u64, f64) {
+    let (own_cpu, own_rss) = rusage(libc::RUSAGE_SELF);
+    let (child_cpu, child_rss) = rusage(libc::RUSAGE_CHILDREN);
+    (own_rss.max(child_rss), own_cpu + child_cpu)
 }

@@ -4,13 +4,15 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, inspect, print_json, record_last_run, record_lineage, work_dir};
+use crate::cli::after_run::{inspect, record_last_run, record_lineage};
+use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, print_json, work_dir};
+use crate::cli::executor_choice::ExecutorChoice;
 use crate::pipeline::model::Pipeline;
 use crate::report::run_report::RunReport;
 use crate::report::sweep_results::{VariantResult, VariantState, variant_results};
 use crate::report::sweep_table::{select, sorted, table, to_json, write_csv, write_parquet};
-use crate::run::executor::run_pipeline;
-use crate::run::options::{Executor, Mode, Options};
+use crate::run::driver::run_pipeline;
+use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::{Cache, now_rfc3339};
 
@@ -27,8 +29,8 @@ pub enum SweepVerb {
         #[arg(long, short)]
         jobs: Option<usize>,
         /// Where missing instances are computed (as for `run`).
-        #[arg(long, value_enum, default_value_t = Executor::Local)]
-        executor: Executor,
+        #[arg(long, value_enum, default_value_t = ExecutorChoice::Local)]
+        executor: ExecutorChoice,
     },
     /// Each variant's state (done, failed, missing) and its instances in the cache.
     Status {
@@ -99,14 +101,16 @@ pub fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
 }
 
 /// `sweep run`: every variant, then the table; exit 1 unless all are done.
-fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>, executor: Executor) -> Result<i32, Exit> {
+fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>, executor: ExecutorChoice) -> Result<i32, Exit> {
     let p = load_target(target)?;
     let cache = Cache::open(cache_root)?;
     crate::run::interrupt::install(Some(&cache))?;
-    let jobs = jobs.unwrap_or_else(|| if executor == Executor::Slurm { p.slurm.max_jobs } else { default_jobs() });
-    let opts = Options { jobs, keep_going: true, mode: Mode::Execute, progress: !target.json, executor };
+    let jobs = jobs.unwrap_or_else(|| executor.default_jobs(&p));
+    let opts = Options { jobs, keep_going: true, mode: Mode::Execute, progress: !target.json };
+    let work_dir = work_dir()?;
+    let computing = executor.open(Mode::Execute, &p, &cache, &work_dir)?;
     let started = now_rfc3339();
-    let result = run_pipeline(&p, &cache, &work_dir()?, &opts)?;
+    let result = run_pipeline(&p, &cache, &work_dir, &opts, computing.as_ref())?;
     record_lineage(&cache, &result);
     record_last_run(&cache, &p, &RunReport::new(&p, &result, &cache.results_dir(&p.name()), false), started, executor);
     let results = variant_results(&p, &cache, &result)?;

@@ -16,8 +16,9 @@ use serde::Serialize;
 
 use crate::pipeline::load;
 use crate::pipeline::model::Pipeline;
-use crate::run::executor::run_pipeline;
-use crate::run::options::{Executor, Mode, Options};
+use crate::run::driver::run_pipeline;
+use crate::run::executor::Local;
+use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
 use crate::store::state::{SlurmTaskRow, StateDb};
@@ -96,8 +97,8 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
     files.sort();
     for file in files {
         let pipeline = load::load(&file, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false, executor: Executor::Local };
-        let eval = run_pipeline(&pipeline, cache, work_dir, &opts)?;
+        let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false };
+        let eval = run_pipeline(&pipeline, cache, work_dir, &opts, &Local)?;
         reach.add(&pipeline, eval);
         pipelines.push(file.display().to_string());
     }

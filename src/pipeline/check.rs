@@ -10,8 +10,8 @@ use serde_saphyr::Spanned;
 use crate::pipeline::graph;
 use crate::pipeline::model::{InputRef, ItemSource, Loc, Override, SpecError, Stage, VARS, is_item_id};
 use crate::pipeline::raw::{RawPipeline, RawStage};
-use crate::slurm::resources::{Resources, parse_resources};
-use crate::slurm::settings::{SlurmSettings, parse_slurm_settings};
+use crate::pipeline::resources::{Resources, parse_resources};
+use crate::pipeline::slurm_settings::{SlurmSettings, parse_slurm_settings};
 
 /// Stages, item sets and topological order of a checked pipeline file.
 pub(crate) type Parsed = (BTreeMap<String, ItemSource>, Vec<Stage>, Vec<usize>);

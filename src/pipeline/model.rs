@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use lungflow_stages::StageKind;
 
-use crate::slurm::resources::Resources;
-use crate::slurm::settings::SlurmSettings;
+use crate::pipeline::resources::Resources;
+use crate::pipeline::slurm_settings::SlurmSettings;
 use serde::Serialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::settings::{parse_duration, shown, whole_number};
+use super::slurm_settings::{parse_duration, shown, whole_number};
 
 /// What one job of a stage asks for; `None` leaves the cluster's default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The executor: runs a pipeline's instances on a pool of worker threads,
+//! The driver: runs a pipeline's instances on a pool of worker threads,
 //! as many at once as `--jobs` allows (a kind that wants every core runs
 //! alone), records the result links and the last keys, and returns every
 //! instance's outcome.
@@ -15,19 +15,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::pipeline::model::{Pipeline, Stage, instance_label};
+use crate::run::executor::Executor;
 use crate::run::in_process::panic_text;
 use crate::run::instance::Shared;
-use crate::run::options::{Executor, Mode, Options};
+use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult, Skip};
 use crate::run::progress::Progress;
 use crate::run::scheduler::{Job, Scheduler};
-use crate::slurm::backend::SlurmBackend;
 use crate::store::cache::Cache;
 use crate::store::digest::Digester;
 use crate::store::state::StateDb;
 
-/// Runs (or, in inspect mode, looks up) every instance of a pipeline.
-pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options) -> Result<RunResult> {
+/// Runs (or, in inspect mode, looks up) every instance of a pipeline,
+/// computing missing ones through `executor`.
+pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options, executor: &dyn Executor) -> Result<RunResult> {
     let started = Instant::now();
     let mut db = StateDb::open(&cache.state_path())?;
     let digester = Digester::new(db.load_stats()?);
@@ -37,11 +38,7 @@ pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome)>();
-    let slurm = match (opts.executor, opts.mode) {
-        (Executor::Slurm, Mode::Execute) => Some(SlurmBackend::connect(p.slurm.clone(), cache, work_dir).map_err(anyhow::Error::msg)?),
-        _ => None,
-    };
-    let shared = Shared { cache, work_dir, digester: &digester, mode: opts.mode, pipeline: p, slurm: slurm.as_deref() };
+    let shared = Shared { cache, work_dir, digester: &digester, mode: opts.mode, pipeline: p, executor };
 
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
@@ -51,17 +48,14 @@ pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options
             scope.spawn(move || work(shared, &rx, &tx));
         }
         drop(done_tx);
-        let mut driver = Driver { p, cache, opts, jobs, progress: &progress, db: &mut db, digester: &digester };
+        let mut driver = Driver { p, cache, opts, executor, jobs, progress: &progress, db: &mut db, digester: &digester };
         let result = driver.drive(&mut sched, work_dir, &job_tx, &done_rx);
         drop(job_tx);
         result
     })?;
     db.save_stats(&digester.take_fresh())?;
     progress.finish();
-    if let Some(slurm) = &slurm {
-        slurm.close();
-        eprintln!("slurm calls: {}", slurm.calls().summary());
-    }
+    executor.finish();
     sched.skip_unfinished(Skip::Stopped);
     Ok(RunResult { unexpanded: sched.unexpanded(), instances: sched.results(), seconds: started.elapsed().as_secs_f64() })
 }
@@ -87,6 +81,7 @@ struct Driver<'a> {
     p: &'a Pipeline,
     cache: &'a Cache,
     opts: &'a Options,
+    executor: &'a dyn Executor,
     jobs: usize,
     progress: &'a Progress,
     db: &'a mut StateDb,
@@ -94,17 +89,18 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// Worker slots an instance of `stage` takes: a Slurm task takes one
-    /// (the cluster places it), a local kind that wants every core all.
+    /// Worker slots an instance of `stage` takes: one computed elsewhere
+    /// takes one (the executor places it), a local kind that wants every
+    /// core all.
     fn slots(&self, stage: usize) -> usize {
         let stage = &self.p.stages[stage];
-        let all_cores = self.opts.mode == Mode::Execute && stage.kind.wants_all_cores() && !self.on_slurm(stage);
+        let all_cores = self.opts.mode == Mode::Execute && stage.kind.wants_all_cores() && !self.elsewhere(stage);
         if all_cores { self.jobs } else { 1 }
     }
 
-    /// Whether instances of `stage` run as Slurm tasks.
-    fn on_slurm(&self, stage: &Stage) -> bool {
-        self.opts.executor == Executor::Slurm && !stage.local
+    /// Whether instances of `stage` are computed outside this process.
+    fn elsewhere(&self, stage: &Stage) -> bool {
+        !self.executor.in_this_process() && !stage.local
     }
 
     /// Hands out ready instances and records finished ones until nothing runs.
@@ -132,7 +128,7 @@ impl Driver<'_> {
                 sched.ready.pop_front();
                 let mut job = sched.job(node, need);
                 let stage = &self.p.stages[job.stage];
-                if self.on_slurm(stage) {
+                if self.elsewhere(stage) {
                     job.threads = stage.resources.cpus.map_or(1, |c| c as usize);
                 }
                 self.progress.started(&self.p.stages[job.stage].name, job.item.as_deref());
@@ -237,6 +233,7 @@ mod tests {
 
     #[test]
     fn a_kind_that_wants_all_cores_runs_alone_with_every_thread() {
+        let _alone = crate::run::usage::alone();
         let yaml = "items:\n  p:\n    list: [a, b, c, d, e, f]\nstages:\n  before:\n    kind: command\n    foreach: p\n    params: {cmd: x}\n  train:\n    kind: command\n    params: {cmd: x}\n  after:\n    kind: command\n    foreach: p\n    params: {cmd: other}\n";
         let (item_sets, mut stages, order) = crate::pipeline::load::parse(yaml, "t.yaml", &[]).unwrap();
         for s in &mut stages {
@@ -244,10 +241,10 @@ mod tests {
         }
         let p =
             Pipeline { file: "t.yaml".into(), id: "t".into(), item_sets, stages, order, variants: Vec::new(), slurm: Default::default() };
-        let dir = tempfile::tempdir().unwrap();
+        let dir = lungflow_testkit::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("cache")).unwrap();
-        let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false, executor: Executor::Local };
-        let eval = run_pipeline(&p, &cache, dir.path(), &opts).unwrap();
+        let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false };
+        let eval = run_pipeline(&p, &cache, dir.path(), &opts, &crate::run::executor::Local).unwrap();
         let executed = eval.instances.iter().filter(|i| matches!(&i.outcome, Outcome::Available(p) if p.executed.is_some())).count();
         assert_eq!(executed, 13);
         assert_eq!(MAX_RUNNING.load(Ordering::SeqCst), 2, "ordinary instances run two at a time");

@@ -1,5 +1,5 @@
 //! Running a stage kind in this process on staged inputs: the one step that
-//! a local run and a Slurm task (`lungflow slurm-task`) share. Panics become
+//! a local run, a Slurm task (`lungflow slurm-task`) and `lungflow exec` share. Panics become
 //! failures; the process group registry learns which instance runs.
 
 use std::collections::BTreeMap;
@@ -45,12 +45,25 @@ pub struct Ran {
     pub usage: Usage,
 }
 
+/// Where a kind writes: its output folder, its log and its timings file.
+pub struct Places<'a> {
+    /// The output folder.
+    pub out_dir: &'a Path,
+    /// The log file.
+    pub log_path: &'a Path,
+    /// The timings file.
+    pub timings_path: &'a Path,
+}
+
 /// Runs `call` with `staging/out` as its output folder and the log and
 /// timings files in `staging`.
 pub fn run_in(call: &KindCall<'_>, staging: &Path) -> Ran {
-    let out_dir = staging.join("out");
-    let log_path = staging.join(LOG_FILE);
-    let timings_path = staging.join(TIMINGS_FILE);
+    let (out_dir, log_path, timings_path) = (staging.join("out"), staging.join(LOG_FILE), staging.join(TIMINGS_FILE));
+    run_at(call, &Places { out_dir: &out_dir, log_path: &log_path, timings_path: &timings_path })
+}
+
+/// Runs `call` writing to `places`: what a run, a Slurm task and `exec` share.
+pub fn run_at(call: &KindCall<'_>, places: &Places<'_>) -> Ran {
     let started = now_rfc3339();
     let clock = Instant::now();
     let meter = Meter::start();
@@ -58,9 +71,9 @@ pub fn run_in(call: &KindCall<'_>, staging: &Path) -> Ran {
         params: call.params,
         inputs: call.inputs,
         item: call.item,
-        out_dir: &out_dir,
-        log_path: &log_path,
-        timings_path: &timings_path,
+        out_dir: places.out_dir,
+        log_path: places.log_path,
+        timings_path: places.timings_path,
         work_dir: call.work_dir,
         threads: call.threads,
     };

@@ -1,6 +1,6 @@
 //! One instance, from its job to its outcome: resolve its inputs to
-//! digests, compute its key, look it up, and on a miss run the stage kind
-//! in this process (staged inputs, catch panics, hash, publish).
+//! digests, compute its key, look it up, and on a miss stage its inputs,
+//! hand it to the run's [`Executor`] and publish what it wrote.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,17 +10,16 @@ use anyhow::{Context, Result};
 use lungflow_stages::{Input, Producer};
 
 use crate::pipeline::model::{Pipeline, instance_label};
-use crate::run::in_process::{KindCall, Ran, run_in};
+use crate::run::executor::{Executor, ExitRecord, Instance, Local, Work};
+use crate::run::in_process::KindCall;
 use crate::run::options::Mode;
 use crate::run::outcome::{Outcome, PartialInput, Pending, Produced};
 use crate::run::scheduler::{Job, JobInput};
-use crate::slurm::backend::{Request, SlurmBackend};
-use crate::slurm::task::{EXIT_FILE, TASK_FILE, TaskFile};
 use crate::store::cache::{Cache, EntryOutputs, host_name, now_rfc3339};
 use crate::store::digest::{Digester, hash_tree};
 use crate::store::integrity::EntryState;
 use crate::store::keys::{key_of, parts_digest, tree_digest};
-use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest, Usage};
+use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest};
 
 /// What workers share.
 pub(crate) struct Shared<'a> {
@@ -29,26 +28,9 @@ pub(crate) struct Shared<'a> {
     pub(crate) digester: &'a Digester,
     pub(crate) mode: Mode,
     pub(crate) pipeline: &'a Pipeline,
-    /// The Slurm executor, when the run uses it.
-    pub(crate) slurm: Option<&'a SlurmBackend>,
-}
-
-/// How a computation ended, wherever it ran.
-struct Done {
-    started: String,
-    seconds: f64,
-    failure: Option<String>,
-    /// Output records when a Slurm task hashed them already.
-    outputs: Option<Vec<FileRecord>>,
-    /// What it cost, and the node it ran on when not this one.
-    usage: Option<Usage>,
-    host: Option<String>,
-}
-
-impl From<Ran> for Done {
-    fn from(ran: Ran) -> Done {
-        Done { started: ran.started, seconds: ran.seconds, failure: ran.failure, outputs: None, usage: Some(ran.usage), host: None }
-    }
+    /// Where missing instances are computed (stages marked `local: true`
+    /// always compute here).
+    pub(crate) executor: &'a dyn Executor,
 }
 
 impl Shared<'_> {
@@ -176,9 +158,9 @@ impl Shared<'_> {
         })
     }
 
-    /// Computes a missing entry under its key's lock: on this machine, or
-    /// as a Slurm task when the run uses the Slurm executor and the stage
-    /// is not `local: true`. Either way the outputs are published here.
+    /// Computes a missing entry under its key's lock, through the run's
+    /// executor (or here, for a `local: true` stage), then publishes it here.
+    /// A computation a killed run left for the key is waited for instead.
     fn compute(&self, job: &Job, material: KeyMaterial, key: &str) -> Result<Arc<Produced>> {
         let stage = &self.pipeline.stages[job.stage];
         let _lock = self.cache.lock(key)?;
@@ -186,84 +168,49 @@ impl Shared<'_> {
             return Ok(p); // another run computed it while we waited
         }
         let label = instance_label(&stage.name, job.item.as_deref());
-        let (staging, done) = match self.slurm.filter(|_| !stage.local) {
-            Some(slurm) => self.compute_on_slurm(slurm, job, key, &label)?,
-            None => {
-                let staging = self.cache.staging(key)?;
-                let inputs = self.stage_inputs(job, &staging)?;
-                let call = KindCall {
-                    kind: stage.kind,
-                    params: &stage.params,
-                    inputs: &inputs,
-                    item: job.item.as_deref(),
-                    work_dir: self.work_dir,
-                    threads: job.threads,
-                    label: &label,
-                };
-                (staging.clone(), Done::from(run_in(&call, &staging)))
-            }
+        let executor: &dyn Executor = if stage.local { &Local } else { self.executor };
+        let adopted = executor.adopt(key)?;
+        let staging = match &adopted {
+            Some(a) => a.staging.clone(),
+            None => self.cache.staging(key)?,
         };
-        let published = self.publish(job, material, key, &staging, done);
-        if let Some(slurm) = self.slurm {
-            slurm.forget(key);
-        }
+        let inputs = if adopted.is_none() { self.stage_inputs(job, &staging)? } else { BTreeMap::new() };
+        let work = match adopted {
+            Some(a) => {
+                eprintln!("{label}: re-attached to {}, left running by an earlier run", a.name);
+                Work::Adopted(a)
+            }
+            None => Work::Fresh(KindCall {
+                kind: stage.kind,
+                params: &stage.params,
+                inputs: &inputs,
+                item: job.item.as_deref(),
+                work_dir: self.work_dir,
+                threads: job.threads,
+                label: &label,
+            }),
+        };
+        let instance = Instance { key, label: &label, stage: &stage.name, resources: &stage.resources, staging: &staging, work };
+        let done = executor.compute(instance);
+        let published = self.publish(job, material, key, &staging, done, executor.scratch_files());
+        executor.forget(key);
         published
     }
 
-    /// Stages the inputs and runs the instance as a Slurm task, or waits
-    /// for the task a killed run left for the same key.
-    fn compute_on_slurm(&self, slurm: &SlurmBackend, job: &Job, key: &str, label: &str) -> Result<(PathBuf, Done)> {
-        let stage = &self.pipeline.stages[job.stage];
-        let (staging, adopted) = match slurm.adopt(key)? {
-            Some((staging, job_id, log)) => {
-                eprintln!("{label}: re-attached to Slurm job {job_id}, left running by an earlier run");
-                (staging, Some((job_id, log)))
-            }
-            None => {
-                let staging = self.cache.staging(key)?;
-                let inputs = self.stage_inputs(job, &staging)?;
-                let task = TaskFile {
-                    label: label.to_owned(),
-                    kind: stage.kind.name().to_owned(),
-                    kind_version: stage.kind.version(),
-                    params: stage.params.clone(),
-                    item: job.item.clone(),
-                    inputs: TaskFile::inputs_of(&inputs),
-                    work_dir: self.work_dir.to_path_buf(),
-                    threads: job.threads,
-                };
-                task.write(&staging)?;
-                (staging, None)
-            }
-        };
-        let request = Request {
-            key: key.to_owned(),
-            label: label.to_owned(),
-            stage: stage.name.clone(),
-            resources: stage.resources.clone(),
-            staging: staging.clone(),
-            adopted,
-        };
-        let done = match slurm.run(request) {
-            Ok(exit) => Done {
-                started: exit.started,
-                seconds: exit.seconds,
-                failure: exit.error,
-                outputs: Some(exit.outputs),
-                usage: Some(Usage { peak_rss_kib: exit.peak_rss_kib, cpu_seconds: exit.cpu_seconds, slurm_job: exit.job }),
-                host: Some(exit.host),
-            },
-            Err(message) => Done { started: now_rfc3339(), seconds: 0.0, failure: Some(message), outputs: None, usage: None, host: None },
-        };
-        Ok((staging, done))
-    }
-
     /// Keeps a failure's log and partial outputs, or hashes the outputs
-    /// (unless the task did), writes the manifest and publishes the entry.
-    fn publish(&self, job: &Job, material: KeyMaterial, key: &str, staging: &Path, done: Done) -> Result<Arc<Produced>> {
+    /// (unless the executor did), writes the manifest and publishes the entry.
+    fn publish(
+        &self,
+        job: &Job,
+        material: KeyMaterial,
+        key: &str,
+        staging: &Path,
+        done: ExitRecord,
+        scratch: &[&str],
+    ) -> Result<Arc<Produced>> {
         let stage = &self.pipeline.stages[job.stage];
         if let Some(message) = done.failure {
-            for f in [TASK_FILE, EXIT_FILE] {
+            for f in scratch {
                 std::fs::remove_file(staging.join(f)).ok();
             }
             let kept = self.cache.keep_failed(key, staging, &message);
@@ -288,7 +235,7 @@ impl Shared<'_> {
             host: done.host.unwrap_or_else(host_name),
             usage: done.usage,
         };
-        for leftover in ["inputs", TASK_FILE, EXIT_FILE] {
+        for leftover in std::iter::once(&"inputs").chain(scratch) {
             let path = staging.join(leftover);
             if path.is_dir() {
                 std::fs::remove_dir_all(path).ok()

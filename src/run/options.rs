@@ -21,17 +21,4 @@ pub struct Options {
     pub mode: Mode,
     /// Show progress (bars on a terminal, log lines otherwise).
     pub progress: bool,
-    /// Where missing instances are computed.
-    pub executor: Executor,
-}
-
-/// Where missing instances are computed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Executor {
-    /// In this process, on this machine.
-    #[default]
-    Local,
-    /// As Slurm jobs (the pipeline's `executor: slurm:` block gives the
-    /// defaults); stages marked `local: true` still run here.
-    Slurm,
 }

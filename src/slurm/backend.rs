@@ -1,8 +1,9 @@
-//! The Slurm executor as the engine sees it: [`SlurmBackend::connect`]
-//! checks the cluster before anything is submitted, [`SlurmBackend::adopt`]
-//! finds the task a killed run left for a key, and [`SlurmBackend::run`]
-//! hands one staged instance to the monitor thread ([`crate::slurm::monitor`])
-//! and blocks until its exit file (or Slurm) says how it ended.
+//! The Slurm executor as the engine sees it, an [`Executor`]:
+//! [`SlurmBackend::connect`] checks the cluster before anything is
+//! submitted, `adopt` finds the task a killed run left for a key, and
+//! `compute` writes the task file, hands the staged instance to the monitor
+//! thread ([`crate::slurm::monitor`]) and blocks until its exit file (or
+//! Slurm) says how it ended.
 //!
 //! The engine keeps doing everything else: keys, the cache lookup, the key's
 //! lock, staging inputs, publishing, lineage. So keys, early cutoff, sweeps
@@ -14,13 +15,15 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{Context, Result};
 
+use crate::pipeline::resources::Resources;
+use crate::pipeline::slurm_settings::SlurmSettings;
+use crate::run::executor::{Adopted, Executor, ExitRecord, Instance, Work};
 use crate::slurm::client::{Calls, call, installed};
-use crate::slurm::resources::Resources;
 use crate::slurm::scontrol::{parse_config_value, parse_partitions, sinfo_partitions_args};
-use crate::slurm::settings::SlurmSettings;
 use crate::slurm::squeue::{QueueEntry, parse_squeue, squeue_args};
-use crate::slurm::task::ExitFile;
+use crate::slurm::task::{EXIT_FILE, ExitFile, TASK_FILE, TaskFile};
 use crate::store::cache::Cache;
+use crate::store::manifest::Usage;
 use crate::store::state::StateDb;
 
 /// Slurm's default `MaxArraySize`, used when `scontrol show config` does not say.
@@ -71,7 +74,7 @@ pub struct SlurmBackend {
     pub(crate) db: Mutex<StateDb>,
     pub(crate) inbox: Mutex<Inbox>,
     pub(crate) wake: Condvar,
-    /// This user's queue when the run started: what [`SlurmBackend::adopt`] looks in.
+    /// This user's queue when the run started: what [`SlurmBackend::left_by_killed_run`] looks in.
     queue_at_start: Vec<QueueEntry>,
 }
 
@@ -123,7 +126,6 @@ impl SlurmBackend {
             .name("lungflow-slurm".into())
             .spawn(move || monitor.monitor())
             .map_err(|e| format!("cannot start the Slurm monitor: {e}"))?;
-        crate::run::interrupt::on_stop(crate::slurm::cancel::cancel_all);
         Ok(backend)
     }
 
@@ -131,7 +133,7 @@ impl SlurmBackend {
     /// deliver: its exit file is there, or its job is still queued or
     /// running. Returns its staging folder, job id and log. A task that can
     /// no longer deliver is forgotten.
-    pub fn adopt(&self, key: &str) -> Result<Option<(PathBuf, String, PathBuf)>> {
+    pub fn left_by_killed_run(&self, key: &str) -> Result<Option<(PathBuf, String, PathBuf)>> {
         let mut db = self.db.lock().expect("state store");
         let Some(row) = db.slurm_task(key)? else { return Ok(None) };
         let log = self.jobs_dir.join(&row.job_name).join(format!("{}.log", row.task));
@@ -140,7 +142,7 @@ impl SlurmBackend {
             None => e.name == row.job_name && e.task.map_or(row.task == 0, |t| t as usize == row.task),
         };
         let found = self.queue_at_start.iter().find(|e| in_queue(e));
-        let delivered = row.staging.join(crate::slurm::task::EXIT_FILE).exists();
+        let delivered = row.staging.join(EXIT_FILE).exists();
         match (found, &row.job_id) {
             (Some(e), _) if e.state.is_active() || delivered => Ok(Some((row.staging, e.job_id.clone(), log))),
             (None, Some(id)) if delivered => Ok(Some((row.staging, id.clone(), log))),
@@ -166,13 +168,6 @@ impl SlurmBackend {
         answer.recv().unwrap_or_else(|_| Err("the Slurm monitor stopped".into()))
     }
 
-    /// Forgets the task of `key` once its result is published or failed.
-    pub fn forget(&self, key: &str) {
-        if let Err(e) = self.db.lock().expect("state store").forget_slurm_task(key) {
-            eprintln!("warning: cannot update the state store: {e:#}");
-        }
-    }
-
     /// Stops the monitor once nothing is in flight.
     pub fn close(&self) {
         self.inbox.lock().expect("slurm inbox").closed = true;
@@ -182,6 +177,66 @@ impl SlurmBackend {
     /// How many calls of each Slurm command this run made.
     pub fn calls(&self) -> &Calls {
         &self.calls
+    }
+}
+
+impl Executor for SlurmBackend {
+    fn in_this_process(&self) -> bool {
+        false
+    }
+
+    fn adopt(&self, key: &str) -> Result<Option<Adopted>> {
+        Ok(self.left_by_killed_run(key)?.map(|(staging, id, log)| Adopted { staging, name: format!("Slurm job {id}"), id, log }))
+    }
+
+    /// Writes the task file of a fresh instance, then runs it as a task.
+    fn compute(&self, instance: Instance<'_>) -> ExitRecord {
+        let adopted = match instance.work {
+            Work::Adopted(a) => Some((a.id, a.log)),
+            Work::Fresh(call) => {
+                let task = TaskFile::of(&call);
+                if let Err(e) = task.write(instance.staging) {
+                    return ExitRecord::not_run(format!("{e:#}"));
+                }
+                None
+            }
+        };
+        let request = Request {
+            key: instance.key.to_owned(),
+            label: instance.label.to_owned(),
+            stage: instance.stage.to_owned(),
+            resources: instance.resources.clone(),
+            staging: instance.staging.to_path_buf(),
+            adopted,
+        };
+        match self.run(request) {
+            Ok(exit) => ExitRecord {
+                started: exit.started,
+                seconds: exit.seconds,
+                failure: exit.error,
+                outputs: Some(exit.outputs),
+                usage: Some(Usage { peak_rss_kib: exit.peak_rss_kib, cpu_seconds: exit.cpu_seconds, slurm_job: exit.job }),
+                host: Some(exit.host),
+            },
+            Err(message) => ExitRecord::not_run(message),
+        }
+    }
+
+    fn scratch_files(&self) -> &'static [&'static str] {
+        &[TASK_FILE, EXIT_FILE]
+    }
+
+    /// Forgets the task of `key` once its result is published or failed.
+    fn forget(&self, key: &str) {
+        if let Err(e) = self.db.lock().expect("state store").forget_slurm_task(key) {
+            eprintln!("warning: cannot update the state store: {e:#}");
+        }
+    }
+
+    /// Stops the monitor and says how many calls of each Slurm command the run made.
+    fn finish(&self) {
+        self.close();
+        eprintln!("slurm calls: {}", self.calls().summary());
     }
 }
 

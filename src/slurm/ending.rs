@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::slurm::resources::{Resources, slurm_time};
-use crate::slurm::settings::SlurmSettings;
+use crate::pipeline::resources::{Resources, slurm_time};
+use crate::pipeline::slurm_settings::SlurmSettings;
 use crate::slurm::squeue::JobState;
 
 /// The monitor's next step for such a task.

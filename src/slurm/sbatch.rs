@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::resources::{Resources, slurm_time};
-use super::settings::SlurmSettings;
+use crate::pipeline::resources::{Resources, slurm_time};
+use crate::pipeline::slurm_settings::SlurmSettings;
 
 /// The task indices of one job array, `--array=FIRST-LAST` or `--array=FIRST-LAST%THROTTLE`.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +167,7 @@ pub fn parse_sbatch_parsable(stdout: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slurm::resources::Gpus;
+    use crate::pipeline::resources::Gpus;
 
     fn args(array: Option<ArraySpec>, resources: &Resources, settings: &SlurmSettings) -> Vec<String> {
         sbatch_args(&Submission {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::pipeline::resources::Resources;
 use crate::slurm::client::call;
-use crate::slurm::resources::Resources;
 use crate::slurm::sbatch::{ArraySpec, Submission, escape_pattern, parse_sbatch_parsable, sbatch_args};
 use crate::slurm::squeue::{parse_squeue, squeue_args};
 use crate::store::cache::write_atomic;
@@ -54,7 +54,7 @@ pub struct Submitter<'a> {
     /// The user whose queue is listed to find a job by name.
     pub user: &'a str,
     /// Executor settings.
-    pub settings: &'a crate::slurm::settings::SlurmSettings,
+    pub settings: &'a crate::pipeline::slurm_settings::SlurmSettings,
     /// Call counters.
     pub calls: &'a crate::slurm::client::Calls,
 }
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn the_job_script_runs_its_line_of_the_task_list() {
         let dir = lungflow_testkit::tempdir().unwrap();
-        let settings = crate::slurm::settings::SlurmSettings::default();
+        let settings = crate::pipeline::slurm_settings::SlurmSettings::default();
         let calls = crate::slurm::client::Calls::default();
         let s = Submitter {
             jobs_dir: dir.path(),

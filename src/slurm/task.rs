@@ -15,15 +15,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use lungflow_stages::{Input, Producer, find_kind};
+use lungflow_stages::{Input, Producer, StageKind, find_kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::run::in_process::{KindCall, run_in};
-use crate::run::usage::rusage;
+use crate::run::in_process::KindCall;
 use crate::store::cache::{host_name, write_atomic};
-use crate::store::digest::hash_tree;
-use crate::store::keys::tree_digest;
 use crate::store::manifest::FileRecord;
 
 /// The orchestrator's description of one task.
@@ -63,13 +60,57 @@ pub struct TaskFile {
 }
 
 impl TaskFile {
-    /// The task file for `inputs` as staged by the orchestrator.
-    pub fn inputs_of(inputs: &BTreeMap<String, Input>) -> BTreeMap<String, TaskInput> {
-        inputs
+    /// The task file of `call`, whose inputs the orchestrator has staged.
+    pub fn of(call: &KindCall<'_>) -> TaskFile {
+        let inputs = call
+            .inputs
             .iter()
             .map(|(name, i)| {
                 let producers = i.producers.iter().map(|p| (p.item.clone(), p.key.clone())).collect();
                 (name.clone(), TaskInput { path: i.path.clone(), producers })
+            })
+            .collect();
+        TaskFile {
+            label: call.label.to_owned(),
+            kind: call.kind.name().to_owned(),
+            kind_version: call.kind.version(),
+            params: call.params.clone(),
+            item: call.item.map(str::to_owned),
+            inputs,
+            work_dir: call.work_dir.to_path_buf(),
+            threads: call.threads,
+        }
+    }
+
+    /// Reads the task file in `staging`.
+    pub fn read(staging: &Path) -> Result<TaskFile> {
+        let path = staging.join(TASK_FILE);
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("unreadable task file {}", path.display()))
+    }
+
+    /// The stage kind it names, checked to be the version the key was computed with.
+    pub fn kind(&self) -> Result<&'static dyn StageKind> {
+        let kind = find_kind(&self.kind)
+            .with_context(|| format!("this lungflow has no stage kind {:?}: is every node running the same binary?", self.kind))?;
+        if kind.version() != self.kind_version {
+            anyhow::bail!(
+                "stage kind {} is version {} here but {} in the orchestrator: every node must run the same lungflow binary",
+                self.kind,
+                kind.version(),
+                self.kind_version
+            );
+        }
+        Ok(kind)
+    }
+
+    /// Its inputs as the stage kind sees them.
+    pub fn kind_inputs(&self) -> BTreeMap<String, Input> {
+        self.inputs
+            .iter()
+            .map(|(name, i)| {
+                let producers = i.producers.iter().map(|(item, key)| Producer { item: item.clone(), key: key.clone() }).collect();
+                (name.clone(), Input { path: i.path.clone(), producers })
             })
             .collect()
     }
@@ -116,107 +157,31 @@ impl ExitFile {
     }
 }
 
-/// `lungflow slurm-task TASKS INDEX`: runs the task whose staging folder is
-/// line INDEX of the file TASKS and writes its exit file. Returns the
-/// process's exit code: 0 whenever an exit file was written (a failed kind
-/// is reported there), 1 when even that was impossible.
-pub fn run_task(tasks: &Path, index: usize) -> i32 {
-    let staging = match staging_of(tasks, index) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 1;
-        }
-    };
-    let exit = match run_staged(&staging) {
-        Ok(exit) => exit,
-        Err(e) => failed(format!("{e:#}")),
-    };
-    match write_atomic(&staging.join(EXIT_FILE), &serde_json::to_vec_pretty(&exit).expect("exit file encodes")) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            1
-        }
+impl ExitFile {
+    /// The exit file of a task that ran here, with this process's usage.
+    pub fn new(
+        error: Option<String>,
+        started: String,
+        seconds: f64,
+        outputs: Vec<FileRecord>,
+        output_digest: String,
+        usage: (u64, f64),
+    ) -> ExitFile {
+        let (peak_rss_kib, cpu_seconds) = usage;
+        ExitFile { error, started, seconds, outputs, output_digest, peak_rss_kib, cpu_seconds, host: host_name(), job: job_id() }
+    }
+
+    /// Writes it into `staging`, atomically.
+    pub fn write(&self, staging: &Path) -> Result<()> {
+        write_atomic(&staging.join(EXIT_FILE), &serde_json::to_vec_pretty(self)?)
     }
 }
 
 /// Line `index` of the task list.
-fn staging_of(tasks: &Path, index: usize) -> Result<PathBuf> {
+pub fn staging_of(tasks: &Path, index: usize) -> Result<PathBuf> {
     let text = std::fs::read_to_string(tasks).with_context(|| format!("cannot read task list {}", tasks.display()))?;
     let line = text.lines().nth(index).with_context(|| format!("task list {} has no line {index}", tasks.display()))?;
     Ok(PathBuf::from(line))
-}
-
-/// Reads the task file in `staging`, runs the kind, hashes its outputs.
-fn run_staged(staging: &Path) -> Result<ExitFile> {
-    let path = staging.join(TASK_FILE);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let task: TaskFile = serde_json::from_slice(&bytes).with_context(|| format!("unreadable task file {}", path.display()))?;
-    let kind = find_kind(&task.kind)
-        .with_context(|| format!("this lungflow has no stage kind {:?}: is every node running the same binary?", task.kind))?;
-    if kind.version() != task.kind_version {
-        anyhow::bail!(
-            "stage kind {} is version {} here but {} in the orchestrator: every node must run the same lungflow binary",
-            task.kind,
-            kind.version(),
-            task.kind_version
-        );
-    }
-    let inputs: BTreeMap<String, Input> = task
-        .inputs
-        .iter()
-        .map(|(name, i)| {
-            let producers = i.producers.iter().map(|(item, key)| Producer { item: item.clone(), key: key.clone() }).collect();
-            (name.clone(), Input { path: i.path.clone(), producers })
-        })
-        .collect();
-    let call = KindCall {
-        kind,
-        params: &task.params,
-        inputs: &inputs,
-        item: task.item.as_deref(),
-        work_dir: &task.work_dir,
-        threads: task.threads.max(1),
-        label: &task.label,
-    };
-    let ran = run_in(&call, staging);
-    let (outputs, output_digest) = match &ran.failure {
-        None => {
-            let outputs = hash_tree(&staging.join("out"))?;
-            let digest = tree_digest(&outputs);
-            (outputs, digest)
-        }
-        Some(_) => (Vec::new(), String::new()),
-    };
-    let (peak_rss_kib, cpu_seconds) = usage();
-    Ok(ExitFile {
-        error: ran.failure,
-        started: ran.started,
-        seconds: ran.seconds,
-        outputs,
-        output_digest,
-        peak_rss_kib,
-        cpu_seconds,
-        host: host_name(),
-        job: job_id(),
-    })
-}
-
-/// An exit file for a task that could not run its kind at all.
-fn failed(error: String) -> ExitFile {
-    let (peak_rss_kib, cpu_seconds) = usage();
-    ExitFile {
-        error: Some(error),
-        started: crate::store::cache::now_rfc3339(),
-        seconds: 0.0,
-        outputs: Vec::new(),
-        output_digest: String::new(),
-        peak_rss_kib,
-        cpu_seconds,
-        host: host_name(),
-        job: job_id(),
-    }
 }
 
 /// This task's job id as Slurm's environment gives it.
@@ -226,12 +191,4 @@ fn job_id() -> Option<String> {
         (Some(array), Some(task)) => Some(format!("{array}_{task}")),
         _ => var("SLURM_JOB_ID"),
     }
-}
-
-/// Peak RSS (KiB) and CPU seconds of this process and its waited-for
-/// children: the task is alone in its process, so both are its own.
-fn usage() -> (u64, f64) {
-    let (own_cpu, own_rss) = rusage(libc::RUSAGE_SELF);
-    let (child_cpu, child_rss) = rusage(libc::RUSAGE_CHILDREN);
-    (own_rss.max(child_rss), own_cpu + child_cpu)
 }
