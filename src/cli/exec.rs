@@ -64,7 +64,7 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
     let timings_path = std::env::temp_dir().join(format!("lungflow-exec-{}.timings.json", std::process::id()));
     std::fs::remove_file(&timings_path).ok();
     let wd = work_dir()?;
-    let call = KindCall { kind, params: &params, inputs: &input_map, item, work_dir: &wd, threads: default_jobs(), label: kind.name() };
+    let call = KindCall { kind, params: &params, inputs: &input_map, item, work_dir: &wd, threads: default_jobs(), label: None };
     let ran = run_at(&call, &Places { out_dir: &out, log_path: &log_path, timings_path: &timings_path });
     let Some(failure) = ran.failure else {
         let timings = if timings_path.exists() { format!(" (timings: {})", timings_path.display()) } else { String::new() };

@@ -60,7 +60,7 @@ fn run_staged(staging: &Path) -> Result<ExitFile> {
         item: task.item.as_deref(),
         work_dir: &task.work_dir,
         threads: task.threads.max(1),
-        label: &task.label,
+        label: Some(&task.label),
     };
     let ran = run_in(&call, staging);
     let (outputs, output_digest) = match &ran.failure {

@@ -28,8 +28,10 @@ pub struct KindCall<'a> {
     pub work_dir: &'a Path,
     /// Threads the kind may use.
     pub threads: usize,
-    /// `stage[item]`, for messages and the process group registry.
-    pub label: &'a str,
+    /// `stage[item]`, for messages and the process group registry; `None`
+    /// outside a pipeline (`exec`), where kinds name their processes by what
+    /// they run.
+    pub label: Option<&'a str>,
 }
 
 /// What running a kind gave.
@@ -77,7 +79,11 @@ pub fn run_at(call: &KindCall<'_>, places: &Places<'_>) -> Ran {
         work_dir: call.work_dir,
         threads: call.threads,
     };
-    let result = catch_unwind(AssertUnwindSafe(|| lungflow_stages::process_groups::running_as(call.label, || call.kind.run(&ctx))));
+    let run = || match call.label {
+        Some(label) => lungflow_stages::process_groups::running_as(label, || call.kind.run(&ctx)),
+        None => call.kind.run(&ctx),
+    };
+    let result = catch_unwind(AssertUnwindSafe(run));
     let seconds = clock.elapsed().as_secs_f64();
     let usage = meter.stop();
     let failure = match result {

@@ -187,7 +187,7 @@ impl Shared<'_> {
                 item: job.item.as_deref(),
                 work_dir: self.work_dir,
                 threads: job.threads,
-                label: &label,
+                label: Some(&label),
             }),
         };
         let instance = Instance { key, label: &label, stage: &stage.name, resources: &stage.resources, staging: &staging, work };

@@ -71,7 +71,7 @@ impl TaskFile {
             })
             .collect();
         TaskFile {
-            label: call.label.to_owned(),
+            label: call.label.unwrap_or(call.kind.name()).to_owned(),
             kind: call.kind.name().to_owned(),
             kind_version: call.kind.version(),
             params: call.params.clone(),
