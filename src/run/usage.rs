@@ -46,14 +46,11 @@ static RUNNING: Mutex<Running> = Mutex::new(Running { trackers: Vec::new(), cpu_
 /// The sampling thread, started with the first meter.
 static SAMPLER: OnceLock<()> = OnceLock::new();
 
-/// Held by the unit tests that run instances, so that no other instance
-/// shares a measuring test's CPU.
-#[cfg(test)]
-pub(crate) static ONE_INSTANCE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Takes [`ONE_INSTANCE_AT_A_TIME`] for the rest of a test.
+/// For the unit tests that run instances: held for the rest of a test, so
+/// that no other instance shares a measuring test's CPU.
 #[cfg(test)]
 pub(crate) fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_INSTANCE_AT_A_TIME: Mutex<()> = Mutex::new(());
     ONE_INSTANCE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -63,11 +60,9 @@ impl Running {
         let now = rusage(libc::RUSAGE_SELF).0;
         let used = (now - self.cpu_at_last_share).max(0.0);
         self.cpu_at_last_share = now;
-        if let Some(n) = std::num::NonZeroUsize::new(self.trackers.len()) {
-            let each = (used * 1e6 / n.get() as f64).round() as u64;
-            for t in &self.trackers {
-                t.cpu_micros.fetch_add(each, Ordering::Relaxed);
-            }
+        let each = (used * 1e6 / self.trackers.len().max(1) as f64).round() as u64;
+        for t in &self.trackers {
+            t.cpu_micros.fetch_add(each, Ordering::Relaxed);
         }
     }
 }

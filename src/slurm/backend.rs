@@ -74,7 +74,7 @@ pub struct SlurmBackend {
     pub(crate) db: Mutex<StateDb>,
     pub(crate) inbox: Mutex<Inbox>,
     pub(crate) wake: Condvar,
-    /// This user's queue when the run started: what [`SlurmBackend::left_by_killed_run`] looks in.
+    /// This user's queue when the run started: what `adopt` looks in.
     queue_at_start: Vec<QueueEntry>,
 }
 
@@ -129,30 +129,6 @@ impl SlurmBackend {
         Ok(backend)
     }
 
-    /// The task a killed run left computing `key`, when it may still
-    /// deliver: its exit file is there, or its job is still queued or
-    /// running. Returns its staging folder, job id and log. A task that can
-    /// no longer deliver is forgotten.
-    pub fn left_by_killed_run(&self, key: &str) -> Result<Option<(PathBuf, String, PathBuf)>> {
-        let mut db = self.db.lock().expect("state store");
-        let Some(row) = db.slurm_task(key)? else { return Ok(None) };
-        let log = self.jobs_dir.join(&row.job_name).join(format!("{}.log", row.task));
-        let in_queue = |e: &QueueEntry| match &row.job_id {
-            Some(id) => &e.job_id == id,
-            None => e.name == row.job_name && e.task.map_or(row.task == 0, |t| t as usize == row.task),
-        };
-        let found = self.queue_at_start.iter().find(|e| in_queue(e));
-        let delivered = row.staging.join(EXIT_FILE).exists();
-        match (found, &row.job_id) {
-            (Some(e), _) if e.state.is_active() || delivered => Ok(Some((row.staging, e.job_id.clone(), log))),
-            (None, Some(id)) if delivered => Ok(Some((row.staging, id.clone(), log))),
-            _ => {
-                db.forget_slurm_task(key)?;
-                Ok(None)
-            }
-        }
-    }
-
     /// Runs one staged instance on the cluster (or waits for the adopted
     /// task) and returns its exit file, or why it has none.
     pub fn run(&self, request: Request) -> Result<ExitFile, String> {
@@ -169,13 +145,13 @@ impl SlurmBackend {
     }
 
     /// Stops the monitor once nothing is in flight.
-    pub fn close(&self) {
+    fn close(&self) {
         self.inbox.lock().expect("slurm inbox").closed = true;
         self.wake.notify_all();
     }
 
     /// How many calls of each Slurm command this run made.
-    pub fn calls(&self) -> &Calls {
+    fn calls(&self) -> &Calls {
         &self.calls
     }
 }
@@ -185,8 +161,28 @@ impl Executor for SlurmBackend {
         false
     }
 
+    /// The task a killed run left computing `key`, when it may still
+    /// deliver: its exit file is there, or its job is still queued or
+    /// running. A task that can no longer deliver is forgotten.
     fn adopt(&self, key: &str) -> Result<Option<Adopted>> {
-        Ok(self.left_by_killed_run(key)?.map(|(staging, id, log)| Adopted { staging, name: format!("Slurm job {id}"), id, log }))
+        let mut db = self.db.lock().expect("state store");
+        let Some(row) = db.slurm_task(key)? else { return Ok(None) };
+        let log = self.jobs_dir.join(&row.job_name).join(format!("{}.log", row.task));
+        let in_queue = |e: &QueueEntry| match &row.job_id {
+            Some(id) => &e.job_id == id,
+            None => e.name == row.job_name && e.task.map_or(row.task == 0, |t| t as usize == row.task),
+        };
+        let found = self.queue_at_start.iter().find(|e| in_queue(e));
+        let delivered = row.staging.join(EXIT_FILE).exists();
+        let id = match (found, &row.job_id) {
+            (Some(e), _) if e.state.is_active() || delivered => e.job_id.clone(),
+            (None, Some(id)) if delivered => id.clone(),
+            _ => {
+                db.forget_slurm_task(key)?;
+                return Ok(None);
+            }
+        };
+        Ok(Some(Adopted { staging: row.staging, name: format!("Slurm job {id}"), id, log }))
     }
 
     /// Writes the task file of a fresh instance, then runs it as a task.
