@@ -104,3 +104,71 @@ fn variables_fill_paths_and_set_vars_overrides_them() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--set vars.rot: the pipeline has no variable \"rot\" (vars: [\"root\"])"));
 }
+
+/// The error a pipeline file gives, the same from `status`, `run --dry-run`
+/// and `run` (exit code 2), with nothing run: every file below also has a
+/// stage that would leave `ran` in the project folder.
+fn load_error_of(yaml: &str) -> String {
+    let p = Project::new();
+    p.write("bad.yaml", yaml);
+    let mut errors = Vec::new();
+    for verb in [&["status", "bad.yaml"][..], &["run", "bad.yaml", "--dry-run"], &["run", "bad.yaml"]] {
+        let out = p.run(verb);
+        let stderr = String::from_utf8(out.stderr).unwrap().trim().to_owned();
+        assert_eq!(out.status.code(), Some(2), "{verb:?}: exit code 2 for\n{yaml}\nstderr: {stderr}");
+        errors.push(stderr);
+    }
+    assert!(!p.path().join("ran").exists(), "a stage ran despite the error in\n{yaml}");
+    assert_eq!(errors[0], errors[1], "status and run --dry-run disagree");
+    assert_eq!(errors[0], errors[2], "status and run disagree");
+    errors.swap_remove(0)
+}
+
+/// An independent stage that leaves `ran` behind if it runs.
+const BYSTANDER: &str = "  bystander:\n    kind: command\n    params:\n      cmd: \"touch ran\"\n";
+
+#[test]
+fn a_parameter_outside_its_declared_range_is_a_located_error_before_anything_runs() {
+    let resample = |spacing: &str| {
+        format!("stages:\n{BYSTANDER}  r:\n    kind: resample\n    params:\n      spacing_mm: {spacing}\n    inputs:\n      volume: vol\n")
+    };
+    for (given, shown) in [("0", "0"), ("1e-300", "1e-300"), ("1e300", "1e300"), ("-2.5", "-2.5"), ("20.01", "20.01")] {
+        let e = load_error_of(&resample(given));
+        assert_eq!(e, format!("error: bad.yaml:9:19: stage \"r\", parameter \"spacing_mm\" must be between 0.1 and 20, got {shown}"));
+    }
+    let cohort =
+        |patients: &str| format!("stages:\n{BYSTANDER}  c:\n    kind: synthetic_cohort\n    params:\n      patients: {patients}\n");
+    let e = load_error_of(&cohort("-5"));
+    assert_eq!(e, "error: bad.yaml:9:17: stage \"c\", parameter \"patients\" must be between 1 and 10000, got -5");
+    let e = load_error_of(&cohort("1000000000000"));
+    assert_eq!(e, "error: bad.yaml:9:17: stage \"c\", parameter \"patients\" must be between 1 and 10000, got 1000000000000");
+    let e = load_error_of(&cohort("1e12"));
+    assert_eq!(e, "error: bad.yaml:9:17: stage \"c\", parameter \"patients\": expected an integer, found number 1000000000000.0");
+}
+
+#[test]
+fn a_set_or_a_sweep_outside_a_declared_range_is_refused_at_load() {
+    let p = Project::new();
+    p.write("ok.yaml", "stages:\n  r:\n    kind: resample\n    params:\n      spacing_mm: 1.0\n    inputs:\n      volume: vol\n");
+    let out = p.run(&["status", "ok.yaml", "--set", "r.spacing_mm=0.01"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("ok.yaml:3:11: stage \"r\", parameter \"spacing_mm\" must be between 0.1 and 20, got 0.01"), "{e}");
+    let out = p.run(&["sweep", "show", "ok.yaml", "--sweep", "r.spacing_mm=1,1e300"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("sweep r.spacing_mm: r.spacing_mm must be between 0.1 and 20, got 1e300"), "{e}");
+}
+
+#[test]
+fn exec_refuses_a_spacing_outside_its_range_before_reading_or_writing_anything() {
+    let p = Project::new();
+    for spacing in ["1e-300", "1e300", "0"] {
+        let set = format!("spacing_mm={spacing}");
+        let out = p.run(&["exec", "resample", "--input", "volume=missing", "--set", &set, "--out", "r"]);
+        assert_eq!(out.status.code(), Some(2), "spacing_mm={spacing}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(&format!("parameter \"spacing_mm\" must be between 0.1 and 20, got {spacing}")), "{e}");
+        assert!(!p.path().join("r").exists());
+    }
+}

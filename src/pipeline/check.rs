@@ -1,5 +1,5 @@
 //! Checking a parsed pipeline file against the stage kinds: names, item
-//! sets, `${var}` substitution, parameter types and defaults, and fan-in.
+//! sets, `${var}` substitution, parameter types, ranges and defaults, and fan-in.
 
 use std::collections::BTreeMap;
 
@@ -219,6 +219,9 @@ fn resolve_params(
         match given.remove(spec.name) {
             Some((value, loc)) => {
                 let value = spec.ty.check(&value).map_err(|e| (loc, format!("stage {stage:?}, parameter {:?}: {e}", spec.name)))?;
+                if let Some(range) = spec.range {
+                    range.check(&value).map_err(|e| (loc, format!("stage {stage:?}, parameter {:?} {e}", spec.name)))?;
+                }
                 params.insert(spec.name.to_owned(), value);
             }
             None => match spec.default {

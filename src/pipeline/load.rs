@@ -170,7 +170,8 @@ fn sweep_of(raw: &RawPipeline, cli: &[Axis]) -> Result<(Vec<Axis>, Vec<Listed>),
     Ok((grid, listed))
 }
 
-/// Checks that a swept parameter exists and that every value has its type.
+/// Checks that a swept parameter exists and that every value has its type
+/// and lies in its declared range.
 fn check_swept(raw: &RawPipeline, axis: &Axis) -> Result<(), (Loc, String)> {
     let key = axis.key();
     if axis.stage == VARS {
@@ -181,9 +182,9 @@ fn check_swept(raw: &RawPipeline, axis: &Axis) -> Result<(), (Loc, String)> {
         return Err((axis.loc, format!("sweep {key}: no stage named {:?} (stages: {known:?})", axis.stage)));
     };
     let Some(kind) = find_kind(&stage.kind.value) else { return Ok(()) }; // reported with the stage
-    let ty = match kind.params().into_iter().find(|p| p.name == axis.param) {
-        Some(spec) => spec.ty,
-        None if kind.open_params() => lungflow_stages::ParamType::Scalar,
+    let (ty, range) = match kind.params().into_iter().find(|p| p.name == axis.param) {
+        Some(spec) => (spec.ty, spec.range),
+        None if kind.open_params() => (lungflow_stages::ParamType::Scalar, None),
         None => {
             let known: Vec<&str> = kind.params().iter().map(|p| p.name).collect();
             return Err((
@@ -193,7 +194,10 @@ fn check_swept(raw: &RawPipeline, axis: &Axis) -> Result<(), (Loc, String)> {
         }
     };
     for v in &axis.values {
-        ty.check(v).map_err(|e| (axis.loc, format!("sweep {key}: {e}")))?;
+        let v = ty.check(v).map_err(|e| (axis.loc, format!("sweep {key}: {e}")))?;
+        if let Some(range) = range {
+            range.check(&v).map_err(|e| (axis.loc, format!("sweep {key}: {key} {e}")))?;
+        }
     }
     Ok(())
 }

@@ -81,6 +81,76 @@ pub struct ParamSpec {
     pub default: Option<Value>,
     /// One line for `lungflow kinds` and the README.
     pub doc: &'static str,
+    /// The values a number accepts (`None`: any value of its type). Not part
+    /// of any key: a range only refuses values, it never changes what an
+    /// accepted value computes.
+    pub range: Option<ParamRange>,
+}
+
+/// The values a numeric parameter accepts, bounds included: declared with
+/// `#[range(LOW..=HIGH)]`, or `#[range(LOW..)]` for no upper bound, in
+/// [`kind_params!`](crate::kind_params). The engine checks it when it loads
+/// a pipeline, and the parameter struct's `parse` checks it again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamRange {
+    /// Whole numbers from `min` to `max` (no upper bound when `None`).
+    Int {
+        /// The smallest value accepted.
+        min: i64,
+        /// The largest value accepted.
+        max: Option<i64>,
+    },
+    /// Real numbers from `min` to `max` (no upper bound when `None`).
+    Float {
+        /// The smallest value accepted.
+        min: f64,
+        /// The largest value accepted.
+        max: Option<f64>,
+    },
+}
+
+impl ParamRange {
+    /// The range in words: `between 0.1 and 20`, `at least 1`.
+    pub fn describe(&self) -> String {
+        let (min, max) = self.bounds();
+        match max {
+            Some(max) => format!("between {} and {}", value_text(&min), value_text(&max)),
+            None => format!("at least {}", value_text(&min)),
+        }
+    }
+
+    /// Checks a value of the parameter's type, saying what is wrong as the
+    /// end of a sentence about the parameter: `must be between 0.1 and 20, got 0`.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        let inside = match *self {
+            ParamRange::Int { min, max } => value.as_i64().is_some_and(|v| v >= min && max.is_none_or(|m| v <= m)),
+            ParamRange::Float { min, max } => value.as_f64().is_some_and(|v| v >= min && max.is_none_or(|m| v <= m)),
+        };
+        if inside { Ok(()) } else { Err(format!("must be {}, got {}", self.describe(), value_text(value))) }
+    }
+
+    /// The bounds as JSON numbers (no upper bound: `None`).
+    pub fn bounds(&self) -> (Value, Option<Value>) {
+        match *self {
+            ParamRange::Int { min, max } => (Value::from(min), max.map(Value::from)),
+            ParamRange::Float { min, max } => (Value::from(min), max.map(Value::from)),
+        }
+    }
+}
+
+/// A value as a person writes it: numbers in the shorter of decimal and
+/// exponent notation (`0.1`, `1e-300`, `-1`), anything else as
+/// [`describe_value`] says.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let (plain, exp) = (format!("{f}"), format!("{f:e}"));
+            if exp.len() < plain.len() { exp } else { plain }
+        }
+        Value::Number(n) => n.to_string(),
+        other => describe_value(other),
+    }
 }
 
 /// One input as a stage sees it: a path that exists while the stage runs.
@@ -217,6 +287,13 @@ pub trait StageKind: Send + Sync {
     }
     /// Whether one instance wants every core (the executor then runs it alone).
     fn wants_all_cores(&self) -> bool {
+        false
+    }
+    /// Whether the kind's work runs in programs it starts, each in a process
+    /// group of its own, rather than in its own code. The engine runs the
+    /// other kinds in a child process, so that one that dies (an abort, a
+    /// crash) ends only that process; these it runs directly.
+    fn works_through_programs(&self) -> bool {
         false
     }
     /// The output table whose rows name the cache entries they came from, if

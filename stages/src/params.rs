@@ -10,6 +10,7 @@
 //!     /// The parameters of `resample`.
 //!     pub struct Params {
 //!         /// target spacing in mm on every axis
+//!         #[range(0.1..=20.0)]
 //!         spacing_mm: f64 = 1.0,
 //!     }
 //! }
@@ -17,22 +18,33 @@
 //! assert_eq!((specs[0].name, specs[0].doc, specs[0].default.clone()), ("spacing_mm", "target spacing in mm on every axis", Some(json!(1.0))));
 //! let given = std::collections::BTreeMap::from([("spacing_mm".to_owned(), json!(0.5))]);
 //! assert_eq!(Params::parse(&given).unwrap().spacing_mm, 0.5);
+//! let given = std::collections::BTreeMap::from([("spacing_mm".to_owned(), json!(1e-300))]);
+//! assert_eq!(Params::parse(&given).unwrap_err().0, "parameter spacing_mm must be between 0.1 and 20, got 1e-300");
 //! ```
 //!
 //! A field's doc line is its [`ParamSpec::doc`](crate::ParamSpec::doc), its Rust type gives the
 //! [`ParamType`] (`String`, `f64`, `i64`, `bool`, `Vec<String>`) and its
 //! default expression becomes the JSON default; a field without `= default`
-//! is required. Names, types and defaults feed the cache keys: changing one
-//! invalidates every cached result of the kind. The settings every training
-//! loop has are declared once, in [`training`].
+//! is required. A number may declare the values it accepts with
+//! `#[range(LOW..=HIGH)]` (bounds included) or `#[range(LOW..)]` after its doc
+//! line: `parse` refuses anything else, naming the parameter, the value and the
+//! range, and the engine refuses it where the pipeline file gives it. Names,
+//! types and defaults feed the cache keys: changing one invalidates every
+//! cached result of the kind. A range does not: it only refuses values. The
+//! settings every training loop has are declared once, in [`training`].
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::contract::ParamRange;
 use crate::{ParamType, RunContext, StageError};
 
 pub mod training;
+
+/// The range of a parameter in Hounsfield units: what a volume can hold
+/// (16-bit signed voxels).
+pub const HU: std::ops::RangeInclusive<f64> = -32768.0..=32767.0;
 
 /// A Rust type a declared parameter can have.
 pub trait ParamValue: Sized {
@@ -83,16 +95,58 @@ impl ParamValue for Vec<String> {
     }
 }
 
-/// Reads one declared parameter from resolved values (used by [`kind_params!`](crate::kind_params)).
-pub fn read<T: ParamValue>(values: &BTreeMap<String, Value>, name: &str) -> Result<T, StageError> {
-    T::read(values.get(name), name)
+/// Reads one declared parameter from resolved values and checks it against
+/// its declared range, if any (used by [`kind_params!`](crate::kind_params)).
+pub fn read<T: ParamValue>(values: &BTreeMap<String, Value>, name: &str, range: Option<ParamRange>) -> Result<T, StageError> {
+    let typed = T::read(values.get(name), name)?;
+    if let (Some(range), Some(value)) = (range, values.get(name)) {
+        range.check(value).map_err(|e| StageError(format!("parameter {name} {e}")))?;
+    }
+    Ok(typed)
+}
+
+/// A range a parameter of Rust type `T` may declare: `LOW..=HIGH` or `LOW..`
+/// of the same type (so `1..=10` does not fit a float, nor `0.5..` an integer).
+pub trait DeclaredRange<T> {
+    /// The range as the engine sees it.
+    fn declared(self) -> ParamRange;
+}
+
+impl DeclaredRange<f64> for std::ops::RangeInclusive<f64> {
+    fn declared(self) -> ParamRange {
+        ParamRange::Float { min: *self.start(), max: Some(*self.end()) }
+    }
+}
+
+impl DeclaredRange<f64> for std::ops::RangeFrom<f64> {
+    fn declared(self) -> ParamRange {
+        ParamRange::Float { min: self.start, max: None }
+    }
+}
+
+impl DeclaredRange<i64> for std::ops::RangeInclusive<i64> {
+    fn declared(self) -> ParamRange {
+        ParamRange::Int { min: *self.start(), max: Some(*self.end()) }
+    }
+}
+
+impl DeclaredRange<i64> for std::ops::RangeFrom<i64> {
+    fn declared(self) -> ParamRange {
+        ParamRange::Int { min: self.start, max: None }
+    }
+}
+
+/// The range declared for a field of type `T` (used by [`kind_params!`](crate::kind_params)).
+pub fn range_of<T, R: DeclaredRange<T>>(range: R) -> ParamRange {
+    range.declared()
 }
 
 /// Declares a kind's parameters once; see the [module docs](self).
 ///
 /// Generates the struct with public fields and two functions: `specs()`, the
 /// `Vec<ParamSpec>` for [`StageKind::params`](crate::StageKind::params), and
-/// `parse(&BTreeMap<String, Value>)`, the typed values for `run`.
+/// `parse(&BTreeMap<String, Value>)`, the typed values for `run`, each checked
+/// against its `#[range(..)]`.
 #[macro_export]
 macro_rules! kind_params {
     (
@@ -100,6 +154,7 @@ macro_rules! kind_params {
         $vis:vis struct $name:ident {
             $(
                 #[doc = $doc:expr]
+                $(#[range($range:expr)])?
                 $field:ident : $ty:ty $(= $default:expr)?
             ),* $(,)?
         }
@@ -122,6 +177,7 @@ macro_rules! kind_params {
                         ty: <$ty as $crate::params::ParamValue>::TYPE,
                         default: $crate::kind_params!(@default $($default)?),
                         doc: $doc.trim(),
+                        range: $crate::kind_params!(@range $ty $(, $range)?),
                     }
                 ),*]
             }
@@ -130,12 +186,16 @@ macro_rules! kind_params {
             pub fn parse(
                 values: &::std::collections::BTreeMap<String, ::serde_json::Value>,
             ) -> Result<Self, $crate::StageError> {
-                Ok($name { $($field: $crate::params::read(values, stringify!($field))?,)* })
+                Ok($name {
+                    $($field: $crate::params::read(values, stringify!($field), $crate::kind_params!(@range $ty $(, $range)?))?,)*
+                })
             }
         }
     };
     (@default) => { None };
     (@default $default:expr) => { Some(::serde_json::json!($default)) };
+    (@range $ty:ty) => { None };
+    (@range $ty:ty, $range:expr) => { Some($crate::params::range_of::<$ty, _>($range)) };
 }
 
 /// An integer parameter that must be at least 1, as a count.
@@ -197,6 +257,61 @@ mod tests {
         assert_eq!((p.name.as_str(), p.scale, p.count, p.on, p.words.len()), ("x", 2.5, 3, true, 0));
         values.insert("count".into(), json!("three"));
         assert_eq!(Example::parse(&values).unwrap_err().0, "parameter \"count\" must be an integer");
+    }
+
+    kind_params! {
+        /// Parameters with declared ranges.
+        struct Ranged {
+            /// spacing in mm
+            #[range(0.1..=20.0)]
+            spacing_mm: f64 = 1.0,
+            /// patients
+            #[range(1..=10_000)]
+            patients: i64 = 12,
+            /// a ratio with no upper bound
+            #[range(1.0..)]
+            ratio: f64 = 4.8,
+            /// any seed
+            seed: i64 = 0,
+        }
+    }
+
+    fn ranged(name: &str, value: Value) -> Result<Ranged, StageError> {
+        let mut values: BTreeMap<String, Value> =
+            Ranged::specs().iter().filter_map(|s| Some((s.name.to_owned(), s.default.clone()?))).collect();
+        values.insert(name.to_owned(), value);
+        Ranged::parse(&values)
+    }
+
+    #[test]
+    fn a_declared_range_is_in_the_specs_and_parse_refuses_values_outside_it_naming_them() {
+        let ranges: Vec<Option<ParamRange>> = Ranged::specs().iter().map(|s| s.range).collect();
+        assert_eq!(
+            ranges,
+            [
+                Some(ParamRange::Float { min: 0.1, max: Some(20.0) }),
+                Some(ParamRange::Int { min: 1, max: Some(10_000) }),
+                Some(ParamRange::Float { min: 1.0, max: None }),
+                None,
+            ]
+        );
+        for (value, shown) in
+            [(json!(1e-300), "1e-300"), (json!(1e300), "1e300"), (json!(0.0), "0"), (json!(-1.0), "-1"), (json!(20.5), "20.5")]
+        {
+            let e = ranged("spacing_mm", value).unwrap_err().0;
+            assert_eq!(e, format!("parameter spacing_mm must be between 0.1 and 20, got {shown}"));
+        }
+        assert_eq!(ranged("patients", json!(-5)).unwrap_err().0, "parameter patients must be between 1 and 10000, got -5");
+        assert_eq!(ranged("patients", json!(10_001)).unwrap_err().0, "parameter patients must be between 1 and 10000, got 10001");
+        assert_eq!(ranged("ratio", json!(0.5)).unwrap_err().0, "parameter ratio must be at least 1, got 0.5");
+        // Both bounds are accepted, and so is anything above an open range.
+        assert_eq!(ranged("spacing_mm", json!(0.1)).unwrap().spacing_mm, 0.1);
+        assert_eq!(ranged("spacing_mm", json!(20.0)).unwrap().spacing_mm, 20.0);
+        assert_eq!(ranged("patients", json!(10_000)).unwrap().patients, 10_000);
+        assert_eq!(ranged("ratio", json!(1e300)).unwrap().ratio, 1e300);
+        assert_eq!(ranged("seed", json!(i64::MIN)).unwrap().seed, i64::MIN);
+        // A type error is reported as such, before the range.
+        assert_eq!(ranged("patients", json!(1e12)).unwrap_err().0, "parameter \"patients\" must be an integer");
     }
 
     #[test]

@@ -57,16 +57,21 @@ training_params! {
         /// widths of the 3³ convolutions after the encoder
         widths: String = "16,16",
         /// stride of the first convolution (2 halves each axis: 8x less work)
+        #[range(1..=16)]
         stride: i64 = 2,
         /// spatial pyramid levels (bins per axis)
         levels: String = "1,2,4",
         /// units of the hidden dense layer
+        #[range(1..=4096)]
         hidden: i64 = 32,
         /// dropout before the dense layers
+        #[range(0.0..=0.99)]
         dropout: f64 = 0.3,
         /// last GMCAE encoder blocks trained with the classifier (0 = encoder frozen)
+        #[range(0..=64)]
         fine_tune: i64 = 0,
         /// Adam learning rate
+        #[range(1e-8..=1.0)]
         lr: f64 = 1e-3,
     }
     training {
@@ -79,6 +84,7 @@ training_params! {
         val_fraction,
         own {
             /// k-fold cross-validation of the recipe over the labelled patients (0 = none)
+            #[range(0..=100)]
             folds: i64 = 0,
         }
         /// random cube symmetry (of 48) per patient per step

@@ -21,16 +21,20 @@ kind_params! {
     /// The parameters of `encode`.
     pub struct Params {
         /// HU mapped to -1 (as in the patches stage)
+        #[range(crate::params::HU)]
         hu_low: f64 = HuScale::default().low,
         /// HU mapped to +1 (as in the patches stage)
+        #[range(crate::params::HU)]
         hu_high: f64 = HuScale::default().high,
         /// clip scaled values to [-1, 1]
         clip: bool = HuScale::default().clip,
         /// encoder blocks to apply; 0 = all (a classifier fine-tuning k blocks wants all but k)
+        #[range(0..=64)]
         blocks: i64 = 0,
         /// set voxels outside the (dilated) lung mask to air before encoding
         mask_outside: bool = true,
         /// code slices encoded at a time (bounds memory)
+        #[range(1..=4096)]
         slab: i64 = 8,
         /// cpu (burn flex) or cuda (needs --features cuda)
         device: String = "cpu",

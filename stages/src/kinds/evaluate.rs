@@ -27,6 +27,7 @@ kind_params! {
     /// The parameters of `evaluate`.
     pub struct Params {
         /// bootstrap resamples of the patients for the 95 % intervals
+        #[range(1..=(MAX_RESAMPLES as i64))]
         bootstrap: i64 = 2000,
         /// seed of the resampling
         seed: i64 = 0,

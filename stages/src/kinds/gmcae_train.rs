@@ -40,14 +40,19 @@ training_params! {
         /// encoder channel widths, or the preset kdsb17 (64,128,256)
         widths: String = "8,16,32",
         /// mixture components m
+        #[range(1..=64)]
         mixtures: i64 = 4,
         /// smallest component variance (scaled HU units)
+        #[range(1e-12..=1.0)]
         variance_floor: f64 = 1e-4,
         /// units of the prior and variance heads' dense layer
+        #[range(1..=4096)]
         hidden: i64 = 128,
         /// Adam learning rate
+        #[range(1e-8..=1.0)]
         lr: f64 = 1e-4,
         /// Adam epsilon (PyTorch's default)
+        #[range(1e-15..=1.0)]
         adam_epsilon: f64 = 1e-8,
     }
     training {

@@ -20,12 +20,16 @@ kind_params! {
         /// series to use; empty picks CT, axial, most slices
         series_uid: String = IngestOptions::default().series_uid,
         /// HU below this are outside the field of view and become air
+        #[range(crate::params::HU)]
         out_of_field_hu: f64 = IngestOptions::default().out_of_field_hu,
         /// value for padding and out-of-field voxels
+        #[range(-32768..=32767)]
         air_hu: i64 = IngestOptions::default().air_hu,
         /// largest relative deviation of a slice gap from the median
+        #[range(0.0..=1.0)]
         spacing_tolerance: f64 = IngestOptions::default().spacing_tolerance,
         /// largest gantry tilt accepted (tilted series are refused)
+        #[range(0.0..=45.0)]
         max_tilt_degrees: f64 = IngestOptions::default().max_tilt_degrees,
     }
 }

@@ -25,22 +25,31 @@ kind_params! {
     /// The parameters of `lung_mask`.
     pub struct Params {
         /// lung candidates are voxels below this HU
+        #[range(crate::params::HU)]
         threshold_hu: f64 = MaskOptions::default().threshold_hu,
         /// smaller components are never lungs
+        #[range(0.0..=10_000.0)]
         min_component_ml: f64 = MaskOptions::default().min_component_ml,
         /// keep the 2nd largest component when at least this fraction of the largest
+        #[range(0.0..=1.0)]
         second_lung_fraction: f64 = MaskOptions::default().second_lung_fraction,
         /// most face-layer erosions tried to split one component into two lungs (0: never)
+        #[range(0..=200)]
         split_max_erosions: i64 = MaskOptions::default().split.max_erosions as i64,
         /// the two parts of a split may differ in size at most by this factor
+        #[range(1.0..)]
         split_max_ratio: f64 = MaskOptions::default().split.max_ratio,
         /// per lung and axial slice, use the convex hull when at most this times the slice's lung (0: no hull)
+        #[range(0.0..=100.0)]
         hull_max_ratio: f64 = MaskOptions::default().hull_max_ratio,
         /// hull additions farther than this (mm, in the slice) from the lung are dropped (0: no limit)
+        #[range(0.0..=100.0)]
         hull_depth_mm: f64 = MaskOptions::default().hull_depth_mm,
         /// dilation distance in mm, per lung, after the hull (0: none)
+        #[range(0.0..=100.0)]
         dilate_mm: f64 = MaskOptions::default().dilate_mm,
         /// what the hull and the dilation add above this HU is bone, not lung
+        #[range(crate::params::HU)]
         bone_hu: f64 = BONE_HU,
         /// remove bone (above bone_hu) from what the hull and the dilation add
         exclude_bone: bool = MaskOptions::default().bone_hu.is_some(),

@@ -35,14 +35,18 @@ kind_params! {
     /// The parameters of `patches`.
     pub struct Params {
         /// cube edge in voxels
+        #[range(1..=256)]
         edge: i64 = PatchOptions::default().edge,
         /// patches per patient
+        #[range(1..=10_000)]
         count: i64 = PatchOptions::default().count,
         /// random seed (mixed with the patient id)
         seed: i64 = PatchOptions::default().seed,
         /// HU mapped to -1
+        #[range(crate::params::HU)]
         hu_low: f64 = HuScale::default().low,
         /// HU mapped to +1
+        #[range(crate::params::HU)]
         hu_high: f64 = HuScale::default().high,
         /// clip scaled values to [-1, 1]
         clip: bool = HuScale::default().clip,

@@ -19,6 +19,7 @@ kind_params! {
     /// The parameters of `predict`.
     pub struct Params {
         /// average the probability over the first n of the 48 cube symmetries (test-time augmentation)
+        #[range(1..=48)]
         symmetries: i64 = 1,
         /// cpu (burn flex) or cuda (needs --features cuda)
         device: String = "cpu",

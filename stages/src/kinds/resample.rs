@@ -17,6 +17,7 @@ kind_params! {
     /// The parameters of `resample`.
     pub struct Params {
         /// target spacing in mm on every axis
+        #[range(0.1..=20.0)]
         spacing_mm: f64 = 1.0,
     }
 }

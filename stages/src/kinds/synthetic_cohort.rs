@@ -207,30 +207,42 @@ kind_params! {
     /// The parameters of `synthetic_cohort`.
     pub struct Params {
         /// number of patients
+        #[range(1..=10_000)]
         patients: i64 = CohortOptions::default().patients,
         /// random seed (same seed, same bytes)
         seed: i64 = CohortOptions::default().seed,
         /// fraction of patients with cancer
+        #[range(0.0..=1.0)]
         positive_fraction: f64 = CohortOptions::default().positive_fraction,
         /// rows = columns per slice
+        #[range(16..=1024)]
         matrix: i64 = CohortOptions::default().grid.matrix,
         /// pixel spacing, mm
+        #[range(0.1..=20.0)]
         pixel_mm: f64 = CohortOptions::default().grid.pixel_mm,
         /// slices per series
+        #[range(2..=2000)]
         slices: i64 = CohortOptions::default().grid.slices,
         /// slice spacing, mm
+        #[range(0.1..=20.0)]
         slice_mm: f64 = CohortOptions::default().grid.slice_mm,
         /// image noise, HU standard deviation
+        #[range(0.0..=1000.0)]
         noise_hu: f64 = CohortOptions::default().noise_hu,
         /// largest diameter of nodules on the pleura
+        #[range(0.5..=100.0)]
         max_pleural_mm: f64 = CohortOptions::default().max_pleural_mm,
         /// smallest nodule diameter
+        #[range(0.5..=100.0)]
         min_nodule_mm: f64 = CohortOptions::default().min_nodule_mm,
         /// chance that a nodule sits on the pleura
+        #[range(0.0..=1.0)]
         pleural_fraction: f64 = CohortOptions::default().pleural_fraction,
         /// largest nodule diameter inside the lung
+        #[range(0.5..=100.0)]
         max_nodule_mm: f64 = CohortOptions::default().max_nodule_mm,
         /// fraction of patients whose labels are withheld (the sample submission)
+        #[range(0.0..=1.0)]
         test_fraction: f64 = CohortOptions::default().test_fraction,
     }
 }

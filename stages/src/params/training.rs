@@ -3,17 +3,17 @@
 //! is [`kind_params!`](crate::kind_params) with the loop's settings after the
 //! kind's own, always in this order:
 //!
-//! | name | type | default | doc |
-//! | --- | --- | --- | --- |
-//! | `batch_size` | int | the kind's | the kind's (what one step takes) |
-//! | `epochs` | int | the kind's | most epochs |
-//! | `patience` | int | the kind's | the kind's (when it counts) |
-//! | `clip_norm` | float | 1.0 | global gradient-norm limit; 0 turns clipping off |
-//! | `val_fraction` | float | 0.25 | the kind's (how it splits) |
-//! | the kind's `own` settings, if any | | | |
-//! | `seed` | int | 0 | seed for initialisation, split, order and augmentation |
-//! | `augment` | bool | true | the kind's (what it augments) |
-//! | `device` | string | cpu | cpu (burn flex) or cuda (needs --features cuda) |
+//! | name | type | default | range | doc |
+//! | --- | --- | --- | --- | --- |
+//! | `batch_size` | int | the kind's | 1 to [`MAX_BATCH`] | the kind's (what one step takes) |
+//! | `epochs` | int | the kind's | 1 to [`MAX_EPOCHS`] | most epochs |
+//! | `patience` | int | the kind's | 1 to [`MAX_EPOCHS`] | the kind's (when it counts) |
+//! | `clip_norm` | float | 1.0 | 0 to 1e6 | global gradient-norm limit; 0 turns clipping off |
+//! | `val_fraction` | float | 0.25 | 0.01 to 0.9 | the kind's (how it splits) |
+//! | the kind's `own` settings, if any | | | | |
+//! | `seed` | int | 0 | any | seed for initialisation, split, order and augmentation |
+//! | `augment` | bool | true | | the kind's (what it augments) |
+//! | `device` | string | cpu | | cpu (burn flex) or cuda (needs --features cuda) |
 //!
 //! ```
 //! use lungflow_stages::training_params;
@@ -47,6 +47,12 @@
 //! Names, types, defaults and docs feed the cache keys and `lungflow kinds`:
 //! a change here changes them for every kind that trains.
 
+/// The most items one training step may take.
+pub const MAX_BATCH: i64 = 4096;
+
+/// The most epochs (and the longest patience) a training may ask for.
+pub const MAX_EPOCHS: i64 = 100_000;
+
 /// Declares a training kind's parameters once; see the [module docs](self).
 ///
 /// Takes the kind's own parameters as [`kind_params!`](crate::kind_params)
@@ -61,6 +67,7 @@ macro_rules! training_params {
         $vis:vis struct $name:ident {
             $(
                 #[doc = $doc:expr]
+                $(#[range($range:expr)])?
                 $field:ident : $ty:ty $(= $default:expr)?
             ),* $(,)?
         }
@@ -75,6 +82,7 @@ macro_rules! training_params {
             $(own {
                 $(
                     #[doc = $own_doc:expr]
+                    $(#[range($own_range:expr)])?
                     $own:ident : $own_ty:ty = $own_default:expr
                 ),* $(,)?
             })?
@@ -85,18 +93,23 @@ macro_rules! training_params {
         $crate::kind_params! {
             $(#[$meta])*
             $vis struct $name {
-                $(#[doc = $doc] $field: $ty $(= $default)?,)*
+                $(#[doc = $doc] $(#[range($range)])? $field: $ty $(= $default)?,)*
                 #[doc = $batch_doc]
+                #[range(1..=$crate::params::training::MAX_BATCH)]
                 batch_size: i64 = $batch,
                 /// most epochs
+                #[range(1..=$crate::params::training::MAX_EPOCHS)]
                 epochs: i64 = $epochs,
                 #[doc = $patience_doc]
+                #[range(1..=$crate::params::training::MAX_EPOCHS)]
                 patience: i64 = $patience,
                 /// global gradient-norm limit; 0 turns clipping off
+                #[range(0.0..=1e6)]
                 clip_norm: f64 = 1.0,
                 #[doc = $split_doc]
+                #[range(0.01..=0.9)]
                 val_fraction: f64 = 0.25,
-                $($(#[doc = $own_doc] $own: $own_ty = $own_default,)*)?
+                $($(#[doc = $own_doc] $(#[range($own_range)])? $own: $own_ty = $own_default,)*)?
                 /// seed for initialisation, split, order and augmentation
                 seed: i64 = 0,
                 #[doc = $augment_doc]
