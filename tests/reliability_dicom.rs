@@ -2,7 +2,9 @@
 //! `--keep-going`, every patient whose folder holds a hostile slice fails
 //! alone, with an error naming the file and the reason; the good patients are
 //! published; the run's memory stays bounded; nothing is left in the cache's
-//! staging folder and nothing outside the project is touched.
+//! staging folder and nothing outside the project is touched. `exec
+//! hu_volume` refuses a bad header the same way, and prints on stderr the
+//! slices it left out, as the pipeline's log lists them.
 
 mod common;
 use std::path::{Path, PathBuf};
@@ -136,4 +138,71 @@ fn keep_going_publishes_the_good_patients_and_each_hostile_file_fails_only_its_p
     eprintln!("peak resident memory of the run: {} MiB", peak >> 20);
     // Measured 225 MiB; the hostile files took 1.2 to 4.2 GB before the guard was fixed.
     assert!(peak < 512 << 20, "the run peaked at {} MiB", peak >> 20);
+}
+
+/// Runs `lungflow exec hu_volume` on `dir` into `out`; returns (exit code, stderr).
+fn exec_hu(p: &Project, dir: &Path, out: &str) -> (i32, String) {
+    let got = p.run(&["exec", "hu_volume", "--input", &format!("dicom={}", dir.display()), "--out", out]);
+    (got.status.code().unwrap_or(-1), String::from_utf8_lossy(&got.stderr).into_owned())
+}
+
+/// A patient folder of three good slices and `evil.dcm`, a fourth slice
+/// stacked above them with `tag` set to `value` (without it, a valid series).
+fn patient_with(p: &Project, name: &str, tag: (u16, u16), vr: &[u8; 2], value: &[u8]) -> PathBuf {
+    let dir = p.path().join(name);
+    let valid = std::fs::read(series(&dir, "1.2.3.1", 3)).unwrap();
+    let fourth = with_element(dataset(&valid), (0x0020, 0x0032), b"DS", b"-32\\-32\\7.5");
+    let fourth = with_element(&fourth, (0x0008, 0x0018), b"UI", b"1.2.3.1.3");
+    std::fs::write(dir.join("evil.dcm"), file(EXPLICIT_LE, &with_element(&fourth, tag, vr, value))).unwrap();
+    dir
+}
+
+#[test]
+fn exec_refuses_a_high_bit_outside_bits_stored_naming_the_file_and_the_values() {
+    let p = Project::new();
+    let control = patient_with(&p, "control", (0x0028, 0x0102), b"US", &15u16.to_le_bytes());
+    let (code, err) = exec_hu(&p, &control, "control-out");
+    assert_eq!(code, 0, "with HighBit 15 the four slices are one series: {err}");
+    let v = lungflow_stages::formats::volume::read_volume(&p.path().join("control-out/volume.arrow")).unwrap();
+    assert_eq!(v.meta.shape[0], 4);
+    let dir = patient_with(&p, "high-bit", (0x0028, 0x0102), b"US", &200u16.to_le_bytes());
+    let (code, err) = exec_hu(&p, &dir, "out");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("evil.dcm: ") && err.contains("HighBit 200") && err.contains("BitsStored 16"), "{err}");
+    assert!(err.contains("BitsAllocated 16"), "{err}");
+    assert!(!p.path().join("out/volume.arrow").exists());
+}
+
+#[test]
+fn exec_refuses_a_photometric_interpretation_that_contradicts_samples_per_pixel_naming_the_file() {
+    let p = Project::new();
+    let dir = patient_with(&p, "rgb", (0x0028, 0x0004), b"CS", b"RGB");
+    let (code, err) = exec_hu(&p, &dir, "out");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("evil.dcm: ") && err.contains("PhotometricInterpretation RGB") && err.contains("SamplesPerPixel 1"), "{err}");
+    assert!(!p.path().join("out/volume.arrow").exists());
+}
+
+#[test]
+fn exec_prints_the_slices_it_left_out_as_the_pipeline_log_lists_them() {
+    let p = Project::new();
+    let dir = p.path().join("patients/p1");
+    let valid = std::fs::read(series(&dir, "1.2.3.1", 4)).unwrap();
+    let stray = with_element(dataset(&valid), (0x0020, 0x000E), b"UI", b"1.2.3.\x7f1");
+    std::fs::write(dir.join("stray.dcm"), file(EXPLICIT_LE, &stray)).unwrap();
+
+    let (code, err) = exec_hu(&p, &dir, "out");
+    assert_eq!(code, 0, "{err}");
+    let line = "warning: left out stray.dcm: series \"1.2.3.\\u{7f}1\" (CT) is not the chosen series 1.2.3.1; \
+                its SeriesInstanceUID is not a valid UID (corrupt?)";
+    assert_eq!(err.lines().filter(|l| l.contains("stray.dcm")).collect::<Vec<_>>(), [line], "{err}");
+    let v = lungflow_stages::formats::volume::read_volume(&p.path().join("out/volume.arrow")).unwrap();
+    assert_eq!(v.meta.shape[0], 4, "the other slices are written");
+
+    // The same line as the pipeline's log.
+    p.write("pipe.yaml", "items:\n  patients:\n    dir: patients\nstages:\n  hu:\n    kind: hu_volume\n    foreach: patients\n    inputs:\n      dicom: patients/{item}\n");
+    let (code, doc) = p.json(&["run", "pipe.yaml"]);
+    assert_eq!(code, 0, "{doc}");
+    let log = logs(&p.path().join("cache"));
+    assert_eq!(log.lines().collect::<Vec<_>>(), [line], "{log}");
 }

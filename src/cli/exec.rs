@@ -62,10 +62,17 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
     crate::run::interrupt::install(None)?;
     let log_path = std::env::temp_dir().join(format!("lungflow-exec-{}.log", std::process::id()));
     let timings_path = std::env::temp_dir().join(format!("lungflow-exec-{}.timings.json", std::process::id()));
-    std::fs::remove_file(&timings_path).ok();
+    // A file left by an earlier process with this id must not pass for this run's.
+    for stale in [&log_path, &timings_path] {
+        std::fs::remove_file(stale).ok();
+    }
     let wd = work_dir()?;
     let call = KindCall { kind, params: &params, inputs: &input_map, item, work_dir: &wd, threads: default_jobs(), label: None };
     let ran = run_at(&call, &Places { out_dir: &out, log_path: &log_path, timings_path: &timings_path });
+    // What the kind warned of (files it left out, say): a run keeps it in the entry's log.
+    for line in lungflow_stages::logs::warnings(&log_path) {
+        eprintln!("{line}");
+    }
     let Some(failure) = ran.failure else {
         let timings = if timings_path.exists() { format!(" (timings: {})", timings_path.display()) } else { String::new() };
         println!("{} wrote {}{timings}", kind.name(), out.display());

@@ -2,10 +2,29 @@
 //! `command` kind, the Slurm executor and the report share), and the lines a
 //! kind writes to it as they come (the training kinds' epochs).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::StageError;
+
+/// How a log line starts when a person must see it (a file of an input left
+/// out, say): a pipeline run keeps it in the entry's log like any line, and
+/// `lungflow exec` prints it on stderr too ([`warnings`]).
+pub const WARNING: &str = "warning: ";
+
+/// How much of a log [`warnings`] reads, bytes (a command's log may be huge).
+pub const WARNINGS_SCAN_BYTES: u64 = 16 << 20;
+
+/// The lines of the log at `path` that start with [`WARNING`], in order,
+/// from its first [`WARNINGS_SCAN_BYTES`] bytes; none when it cannot be read.
+pub fn warnings(path: &Path) -> Vec<String> {
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(WARNINGS_SCAN_BYTES).read_to_end(&mut bytes));
+    if read.is_err() {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&bytes).lines().filter(|l| l.starts_with(WARNING)).map(str::to_owned).collect()
+}
 
 /// Creates the log file at `path` and returns a function that writes one
 /// line to it, unbuffered so that a running stage's log is up to date; a
@@ -36,6 +55,15 @@ mod tests {
         assert_eq!(log_tail(&log, 10), "a\nb\nc");
         std::fs::remove_file(&log).unwrap();
         assert_eq!(log_tail(&log, 3), "");
+    }
+
+    #[test]
+    fn the_warnings_are_the_lines_that_start_with_the_marker() {
+        let log = std::env::temp_dir().join(format!("lf-log-warnings-{}.txt", std::process::id()));
+        std::fs::write(&log, "epoch 1\nwarning: left out a.dcm: why\n  warning: indented\nwarning: two").unwrap();
+        assert_eq!(warnings(&log), ["warning: left out a.dcm: why", "warning: two"]);
+        std::fs::remove_file(&log).unwrap();
+        assert!(warnings(&log).is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! DICOM bytes built and broken by hand, for the reader's tests and the fuzz
 //! corpus: explicit VR little endian elements, a minimal file meta group,
 //! and the hostile slices the reader must refuse (deep nesting, a length
-//! lie behind an unknown VR, a deflate bomb, broken geometry and pixels).
+//! lie behind an unknown VR, a deflate bomb, broken geometry and pixels, a
+//! HighBit outside BitsStored, a colour PhotometricInterpretation).
 
 use std::io::Write;
 
@@ -162,5 +163,7 @@ pub fn hostile(valid: &[u8], depth: usize, bomb: usize) -> Vec<(&'static str, Ve
         ("slope-huge", with((0x0028, 0x1053), b"DS", b"1e308"), "RescaleSlope"),
         ("spacing-tiny", with((0x0028, 0x0030), b"DS", b"1e-300\\1e-300"), "PixelSpacing"),
         ("spacing-huge", with((0x0028, 0x0030), b"DS", b"1e+300\\1e+300"), "PixelSpacing"),
+        ("high-bit-200", with((0x0028, 0x0102), b"US", &200u16.to_le_bytes()), "HighBit 200 with BitsStored"),
+        ("rgb-one-sample", with((0x0028, 0x0004), b"CS", b"RGB"), "PhotometricInterpretation RGB needs SamplesPerPixel 3"),
     ]
 }

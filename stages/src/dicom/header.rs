@@ -8,7 +8,14 @@
 //! - PixelSpacing: both values within [`SPACING_MM`];
 //! - RescaleSlope finite and non-zero with |slope| within [`SLOPE_RANGE`];
 //!   |RescaleIntercept| at most [`MAX_ABS_INTERCEPT`];
-//! - BitsAllocated 8 or 16, 1 <= BitsStored <= BitsAllocated;
+//! - BitsAllocated 8 or 16, 1 <= BitsStored <= BitsAllocated, and HighBit
+//!   = BitsStored - 1 (the only value with HighBit < BitsStored that places
+//!   the stored bits inside the allocated ones, as DICOM requires);
+//! - PhotometricInterpretation consistent with SamplesPerPixel (MONOCHROME1,
+//!   MONOCHROME2 and PALETTE COLOR with 1, RGB, YBR_* and HSV with 3, ARGB
+//!   and CMYK with 4), and monochrome: a colour slice is refused, since the
+//!   ingest reads CT (when the element is absent or empty, SamplesPerPixel
+//!   must be 1);
 //! - native Pixel Data holds exactly Rows x Columns x SamplesPerPixel x
 //!   BitsAllocated/8 x NumberOfFrames bytes (plus one pad byte when that is
 //!   odd); compressed Pixel Data decodes to at most [`MAX_DECODED_BYTES`].
@@ -216,9 +223,70 @@ fn check_pixels(f: &Fields<'_>, pixel_data: Option<PixelData>) -> Result<(usize,
     let frames = f.int_or(tags::NUMBER_OF_FRAMES, "NumberOfFrames", 1)?;
     let bits = f.int(tags::BITS_ALLOCATED, "BitsAllocated")?;
     let stored = f.int_or(tags::BITS_STORED, "BitsStored", bits)?;
+    let high_bit = f.int_or(tags::HIGH_BIT, "HighBit", stored.saturating_sub(1))?;
+    let photometric = match f.obj.element_opt(tags::PHOTOMETRIC_INTERPRETATION) {
+        // CS pads with a space; some writers pad with NUL.
+        Ok(Some(_)) => Some(
+            f.text(tags::PHOTOMETRIC_INTERPRETATION, "PhotometricInterpretation")?
+                .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    check_photometric(photometric.as_deref().filter(|p| !p.is_empty()), samples).map_err(|reason| err(f.path, reason))?;
     let layout = Layout { rows, columns, samples, frames, bits, stored };
     check_layout(&layout, pixel_data).map_err(|reason| err(f.path, reason))?;
+    check_high_bit(high_bit, stored, bits).map_err(|reason| err(f.path, reason))?;
     Ok((rows as usize, columns as usize, bits))
+}
+
+/// HighBit = BitsStored - 1 (so HighBit < BitsStored <= BitsAllocated):
+/// any other value puts the stored bits where the decoder does not read them.
+pub fn check_high_bit(high_bit: i64, stored: i64, bits: i64) -> Result<(), String> {
+    if high_bit.checked_add(1) == Some(stored) && (1..=bits).contains(&stored) {
+        return Ok(());
+    }
+    Err(format!(
+        "HighBit {high_bit} with BitsStored {stored} and BitsAllocated {bits}: \
+         HighBit must be BitsStored - 1 = {} (HighBit < BitsStored <= BitsAllocated)",
+        stored.saturating_sub(1)
+    ))
+}
+
+/// What the ingest reads: one sample per pixel, grey levels.
+const MONOCHROME: [&str; 2] = ["MONOCHROME1", "MONOCHROME2"];
+
+/// PhotometricInterpretation consistent with SamplesPerPixel, and
+/// monochrome; `None` (the element is absent or empty) asks for one sample.
+pub fn check_photometric(photometric: Option<&str>, samples: i64) -> Result<(), String> {
+    let Some(name) = photometric else {
+        return match samples {
+            1 => Ok(()),
+            _ => {
+                Err(format!("SamplesPerPixel {samples} without a PhotometricInterpretation: lungflow reads monochrome CT only (1 sample)"))
+            }
+        };
+    };
+    let needs = match name {
+        "MONOCHROME1" | "MONOCHROME2" | "PALETTE COLOR" => 1,
+        "RGB" | "HSV" | "YBR_FULL" | "YBR_FULL_422" | "YBR_PARTIAL_422" | "YBR_PARTIAL_420" | "YBR_ICT" | "YBR_RCT" => 3,
+        "ARGB" | "CMYK" => 4,
+        _ => {
+            return Err(format!(
+                "PhotometricInterpretation {name:?} is not a DICOM value; lungflow reads {} only",
+                MONOCHROME.join(" or ")
+            ));
+        }
+    };
+    let monochrome = MONOCHROME.contains(&name);
+    let only = if monochrome { String::new() } else { format!("; lungflow reads monochrome CT only ({})", MONOCHROME.join(" or ")) };
+    if samples != needs {
+        return Err(format!("PhotometricInterpretation {name} needs SamplesPerPixel {needs}, found SamplesPerPixel {samples}{only}"));
+    }
+    if !monochrome {
+        return Err(format!("PhotometricInterpretation {name} is a colour image{only}"));
+    }
+    Ok(())
 }
 
 /// The image attributes the pixel rules look at.
@@ -295,6 +363,42 @@ mod tests {
         assert!(check_orientation(&[0.0; 6]).unwrap_err().contains("not two unit vectors"));
         assert!(check_orientation(&[1.0, 0.0, 0.0, 0.0, 1.01, 0.0]).unwrap_err().contains("lengths 1.0000 and 1.0100"));
         assert!(check_orientation(&[1.0, 0.0, 0.0, 0.6, 0.8, 0.0]).unwrap_err().contains("not orthogonal"));
+    }
+
+    #[test]
+    fn high_bit_must_be_one_less_than_bits_stored() {
+        for (high_bit, stored) in [(15, 16), (11, 12), (7, 8)] {
+            assert!(check_high_bit(high_bit, stored, 16).is_ok(), "{high_bit} of {stored}");
+        }
+        let e = check_high_bit(200, 16, 16).unwrap_err();
+        assert!(e.contains("HighBit 200 with BitsStored 16 and BitsAllocated 16") && e.contains("BitsStored - 1 = 15"), "{e}");
+        for (high_bit, stored, bits) in [(15, 12, 16), (10, 12, 16), (16, 16, 16), (15, 16, 8), (-1, 0, 16), (i64::MAX, i64::MIN, 16)] {
+            assert!(
+                check_high_bit(high_bit, stored, bits).unwrap_err().contains(&format!("HighBit {high_bit} ")),
+                "{high_bit} {stored} {bits}"
+            );
+        }
+    }
+
+    #[test]
+    fn photometric_interpretation_must_match_samples_and_be_monochrome() {
+        for name in [Some("MONOCHROME1"), Some("MONOCHROME2"), None] {
+            assert!(check_photometric(name, 1).is_ok(), "{name:?}");
+        }
+        let e = check_photometric(Some("RGB"), 1).unwrap_err();
+        assert!(
+            e.contains("PhotometricInterpretation RGB needs SamplesPerPixel 3, found SamplesPerPixel 1")
+                && e.contains("monochrome CT only"),
+            "{e}"
+        );
+        let e = check_photometric(Some("MONOCHROME2"), 3).unwrap_err();
+        assert!(e.contains("MONOCHROME2 needs SamplesPerPixel 1, found SamplesPerPixel 3"), "{e}");
+        for (name, samples) in [("RGB", 3), ("YBR_FULL_422", 3), ("PALETTE COLOR", 1), ("ARGB", 4)] {
+            let e = check_photometric(Some(name), samples).unwrap_err();
+            assert!(e.contains(&format!("{name} is a colour image; lungflow reads monochrome CT only")), "{e}");
+        }
+        assert!(check_photometric(Some("GREEN\u{7f}"), 1).unwrap_err().contains("\"GREEN\\u{7f}\" is not a DICOM value"));
+        assert!(check_photometric(None, 3).unwrap_err().contains("SamplesPerPixel 3 without a PhotometricInterpretation"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! Hounsfield-unit volume (`volume.arrow`) and the table of its source files
 //! (`sources.parquet`); the ingest rules are in [`dicom::series`](crate::dicom::series).
 //! Files of the folder left out of the volume (another series, a corrupt
-//! SeriesInstanceUID) are listed in the stage's log with the reason.
+//! SeriesInstanceUID) are listed in the stage's log with the reason, as
+//! warnings ([`WARNING`]), which `lungflow exec` prints.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use crate::dicom::series::{IngestOptions, ingest};
 use crate::formats::sources::{SOURCES_FILE, Source, write_sources};
 use crate::formats::volume::{VOLUME_FILE, write_volume};
 use crate::kind_params;
+use crate::logs::WARNING;
 use crate::params::input_path;
 use crate::{ParamSpec, RunContext, StageError, StageKind};
 
@@ -82,12 +84,12 @@ impl StageKind for HuVolume {
     }
 }
 
-/// One log line per file left out: its path in the folder and the reason.
+/// One warning line per file left out: its path in the folder and the reason.
 fn log_excluded(ctx: &RunContext<'_>, dir: &Path, excluded: &[(PathBuf, String)]) -> Result<(), StageError> {
     let cannot = |e: std::io::Error| StageError(format!("cannot write log {}: {e}", ctx.log_path.display()));
     let mut log = std::fs::File::create(ctx.log_path).map_err(cannot)?;
     for (path, reason) in excluded {
-        writeln!(log, "left out {}: {reason}", path.strip_prefix(dir).unwrap_or(path).display()).map_err(cannot)?;
+        writeln!(log, "{WARNING}left out {}: {reason}", path.strip_prefix(dir).unwrap_or(path).display()).map_err(cannot)?;
     }
     Ok(())
 }
