@@ -197,3 +197,48 @@ fn gc_removes_what_killed_runs_left_and_no_lock_files_pile_up() {
     assert_eq!(left, [format!("lineage-run-2026-11-30T000000000Z-{}.parquet", std::process::id())], "a live writer's part stays");
     assert_eq!(verify(&p, &[]).0, 0);
 }
+
+#[test]
+fn gc_without_a_pipelines_folder_cleans_the_leftovers_and_keeps_every_entry() {
+    let (p, _) = ran_chain();
+    std::fs::rename(p.path().join("pipelines"), p.path().join("elsewhere")).unwrap();
+    let cache = p.path().join("cache");
+    let names = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(cache.join(dir)).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    // What killed runs leave: a lock file, a staging folder, half a lineage
+    // part, and the note of entries published but not recorded (the table's
+    // parts are gone as if the run that wrote them had been killed first).
+    std::fs::write(cache.join("locks").join(format!("{}.lock", "cd".repeat(32))), "").unwrap();
+    std::fs::create_dir_all(cache.join("tmp").join(format!("{}.4000000.0/out", "ab".repeat(32)))).unwrap();
+    std::fs::write(cache.join("tmp/lineage-run-2026-11-30T000000000Z-4000000.parquet"), "half").unwrap();
+    let (_, status) = p.json(&["status", "elsewhere/pipe.yaml"]);
+    let keys: Vec<&str> = status.as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    std::fs::write(cache.join("tmp/unrecorded-4000000-1.keys"), keys.join("\n") + "\n").unwrap();
+    for part in names("lineage") {
+        std::fs::remove_file(cache.join("lineage").join(part)).unwrap();
+    }
+    assert_eq!(verify(&p, &[]).0, 0, "a table that is behind is not damage");
+
+    let (_, dry) = p.json(&["gc", "--dry-run"]);
+    assert_eq!(dry["leftovers"], 4, "{dry}");
+    assert_eq!(names("tmp").len(), 3, "a dry run removes nothing");
+    let out = p.run(&["gc", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "the entries could not be judged");
+    let gc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (gc["leftovers"].as_u64(), gc["removed"].as_array().map(Vec::len), gc["kept"].as_u64()),
+        (Some(4), Some(0), Some(7)),
+        "{gc}"
+    );
+    assert!(gc["undecided"].as_str().unwrap().contains("cannot list pipelines in pipelines"), "{gc}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("kept all 7 entries") && stderr.contains("--pipelines DIR"), "{stderr}");
+    assert_eq!((names("locks"), names("tmp")), (vec![], vec![]), "every leftover is gone");
+    let (code, report) = verify(&p, &[]);
+    assert_eq!((code, report["warnings"].as_array().map(Vec::len)), (0, Some(0)), "gc recorded the lineage first: {report}");
+    assert_eq!(p.json(&["gc", "--pipelines", "elsewhere"]).1["removed"].as_array().map(Vec::len), Some(0), "all 7 are reached");
+}

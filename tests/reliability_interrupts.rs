@@ -3,7 +3,7 @@
 //! nothing half-written, and leave a cache that a rerun completes.
 
 mod common;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -201,4 +201,174 @@ fn an_interrupted_in_process_kind_keeps_nothing_half_written() {
     assert!(staging_of(&p, pid).is_empty(), "no staging folder is left");
     let (code, doc) = p.json(&["status", "pipe.yaml"]);
     assert_eq!((code, doc[0]["state"].as_str()), (0, Some("missing")), "nothing was published: {doc}");
+}
+
+/// Two commands that run side by side until stopped; each writes its pid.
+const TWO_SLOW: &str = r#"
+stages:
+  a:
+    kind: command
+    params:
+      cmd: "sleep 30 & echo $! > a.pid; wait"
+  b:
+    kind: command
+    params:
+      cmd: "sleep 30 & echo $! > b.pid; wait"
+"#;
+
+/// The lock files left in `cache/locks` after `signal` stops a run while
+/// two instances hold their locks.
+fn lock_files_after(signal: i32) -> (Option<i32>, Vec<String>) {
+    let p = Project::new();
+    p.write("pipe.yaml", TWO_SLOW);
+    let child = p.cmd(&["run", "pipe.yaml", "--jobs", "2"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let locks = || -> Vec<String> {
+        let names =
+            std::fs::read_dir(p.path().join("cache/locks")).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()));
+        names.map(|n| n.collect()).unwrap_or_default()
+    };
+    let both = eventually(DEADLINE, || p.path().join("a.pid").exists() && p.path().join("b.pid").exists() && locks().len() == 2);
+    assert!(both, "both instances run and hold their locks: {:?}", locks());
+    send(&child, signal);
+    let (status, stderr) = finish(child);
+    assert!(stderr.contains("stopped 2 running instances: a, b"), "{stderr}");
+    (status.code(), locks())
+}
+
+#[test]
+fn sigint_leaves_no_lock_files() {
+    assert_eq!(lock_files_after(libc::SIGINT), (Some(130), vec![]));
+}
+
+#[test]
+fn sigterm_leaves_no_lock_files() {
+    assert_eq!(lock_files_after(libc::SIGTERM), (Some(143), vec![]));
+}
+
+/// Runs `exec command` into `out` until its command runs, then sends `signal`.
+fn interrupted_exec(p: &Project, out: &str, signal: i32) -> (std::process::ExitStatus, String) {
+    let cmd = "cmd=sleep 30 & echo $! > grandchild.pid; wait";
+    let child = p.cmd(&["exec", "command", "--set", cmd, "--out", out]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    grandchild_of(p.path());
+    assert!(p.path().join(out).is_dir(), "exec created {out}");
+    send(&child, signal);
+    finish(child)
+}
+
+#[test]
+fn an_interrupted_exec_removes_the_out_folder_it_created() {
+    let p = Project::new();
+    let (status, stderr) = interrupted_exec(&p, "new/o", libc::SIGINT);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(!p.path().join("new").exists(), "the folder exec created, parent included, is gone: {stderr}");
+    assert!(stderr.contains("new, which this command had created"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(p.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, ["grandchild.pid"], "nothing else is left beside it");
+}
+
+#[test]
+fn an_interrupted_exec_keeps_an_out_folder_that_was_there_before() {
+    let p = Project::new();
+    std::fs::create_dir(p.path().join("mine")).unwrap();
+    let (status, stderr) = interrupted_exec(&p, "mine", libc::SIGTERM);
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(p.path().join("mine").is_dir(), "a folder the user had stays: {stderr}");
+}
+
+#[test]
+fn a_failed_exec_removes_the_empty_out_folder_it_created_and_keeps_one_that_was_there() {
+    let p = Project::new();
+    let out = p.run(&["exec", "command", "--set", "cmd=exit 3", "--out", "o"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!p.path().join("o").exists(), "the empty folder exec created is gone");
+    std::fs::create_dir(p.path().join("mine")).unwrap();
+    let out = p.run(&["exec", "command", "--set", "cmd=exit 3", "--out", "mine"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(p.path().join("mine").is_dir(), "a folder the user had stays");
+    let out = p.run(&["exec", "command", "--set", "cmd=echo part > {out}/half.txt; exit 3", "--out", "o"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("partial outputs kept in") && p.read("o/half.txt") == "part\n", "{stderr}");
+}
+
+/// `first` reads a file, so its entry has lineage edges; `slow` waits on a
+/// grandchild until killed.
+const FIRST_THEN_SLOW: &str = r#"
+stages:
+  first:
+    kind: command
+    inputs: {src: in.txt}
+    params:
+      cmd: "cp {inputs.src} {out}/first.txt"
+  slow:
+    kind: command
+    inputs: {first: "@first/first.txt"}
+    params:
+      cmd: "sleep $(cat delay) & echo $! > grandchild.pid; wait; cp {inputs.first} {out}/slow.txt"
+"#;
+
+#[test]
+fn verify_right_after_kill_9_warns_that_the_lineage_is_behind_and_exits_0() {
+    let p = Project::new();
+    p.write("pipe.yaml", FIRST_THEN_SLOW);
+    p.write("in.txt", "x\n");
+    p.write("delay", "30");
+    let mut child = p.cmd(&["run", "pipe.yaml"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let grandchild = grandchild_of(p.path());
+    child.kill().unwrap(); // SIGKILL: `first` is published, its lineage not recorded
+    child.wait().unwrap();
+    assert!(eventually(DEADLINE, || !running(grandchild)));
+
+    let out = p.run(&["verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("DAMAGED"), "{stdout}");
+    assert!(stdout.contains("warning: lineage: 1 of 1 entries are not in the lineage table yet"), "{stdout}");
+    assert!(stdout.contains("the next run records them"), "{stdout}");
+    let (code, doc) = p.json(&["verify"]);
+    assert_eq!((code, doc["warnings"].as_array().map(Vec::len)), (0, Some(1)), "{doc}");
+
+    // The next run, of any pipeline, records them.
+    p.write("other.yaml", "stages:\n  other:\n    kind: command\n    params:\n      cmd: \"echo > {out}/o\"\n");
+    assert!(p.run(&["run", "other.yaml"]).status.success());
+    let (code, doc) = p.json(&["verify"]);
+    assert_eq!((code, doc["warnings"].as_array().map(Vec::len)), (0, Some(0)), "{doc}");
+
+    // Real damage still fails: the lineage table's parts are gone.
+    p.write("delay", "0");
+    assert!(p.run(&["run", "pipe.yaml"]).status.success());
+    for part in std::fs::read_dir(p.path().join("cache/lineage")).unwrap().flatten() {
+        std::fs::remove_file(part.path()).unwrap();
+    }
+    let out = p.run(&["verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("DAMAGED lineage: 2 of 3 entries have no edges"), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
+
+#[test]
+fn a_command_line_too_long_for_the_kernel_fails_with_a_short_message() {
+    let p = Project::new();
+    let cmd = format!("echo {} > {{out}}/x", "y".repeat(3 << 20));
+    p.write("pipe.yaml", &format!("stages:\n  big:\n    kind: command\n    params:\n      cmd: \"{cmd}\"\n"));
+    let out = p.run(&["run", "pipe.yaml"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<PathBuf> = std::fs::read_dir(p.path().join("cache/logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|f| f.extension().is_some_and(|x| x == "error"))
+        .collect();
+    let [error_file] = errors.as_slice() else { panic!("one error file: {errors:?}") };
+    let kept = std::fs::read_to_string(error_file).unwrap();
+    // The rendered line: {out} became the staging folder's path.
+    let length = |text: &str| text.split(" bytes in all").next().and_then(|t| t.rsplit(", ").next()).and_then(|n| n.parse::<usize>().ok());
+    for (name, text, limit) in [("stdout", &*stdout, 4096), ("stderr", &*stderr, 4096), ("the .error file", &*kept, 2048)] {
+        assert!(text.len() < limit, "{name} holds {} bytes", text.len());
+        assert_eq!(text.matches("bytes in all").count(), 1, "{name} quotes the command once: {text}");
+        assert!(length(text).is_some_and(|n| n > 3 << 20), "{name} names the command's length: {text}");
+        assert!(text.contains("\"echo yyy") && text.contains("yyy > "), "{name} quotes both ends: {text}");
+        assert!(text.contains("Argument list too long"), "{name}: {text}");
+    }
 }

@@ -58,8 +58,13 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
         let path = std::fs::canonicalize(v).map_err(|e| Exit::usage(format!("--input {k}: {v}: {e}")))?;
         input_map.insert(k.to_owned(), Input { path, producers: Vec::new() });
     }
-    let out = empty_out_dir(out)?;
     crate::run::interrupt::install(None)?;
+    // What exec creates (the folder, and parents it lacked) goes on a stop or a failure.
+    let created = first_missing(&work_dir()?.join(out));
+    if let Some(dir) = &created {
+        crate::run::interrupt::remove_on_stop(dir);
+    }
+    let out = empty_out_dir(out)?;
     let log_path = std::env::temp_dir().join(format!("lungflow-exec-{}.log", std::process::id()));
     let timings_path = std::env::temp_dir().join(format!("lungflow-exec-{}.timings.json", std::process::id()));
     // A file left by an earlier process with this id must not pass for this run's.
@@ -73,13 +78,36 @@ fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Opti
     for line in lungflow_stages::logs::warnings(&log_path) {
         eprintln!("{line}");
     }
+    if let Some(dir) = &created {
+        crate::run::interrupt::keep_on_stop(dir);
+    }
     let Some(failure) = ran.failure else {
         let timings = if timings_path.exists() { format!(" (timings: {})", timings_path.display()) } else { String::new() };
         println!("{} wrote {}{timings}", kind.name(), out.display());
         return Ok(0);
     };
     let log = if log_path.exists() { format!(" (log: {})", log_path.display()) } else { String::new() };
-    Err(Exit(EXIT_FAILED, format!("{} failed: {failure}{log}", kind.name())))
+    let kept = match created {
+        Some(dir) if std::fs::read_dir(&out).is_ok_and(|mut d| d.next().is_none()) => {
+            std::fs::remove_dir_all(&dir).ok();
+            String::new()
+        }
+        _ if std::fs::read_dir(&out).is_ok_and(|mut d| d.next().is_some()) => format!(" (partial outputs kept in {})", out.display()),
+        _ => String::new(),
+    };
+    Err(Exit(EXIT_FAILED, format!("{} failed: {failure}{log}{kept}", kind.name())))
+}
+
+/// The outermost folder of `path` (itself or an ancestor) that does not
+/// exist yet: what creating `path` creates. `None` when it exists.
+fn first_missing(path: &Path) -> Option<PathBuf> {
+    let mut missing = None;
+    let mut at = Some(path);
+    while let Some(p) = at.filter(|p| std::fs::symlink_metadata(p).is_err()) {
+        missing = Some(p.to_owned());
+        at = p.parent();
+    }
+    missing
 }
 
 /// Creates `out` (or checks that it is an empty folder) and returns its

@@ -9,6 +9,8 @@ use crate::store::cache::Cache;
 
 /// Arguments of `lungflow verify`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Exit codes: 0 nothing damaged (a warning may say that the lineage table is behind: entries a \
+stopped or still running run has not recorded yet, which the next run records); 1 something damaged, repaired or not.")]
 pub struct VerifyArgs {
     /// Move damaged entries to CACHE/quarantine/ (the next run computes
     /// them again), set a damaged state store aside and rebuild an
@@ -20,7 +22,9 @@ pub struct VerifyArgs {
     json: bool,
 }
 
-/// Exit code 1 when anything was found damaged (repaired or not).
+/// Exit code 1 when anything was found damaged (repaired or not); 0 when
+/// nothing is, warnings included (entries whose lineage a stopped or running
+/// run has not recorded yet: the next run records them).
 pub fn verify(cache_root: &Path, args: VerifyArgs) -> Result<i32, Exit> {
     let cache = Cache::open(cache_root)?;
     let report = verify_cache(&cache, args.repair)?;
@@ -33,6 +37,9 @@ pub fn verify(cache_root: &Path, args: VerifyArgs) -> Result<i32, Exit> {
         }
         for p in &report.store_problems {
             println!("DAMAGED {}: {}{}", p.part, p.problem, done(&p.repaired));
+        }
+        for w in &report.warnings {
+            println!("warning: {w}");
         }
         println!("checked {} entries, {} damaged", report.checked, report.problems.len());
     }

@@ -6,10 +6,11 @@
 //!
 //! Each run adds one part with the edges of the entries it reached that the
 //! table lacks (those it published, and those of earlier runs killed before
-//! their append), so the cost follows the work done, not the size of the
-//! cache. The first time (a cache from before the table existed), after a
-//! `gc` that removed entries, and once there are many parts, the dataset is
-//! rebuilt from every manifest as a single part.
+//! their append, which noted them in `store::unrecorded`), so the cost
+//! follows the work done, not the size of the cache. The first time (a
+//! cache from before the table existed), after a `gc` that removed entries,
+//! and once there are many parts, the dataset is rebuilt from every manifest
+//! as a single part.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use lungflow_stages::formats::table::read_text_column;
 use crate::lineage::trace::params_digest;
 use crate::store::cache::{Cache, now_rfc3339};
 use crate::store::manifest::{InputRecord, Manifest};
+use crate::store::unrecorded;
 
 /// The dataset's folder under the cache root.
 pub const LINEAGE_DIR: &str = "lineage";
@@ -112,21 +114,27 @@ pub fn edges_of(m: &Manifest) -> Vec<Edge> {
 }
 
 /// Adds the edges of the entries a run reached (computed or reused) that the
-/// table lacks, as one new part, so that the parts of runs killed before
-/// their append are caught up; rebuilds the dataset instead when it is
-/// missing, unreadable or has many parts. Returns the part written, if any.
+/// table lacks, as one new part, with those of every entry published by a
+/// process that ended before recording it (`store::unrecorded`: a killed
+/// or interrupted run); rebuilds the dataset instead when it is missing,
+/// unreadable or has many parts. Returns the part written, if any. With no
+/// `reached` keys it only catches up (what `gc` and `verify --repair` do).
 pub fn record_run(cache: &Cache, reached: &[String]) -> Result<Option<PathBuf>> {
+    let pending = unrecorded::scan(cache.root())?;
     let dir = cache.root().join(LINEAGE_DIR);
-    if !dir.is_dir() || parts(&dir)?.len() >= MAX_PARTS {
-        return rebuild(cache).map(Some);
-    }
-    let Ok(recorded) = recorded_children(&dir) else { return rebuild(cache).map(Some) };
-    let missing: Vec<String> = reached.iter().filter(|k| !recorded.contains(k.as_str())).cloned().collect();
+    let recorded = if dir.is_dir() && parts(&dir)?.len() < MAX_PARTS { recorded_children(&dir).ok() } else { None };
+    let Some(recorded) = recorded else {
+        let part = rebuild_all(cache)?;
+        pending.recorded(cache.root());
+        return Ok(Some(part));
+    };
+    let mut missing: Vec<String> = reached.iter().chain(&pending.keys).filter(|k| !recorded.contains(k.as_str())).cloned().collect();
+    missing.sort();
+    missing.dedup();
     let edges = edges_of_keys(cache, &missing)?;
-    if edges.is_empty() {
-        return Ok(None);
-    }
-    write_part(cache, "run", &edges).map(Some)
+    let part = if edges.is_empty() { None } else { Some(write_part(cache, "run", &edges)?) };
+    pending.recorded(cache.root());
+    Ok(part)
 }
 
 /// The child keys the dataset holds edges for.
@@ -138,34 +146,64 @@ fn recorded_children(dir: &Path) -> Result<HashSet<String>> {
     Ok(keys)
 }
 
-/// What is wrong with the dataset: unreadable parts, and entries whose
-/// edges it lacks. Empty when it is complete.
-pub fn check(cache: &Cache) -> Result<Vec<String>> {
+/// What [`check`] found.
+#[derive(Debug, Default)]
+pub struct TableCheck {
+    /// Damage: unreadable parts, and entries whose edges the dataset lacks
+    /// though no run is yet to record them.
+    pub problems: Vec<String>,
+    /// Entries without edges that a run published and has not recorded yet:
+    /// one still running, or one killed or interrupted first (the next run
+    /// records them). Not damage.
+    pub unrecorded: usize,
+    /// Entries in the cache.
+    pub entries: usize,
+}
+
+/// Checks the dataset against the entries. An entry whose edges are missing
+/// is unrecorded, not damage, exactly when a process noted it before
+/// publishing it and has not recorded it since (`store::unrecorded`).
+pub fn check(cache: &Cache) -> Result<TableCheck> {
+    // In this order: a listed entry was noted before it was listed, and a
+    // note goes only after its part is written, so a listed entry is in
+    // the notes read next or in the parts read last, or damaged.
+    let keys = cache.keys()?;
+    let pending = unrecorded::scan(cache.root())?;
     let dir = cache.root().join(LINEAGE_DIR);
-    let mut problems = Vec::new();
+    let mut found = TableCheck { entries: keys.len(), ..TableCheck::default() };
     let mut recorded = HashSet::new();
     if dir.is_dir() {
         for part in parts(&dir)? {
             match read_text_column(&part, "child_key") {
                 Ok(keys) => recorded.extend(keys),
-                Err(e) => problems.push(format!("unreadable part: {e}")),
+                Err(e) => found.problems.push(format!("unreadable part: {e}")),
             }
         }
     }
-    let keys = cache.keys()?;
-    let lacking = keys
+    let lacking: Vec<&String> = keys
         .par_iter()
         .filter(|k| !recorded.contains(k.as_str()) && cache.manifest(k).ok().flatten().is_some_and(|m| !edges_of(&m).is_empty()))
-        .count();
-    if lacking > 0 {
-        problems.push(format!("{lacking} of {} entries have no edges in {}", keys.len(), dir.display()));
+        .collect();
+    found.unrecorded = lacking.iter().filter(|k| pending.keys.contains(k.as_str())).count();
+    let damaged = lacking.len() - found.unrecorded;
+    if damaged > 0 {
+        found.problems.push(format!("{damaged} of {} entries have no edges in {}", keys.len(), dir.display()));
     }
-    Ok(problems)
+    Ok(found)
 }
 
 /// Rebuilds the dataset from every manifest as one part and removes the
-/// parts that were there before; returns the new part.
+/// parts that were there before; returns the new part. Entries that ended
+/// runs left unrecorded are in it, so their notes go.
 pub fn rebuild(cache: &Cache) -> Result<PathBuf> {
+    let pending = unrecorded::scan(cache.root())?;
+    let part = rebuild_all(cache)?;
+    pending.recorded(cache.root());
+    Ok(part)
+}
+
+/// [`rebuild`] without the notes.
+fn rebuild_all(cache: &Cache) -> Result<PathBuf> {
     let dir = cache.root().join(LINEAGE_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let old = parts(&dir)?;

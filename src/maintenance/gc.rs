@@ -1,5 +1,8 @@
 //! `gc`: drops the entries that no pipeline reaches, and what killed runs
-//! left behind (staging folders, lock files, unfinished lineage parts).
+//! left behind (staging folders, lock files, unfinished lineage parts, and
+//! the notes of entries whose lineage they did not record, recorded first).
+//! The leftovers go even when no pipeline can say what it reaches; the
+//! entries are then all kept (`GcReport::undecided` says why).
 //!
 //! An entry is kept when a pipeline reaches its key, and also when a stage
 //! of a pipeline cannot say its keys yet because something upstream is
@@ -22,6 +25,7 @@ use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
 use crate::store::state::{SlurmTaskRow, StateDb};
+use crate::store::unrecorded;
 
 /// What `gc` did or would do.
 #[derive(Debug, Serialize)]
@@ -39,8 +43,12 @@ pub struct GcReport {
     /// Entries skipped because a run holds their lock.
     pub busy: Vec<String>,
     /// Leftovers of killed runs removed (staging folders, lock files,
-    /// unfinished lineage parts), or that would be.
+    /// unfinished lineage parts, notes of entries whose lineage they had not
+    /// recorded, which are recorded first), or that would be.
     pub leftovers: usize,
+    /// Why no entry could be judged, when none could (the pipelines folder
+    /// cannot be listed, a pipeline does not load): every entry was kept.
+    pub undecided: Option<String>,
 }
 
 /// What the pipelines reach: keys, and the stages and instances whose keys
@@ -85,11 +93,43 @@ impl Reach {
     }
 }
 
-/// Removes cache entries that no pipeline in `pipelines_dir` reaches.
+/// Removes cache entries that no pipeline in `pipelines_dir` reaches, and
+/// the leftovers of killed runs. When the pipelines cannot say what they
+/// reach (the folder cannot be listed, a pipeline does not load), every
+/// entry is kept, the leftovers still go, and `undecided` says why.
 pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry_run: bool) -> Result<GcReport> {
+    let mut report = GcReport {
+        pipelines: Vec::new(),
+        kept: 0,
+        kept_unresolved: 0,
+        removed: vec![],
+        removed_bytes: 0,
+        busy: vec![],
+        leftovers: 0,
+        undecided: None,
+    };
+    match reach_of(cache, work_dir, pipelines_dir, jobs) {
+        Ok((reach, pipelines)) => {
+            report.pipelines = pipelines;
+            remove_unreached(cache, &reach, dry_run, &mut report)?;
+        }
+        Err(e) => {
+            report.kept = cache.keys()?.len();
+            report.undecided = Some(format!("{e:#}"));
+        }
+    }
+    report.leftovers = remove_leftovers(cache, dry_run)?;
+    if !dry_run && !report.removed.is_empty() {
+        crate::lineage::table::rebuild(cache)?;
+    }
+    Ok(report)
+}
+
+/// What the pipelines in `pipelines_dir` reach, and their files.
+fn reach_of(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize) -> Result<(Reach, Vec<String>)> {
     let mut reach = Reach::default();
     let mut pipelines = Vec::new();
-    let listing = fs::read_dir(pipelines_dir).with_context(|| format!("cannot list {}", pipelines_dir.display()))?;
+    let listing = fs::read_dir(pipelines_dir).with_context(|| format!("cannot list pipelines in {}", pipelines_dir.display()))?;
     let mut files: Vec<_> = listing
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
@@ -98,11 +138,16 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
     for file in files {
         let pipeline = load::load(&file, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
         let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false };
-        let eval = run_pipeline(&pipeline, cache, work_dir, &opts, &Local)?;
+        let eval = run_pipeline(&pipeline, cache, work_dir, &opts, &Local)
+            .with_context(|| format!("cannot look up what {} reaches", file.display()))?;
         reach.add(&pipeline, eval);
         pipelines.push(file.display().to_string());
     }
-    let mut report = GcReport { pipelines, kept: 0, kept_unresolved: 0, removed: vec![], removed_bytes: 0, busy: vec![], leftovers: 0 };
+    Ok((reach, pipelines))
+}
+
+/// Removes (or lists, on a dry run) the entries `reach` does not need.
+fn remove_unreached(cache: &Cache, reach: &Reach, dry_run: bool, report: &mut GcReport) -> Result<()> {
     for key in cache.keys()? {
         if reach.keys.contains(&key) {
             report.kept += 1;
@@ -124,11 +169,7 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
         }
         report.removed.push(key);
     }
-    report.leftovers = remove_leftovers(cache, dry_run)?;
-    if !dry_run && !report.removed.is_empty() {
-        crate::lineage::table::rebuild(cache)?;
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// Removes (or counts, on a dry run) what killed runs left: staging folders
@@ -140,10 +181,17 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
 fn remove_leftovers(cache: &Cache, dry_run: bool) -> Result<usize> {
     let tasks = StateDb::open(&cache.state_path())?.slurm_tasks()?;
     let mut removed = remove_finished_slurm_jobs(cache, &tasks, dry_run)?;
+    // Entries that ended runs published without recording their lineage:
+    // recorded now (what their next run would do), then their notes go.
+    let ended = unrecorded::scan(cache.root())?.ended_files();
+    if ended > 0 && !dry_run {
+        crate::lineage::table::record_run(cache, &[])?;
+    }
+    removed += ended;
     let tmp = cache.root().join("tmp");
     for entry in fs::read_dir(&tmp).with_context(|| format!("cannot list {}", tmp.display()))?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if tasks.iter().any(|t| t.staging == entry.path()) {
+        if tasks.iter().any(|t| t.staging == entry.path()) || name.starts_with(unrecorded::PREFIX) {
             continue;
         }
         // A staging folder is abandoned when its key's lock is free (held
@@ -152,6 +200,11 @@ fn remove_leftovers(cache: &Cache, dry_run: bool) -> Result<usize> {
             // lineage-PREFIX-TIME-PID.parquet
             Some(rest) => {
                 let pid = rest.trim_end_matches(".parquet").rsplit('-').next().and_then(|pid| pid.parse::<u32>().ok());
+                (pid.is_some_and(gone), None)
+            }
+            // What an interrupt moved aside and could not remove: .interrupted.KEY.PID.N
+            None if name.starts_with(".interrupted.") => {
+                let pid = name.rsplit('.').nth(1).and_then(|pid| pid.parse::<u32>().ok());
                 (pid.is_some_and(gone), None)
             }
             None => {

@@ -2,6 +2,11 @@
 //! store and the lineage table, and with `repair` moves damaged entries to
 //! the quarantine (the next run computes them again), sets a corrupt state
 //! store aside and rebuilds an incomplete lineage table.
+//!
+//! A lineage table that is only behind is not damage: entries that a run
+//! published and has not recorded yet (it is still running, or was killed
+//! or interrupted first; `store::unrecorded`) give a warning, and the next
+//! run records them (`--repair` records those of ended runs at once).
 
 use anyhow::Result;
 use rayon::prelude::*;
@@ -41,6 +46,9 @@ pub struct VerifyReport {
     pub problems: Vec<VerifyProblem>,
     /// Problems of the state store and the lineage table.
     pub store_problems: Vec<StoreProblem>,
+    /// What is not damage but worth saying: entries the lineage table does
+    /// not hold yet because their run has not recorded them.
+    pub warnings: Vec<String>,
 }
 
 impl VerifyReport {
@@ -78,13 +86,30 @@ pub fn verify(cache: &Cache, repair: bool) -> Result<VerifyReport> {
         store_problems.push(StoreProblem { part: "state", problem, repaired });
     }
     // After the entries are repaired, so the rebuilt table leaves them out.
-    let lineage = crate::lineage::table::check(cache)?;
-    if !lineage.is_empty() {
+    let mut lineage = crate::lineage::table::check(cache)?;
+    if !lineage.problems.is_empty() {
         let repaired = repair.then(|| match crate::lineage::table::rebuild(cache) {
             Ok(part) => format!("rebuilt from the manifests as {}", part.display()),
             Err(e) => format!("not rebuilt: {e:#}"),
         });
-        store_problems.push(StoreProblem { part: "lineage", problem: lineage.join("; "), repaired });
+        store_problems.push(StoreProblem { part: "lineage", problem: lineage.problems.join("; "), repaired });
+    } else if lineage.unrecorded > 0 && repair {
+        // Those of ended runs; a running one records its own.
+        match crate::lineage::table::record_run(cache, &[]) {
+            Ok(_) => lineage = crate::lineage::table::check(cache)?,
+            Err(e) => store_problems.push(StoreProblem { part: "lineage", problem: format!("cannot catch up: {e:#}"), repaired: None }),
+        }
     }
-    Ok(VerifyReport { checked: keys.len(), problems, store_problems })
+    let warnings = unrecorded_warning(lineage.unrecorded, lineage.entries).into_iter().collect();
+    Ok(VerifyReport { checked: keys.len(), problems, store_problems, warnings })
+}
+
+/// The warning for entries a run has not recorded in the lineage table yet.
+fn unrecorded_warning(unrecorded: usize, entries: usize) -> Option<String> {
+    (unrecorded > 0).then(|| {
+        format!(
+            "lineage: {unrecorded} of {entries} entries are not in the lineage table yet: the run that published them \
+             was stopped (or is still running) before recording them; the next run records them"
+        )
+    })
 }

@@ -10,7 +10,10 @@
 //! 2. executors' stop hooks run ([`on_stop`]: the Slurm executor cancels
 //!    its jobs with one `scancel` and says how many);
 //! 3. this process's staging folders (`CACHE/tmp/KEY.PID.N`) are moved aside
-//!    and removed; entries already published stay, complete by construction;
+//!    and removed, then the files of the key locks it holds
+//!    ([`crate::store::cache::remove_held_lock_files`]) and the folders it
+//!    created to write into ([`remove_on_stop`]: `exec`'s `--out`); entries
+//!    already published stay, complete by construction;
 //! 4. one line on stderr names what was stopped, and the process exits
 //!    (128 + the signal number).
 //!
@@ -43,6 +46,20 @@ static INSTALLED: OnceLock<()> = OnceLock::new();
 /// Work an executor adds to a stop (cancelling its cluster jobs), each
 /// returning a line for the message.
 static STOP_HOOKS: Mutex<Vec<fn() -> Option<String>>> = Mutex::new(Vec::new());
+
+/// Folders this process created and fills, removed by a stop (`exec`'s `--out`).
+static OWN_FOLDERS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes `dir` (moved aside first) if a signal stops the process, until
+/// [`keep_on_stop`]: for a folder this process created, never one a user had.
+pub fn remove_on_stop(dir: &Path) {
+    OWN_FOLDERS.lock().unwrap_or_else(|e| e.into_inner()).push(dir.to_owned());
+}
+
+/// Keeps `dir` if a signal stops the process from now on (it is complete).
+pub fn keep_on_stop(dir: &Path) {
+    OWN_FOLDERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|d| d != dir);
+}
 
 /// Runs `hook` when a signal stops the run, before staging folders are
 /// removed; its line (if any) is printed with the stop message.
@@ -127,13 +144,28 @@ fn stop_and_exit(signal: i32, tmp: Option<&Path>) -> ! {
     wait_gone(&stubborn, Duration::from_secs(1));
     let hook_lines: Vec<String> = STOP_HOOKS.lock().map(|h| h.clone()).unwrap_or_default().into_iter().filter_map(|h| h()).collect();
     let removed = tmp.map(remove_own_staging);
+    crate::store::cache::remove_held_lock_files();
+    let folders = std::mem::take(&mut *OWN_FOLDERS.lock().unwrap_or_else(|e| e.into_inner()));
+    let folders: Vec<PathBuf> = folders.into_iter().filter(|d| remove_folder(d)).collect();
     let mut labels: Vec<String> = if engine_named.is_empty() { groups.into_iter().map(|(_, l)| l).collect() } else { engine_named };
     labels.sort();
     eprintln!("{}", message(signal, &labels, removed));
     for line in hook_lines {
         eprintln!("{line}");
     }
+    for dir in folders {
+        eprintln!("removed {}, which this command had created", dir.display());
+    }
     std::process::exit(128 + signal)
+}
+
+/// Removes `dir`, renamed aside first so that nothing still writing into it
+/// recreates part of it under its name; whether it is gone.
+fn remove_folder(dir: &Path) -> bool {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let aside = dir.with_file_name(format!(".{name}.interrupted.{}", std::process::id()));
+    let target = if std::fs::rename(dir, &aside).is_ok() { aside } else { dir.to_owned() };
+    std::fs::remove_dir_all(&target).is_ok()
 }
 
 /// The groups among `pgids` still alive after waiting up to `limit` for them

@@ -6,11 +6,13 @@
 //! CACHE/entries/ab/abcdef…/log.txt         what the stage printed
 //! CACHE/entries/ab/abcdef…/timings.json    the stage's own wall times (if any)
 //! CACHE/tmp/KEY.PID.N/                     entries being computed
-//! CACHE/locks/KEY.lock                     flock held while a key is computed (removed on release)
+//! CACHE/locks/KEY.lock                     flock held while a key is computed (removed on release,
+//!                                          and by an interrupt: see [`remove_held_lock_files`])
 //! CACHE/logs/KEY.log, CACHE/failed/KEY/    log and partial outputs of a failed attempt
 //! CACHE/state.sqlite                       stat cache and last runs
 //! CACHE/results/PIPELINE/STAGE[/ITEM]      symlinks to the latest outputs (names encoded)
 //! CACHE/quarantine/KEY.PID.N/              damaged entries moved aside, with reason.txt
+//! CACHE/tmp/unrecorded-PID-N.keys          entries published, lineage not recorded yet (see unrecorded)
 //! ```
 //!
 //! An entry is either absent or complete: it is written under tmp/, fsynced,
@@ -20,6 +22,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
@@ -29,14 +32,7 @@ use crate::store::keys::{key_of, tree_digest};
 use crate::store::manifest::{FileRecord, Manifest};
 use crate::store::names::path_component;
 
-/// Checks that `key` is a content key: 64 lowercase hex digits.
-pub fn check_key(key: &str) -> Result<()> {
-    if key.len() == 64 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        Ok(())
-    } else {
-        bail!("{key:?} is not a cache key (64 hex digits); was a table or the state database edited?")
-    }
-}
+pub use crate::store::keys::check_key;
 
 /// The default cache root, relative to the working directory.
 pub const DEFAULT_ROOT: &str = "cache";
@@ -81,7 +77,36 @@ impl Drop for KeyLock {
         if still_at(&self.file, &self.path) {
             let _ = fs::remove_file(&self.path);
         }
+        let id = file_id(&self.file);
+        HELD.lock().unwrap_or_else(|e| e.into_inner()).retain(|(path, held)| (path, Some(*held)) != (&self.path, id));
     }
+}
+
+/// The lock files this process holds, with their (device, inode), for an
+/// interrupt to remove: `process::exit` runs no `Drop`.
+static HELD: Mutex<Vec<(PathBuf, (u64, u64))>> = Mutex::new(Vec::new());
+
+/// Removes the files of every lock this process holds, as their `Drop`
+/// would; returns how many. For the interrupt handler just before the
+/// process exits (its flocks go with it). A process waiting on one of them
+/// sees it gone and locks a new file, as after any release (`still_at`).
+pub fn remove_held_lock_files() -> usize {
+    let held = std::mem::take(&mut *HELD.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut removed = 0;
+    for (path, id) in held {
+        // Only the file this process locked, not a newer one at the same path.
+        let now = fs::metadata(&path).ok().map(|m| (std::os::unix::fs::MetadataExt::dev(&m), std::os::unix::fs::MetadataExt::ino(&m)));
+        if now == Some(id) && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// An open file's (device, inode).
+fn file_id(file: &File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Whether `path` still names the open `file` (not removed or replaced).
@@ -186,6 +211,9 @@ impl Cache {
                 return Ok(None);
             }
             if still_at(&file, &path) {
+                if let Some(id) = file_id(&file) {
+                    HELD.lock().unwrap_or_else(|e| e.into_inner()).push((path.clone(), id));
+                }
                 return Ok(Some(KeyLock { file, path }));
             }
         }
@@ -227,6 +255,9 @@ impl Cache {
             fs::remove_dir_all(staging).ok();
             return Ok(());
         }
+        // Before it appears: until its lineage is recorded, `verify` knows
+        // it for an entry a run is yet to record, not a damaged table.
+        crate::store::unrecorded::note(&self.root, &manifest.key)?;
         fs::rename(staging, &target).with_context(|| format!("cannot move {} to {}", staging.display(), target.display()))?;
         File::open(parent).and_then(|d| d.sync_all()).ok();
         Ok(())

@@ -7,6 +7,15 @@ use serde_json::Value;
 
 use crate::store::manifest::{FileRecord, KeyMaterial};
 
+/// Checks that `key` is a content key: 64 lowercase hex digits.
+pub fn check_key(key: &str) -> anyhow::Result<()> {
+    if key.len() == 64 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        anyhow::bail!("{key:?} is not a cache key (64 hex digits); was a table or the state database edited?")
+    }
+}
+
 /// Prefix that versions the key scheme itself.
 const KEY_DOMAIN: &[u8] = b"lungflow key v1\n";
 

@@ -1,6 +1,7 @@
 //! The store: the content-addressed cache on disk ([`cache`]), the manifest
 //! beside every entry ([`manifest`]), content keys ([`keys`]), file digests
-//! with a stat cache ([`digest`]) and the state database ([`state`]).
+//! with a stat cache ([`digest`]), the state database ([`state`]) and the
+//! entries whose lineage is not recorded yet ([`unrecorded`]).
 //!
 //! The store knows keys and bytes, never pipelines or stage kinds.
 
@@ -11,3 +12,4 @@ pub mod keys;
 pub mod manifest;
 pub mod names;
 pub mod state;
+pub mod unrecorded;

@@ -1,7 +1,10 @@
 //! A stage's log file: its end, as errors quote it (one function that the
 //! `command` kind, the Slurm executor and the report share), and the lines a
-//! kind writes to it as they come (the training kinds' epochs).
+//! kind writes to it as they come (the training kinds' epochs). Also how
+//! errors quote a value that may be long (a command line, a parameter, a
+//! path): [`shorten`] and [`quote`], for the kinds and the engine alike.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -43,9 +46,52 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Values up to this many bytes are quoted whole.
+pub const QUOTE_WHOLE_BYTES: usize = 1024;
+/// Bytes quoted from each end of a longer value.
+pub const QUOTE_END_BYTES: usize = 300;
+
+/// `text` as an error quotes it: whole up to [`QUOTE_WHOLE_BYTES`];
+/// otherwise its first and last [`QUOTE_END_BYTES`] (cut at character
+/// boundaries) around a note with its length, so that a 3 MB command line
+/// makes a message of about 700 bytes, not 3 MB.
+pub fn shorten(text: &str) -> Cow<'_, str> {
+    if text.len() <= QUOTE_WHOLE_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let mut head = QUOTE_END_BYTES;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - QUOTE_END_BYTES;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    let left_out = tail - head;
+    Cow::Owned(format!("{}[... {left_out} bytes left out, {} bytes in all ...]{}", &text[..head], text.len(), &text[tail..]))
+}
+
+/// `value` quoted for an error (as `{:?}` writes it), [`shorten`]ed first.
+pub fn quote(value: &str) -> String {
+    format!("{:?}", shorten(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_quoted_by_their_ends_and_their_length() {
+        assert_eq!(quote("echo hi"), "\"echo hi\"");
+        let whole = "x".repeat(QUOTE_WHOLE_BYTES);
+        assert_eq!(shorten(&whole), whole.as_str());
+        let long = format!("echo {}; done", "é".repeat(1_500_000));
+        let short = shorten(&long);
+        assert!(short.len() <= 2 * QUOTE_END_BYTES + 64, "{} bytes", short.len());
+        assert!(short.starts_with("echo éé") && short.ends_with("éé; done"), "{short}");
+        let left_out = long.len() - 2 * QUOTE_END_BYTES + 1;
+        assert!(short.contains(&format!("[... {left_out} bytes left out, {} bytes in all ...]", long.len())), "{short}");
+    }
 
     #[test]
     fn the_last_lines_or_nothing() {

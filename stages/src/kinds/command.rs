@@ -16,7 +16,7 @@ use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::process::{Command as Process, ExitStatus, Stdio};
 
-use crate::logs::log_tail;
+use crate::logs::{log_tail, quote, shorten};
 use crate::params::scalar_text;
 use crate::{Input, ParamSpec, RunContext, StageError, StageKind, kind_params};
 use crate::{process_groups, watchdog};
@@ -63,7 +63,8 @@ impl StageKind for Command {
         let p = Params::parse(ctx.params)?;
         if let Some(bad) = p.outputs.iter().find(|rel| !inside_out(rel)) {
             return Err(StageError(format!(
-                "declared output {bad:?} must be a relative path inside {{out}} (no `..`, `.`, empty parts or leading `/`)"
+                "declared output {} must be a relative path inside {{out}} (no `..`, `.`, empty parts or leading `/`)",
+                quote(bad)
             )));
         }
         let line = render_template(&p.cmd, ctx)?;
@@ -71,13 +72,19 @@ impl StageKind for Command {
         if !status.success() {
             let tail = log_tail(ctx.log_path, LOG_TAIL_LINES);
             return Err(StageError(format!(
-                "command {line:?} failed ({status}){}",
-                if tail.is_empty() { String::new() } else { format!("; last lines of its output:\n{tail}") }
+                "command {} failed ({status}){}",
+                quote(&line),
+                if tail.is_empty() { String::new() } else { format!("; last lines of its output:\n{}", shorten(&tail)) }
             )));
         }
         let missing: Vec<String> = p.outputs.into_iter().filter(|rel| !ctx.out_dir.join(rel).exists()).collect();
         if !missing.is_empty() {
-            return Err(StageError(format!("command {line:?} succeeded but did not create its declared outputs: {}", missing.join(", "))));
+            let missing = missing.join(", ");
+            return Err(StageError(format!(
+                "command {} succeeded but did not create its declared outputs: {}",
+                quote(&line),
+                shorten(&missing)
+            )));
         }
         Ok(())
     }
@@ -103,13 +110,13 @@ fn run_line(line: &str, ctx: &RunContext<'_>) -> Result<ExitStatus, StageError> 
             Ok(())
         });
     }
-    let mut child = process.spawn().map_err(|e| StageError(format!("cannot start sh for command {line:?}: {e}")))?;
+    let mut child = process.spawn().map_err(|e| StageError(format!("cannot start sh for command {}: {}", quote(line), spawn_error(&e))))?;
     let label = process_groups::current_label().unwrap_or_else(|| fallback_label(line, ctx.item));
     let registration = process_groups::register(child.id(), &label);
     let watched = watchdog::watch(child.id());
     let waited = match &watched {
-        Ok(_) => child.wait().map_err(|e| StageError(format!("cannot wait for command {line:?}: {e}"))),
-        Err(e) => Err(StageError(format!("cannot start the watchdog process for command {line:?}: {e}"))),
+        Ok(_) => child.wait().map_err(|e| StageError(format!("cannot wait for command {}: {e}", quote(line)))),
+        Err(e) => Err(StageError(format!("cannot start the watchdog process for command {}: {e}", quote(line)))),
     };
     if watched.is_err() {
         process_groups::signal_group(registration.pgid(), libc::SIGKILL);
@@ -121,6 +128,16 @@ fn run_line(line: &str, ctx: &RunContext<'_>) -> Result<ExitStatus, StageError> 
         std::thread::park();
     }
     waited
+}
+
+/// Why `sh` could not start, with what to do when the kernel refused the
+/// command line and environment as too long (E2BIG).
+fn spawn_error(e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(libc::E2BIG) {
+        format!("{e}: the kernel takes at most 128 KiB in one argument or variable; pass long values in a file")
+    } else {
+        e.to_string()
+    }
 }
 
 /// How a stop names a command when the engine gave no instance label.
@@ -207,16 +224,17 @@ fn placeholder_value(name: &str, inputs: &BTreeMap<String, Input>, ctx: &RunCont
         return inputs
             .get(input)
             .map(|i| i.path.display().to_string())
-            .ok_or_else(|| StageError(format!("{{{name}}}: the stage has no input named {input:?}")));
+            .ok_or_else(|| StageError(format!("{}: the stage has no input named {}", shorten(&format!("{{{name}}}")), quote(input))));
     }
     if let Some(param) = name.strip_prefix("params.") {
         return ctx
             .params
             .get(param)
             .map(scalar_text)
-            .ok_or_else(|| StageError(format!("{{{name}}}: the stage has no parameter named {param:?}")));
+            .ok_or_else(|| StageError(format!("{}: the stage has no parameter named {}", shorten(&format!("{{{name}}}")), quote(param))));
     }
-    Err(StageError(format!("unknown placeholder {{{name}}} (use {{out}}, {{item}}, {{inputs.NAME}} or {{params.NAME}})")))
+    let shown = shorten(name);
+    Err(StageError(format!("unknown placeholder {{{shown}}} (use {{out}}, {{item}}, {{inputs.NAME}} or {{params.NAME}})")))
 }
 
 /// Quotes a value for sh unless it is made only of safe characters.
