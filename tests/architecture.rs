@@ -19,6 +19,7 @@ const ENGINE_LAYERS: &[(&str, u8)] =
 const STAGES_LAYERS: &[(&str, u8)] = &[
     ("contract", 0),
     ("formats", 0),
+    ("limits", 0),
     ("logs", 0),
     ("params", 0),
     ("plot", 0),
@@ -28,6 +29,7 @@ const STAGES_LAYERS: &[(&str, u8)] = &[
     ("models", 1),
     ("phantom", 1),
     ("segment", 1),
+    ("supervised", 1),
     ("kinds", 2),
 ];
 

@@ -9,7 +9,7 @@ use crate::pipeline::model::Pipeline;
 use crate::report::last_run::LastRun;
 use crate::report::run_report::RunReport;
 use crate::run::driver::run_pipeline;
-use crate::run::executor::Local;
+use crate::run::local::Local;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::RunResult;
 use crate::store::cache::{Cache, host_name};
@@ -17,7 +17,7 @@ use crate::store::cache::{Cache, host_name};
 /// Looks every instance up without computing anything.
 pub fn inspect(p: &Pipeline, cache: &Cache) -> Result<RunResult, Exit> {
     let opts = Options { jobs: default_jobs(), keep_going: true, mode: Mode::Inspect, progress: false };
-    Ok(run_pipeline(p, cache, &work_dir()?, &opts, &Local)?)
+    Ok(run_pipeline(p, cache, &work_dir()?, &opts, &Local::IN_PROCESS)?)
 }
 
 /// Adds what a run reached to the cache's lineage table (what it computed,

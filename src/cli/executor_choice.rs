@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::cli::args::{EXIT_FAILED, Exit, default_jobs};
 use crate::pipeline::model::Pipeline;
-use crate::run::executor::{Executor, Local};
+use crate::run::executor::Executor;
+use crate::run::local::Local;
 use crate::run::options::Mode;
 use crate::slurm::backend::SlurmBackend;
 use crate::store::cache::Cache;
@@ -14,7 +15,8 @@ use crate::store::cache::Cache;
 /// Where missing instances are computed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExecutorChoice {
-    /// In this process, on this machine.
+    /// On this machine: each instance of a kind that computes in its own
+    /// code in a child process, so that one that dies cannot end the run.
     #[default]
     Local,
     /// As Slurm jobs (the pipeline's `executor: slurm:` block gives the
@@ -42,7 +44,11 @@ impl ExecutorChoice {
                 crate::run::interrupt::on_stop(crate::slurm::cancel::cancel_all);
                 Ok(slurm)
             }
-            _ => Ok(Arc::new(Local)),
+            (ExecutorChoice::Local, Mode::Execute) => {
+                let worker = std::env::current_exe().map_err(|e| Exit(EXIT_FAILED, format!("cannot find the lungflow binary: {e}")))?;
+                Ok(Arc::new(Local::isolated(worker)))
+            }
+            _ => Ok(Arc::new(Local::IN_PROCESS)),
         }
     }
 }

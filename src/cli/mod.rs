@@ -19,10 +19,10 @@ pub mod lineage;
 pub mod metrics;
 pub mod report;
 pub mod run;
-pub mod slurm_task;
 pub mod status;
 pub mod sweep;
 pub mod synth;
+pub mod task;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -77,7 +77,10 @@ enum Verb {
     Kinds(kinds::KindsArgs),
     /// Run one task of a Slurm job (what `--executor slurm` submits).
     #[command(hide = true)]
-    SlurmTask(slurm_task::SlurmTaskArgs),
+    SlurmTask(task::SlurmTaskArgs),
+    /// Compute one staged instance (what a local run starts in a child process).
+    #[command(hide = true)]
+    Task(task::TaskArgs),
 }
 
 /// Parses arguments, runs the verb and returns the exit code.
@@ -114,6 +117,7 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
         Verb::Report(args) => report::report_verb(cache, args),
         Verb::Sweep { action } => sweep::sweep(cache, action),
         Verb::Kinds(args) => kinds::kinds(args),
-        Verb::SlurmTask(args) => slurm_task::slurm_task(args),
+        Verb::SlurmTask(args) => task::slurm_task(args),
+        Verb::Task(args) => task::task(args),
     }
 }

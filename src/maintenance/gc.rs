@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::pipeline::load;
 use crate::pipeline::model::Pipeline;
 use crate::run::driver::run_pipeline;
-use crate::run::executor::Local;
+use crate::run::local::Local;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
@@ -138,7 +138,7 @@ fn reach_of(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize) -
     for file in files {
         let pipeline = load::load(&file, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
         let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false };
-        let eval = run_pipeline(&pipeline, cache, work_dir, &opts, &Local)
+        let eval = run_pipeline(&pipeline, cache, work_dir, &opts, &Local::IN_PROCESS)
             .with_context(|| format!("cannot look up what {} reaches", file.display()))?;
         reach.add(&pipeline, eval);
         pipelines.push(file.display().to_string());

@@ -98,9 +98,9 @@ impl Driver<'_> {
         if all_cores { self.jobs } else { 1 }
     }
 
-    /// Whether instances of `stage` are computed outside this process.
+    /// Whether instances of `stage` are computed on other machines.
     fn elsewhere(&self, stage: &Stage) -> bool {
-        !self.executor.in_this_process() && !stage.local
+        !self.executor.on_this_machine() && !stage.local
     }
 
     /// Hands out ready instances and records finished ones until nothing runs.
@@ -244,7 +244,7 @@ mod tests {
         let dir = lungflow_testkit::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("cache")).unwrap();
         let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false };
-        let eval = run_pipeline(&p, &cache, dir.path(), &opts, &crate::run::executor::Local).unwrap();
+        let eval = run_pipeline(&p, &cache, dir.path(), &opts, &crate::run::local::Local::IN_PROCESS).unwrap();
         let executed = eval.instances.iter().filter(|i| matches!(&i.outcome, Outcome::Available(p) if p.executed.is_some())).count();
         assert_eq!(executed, 13);
         assert_eq!(MAX_RUNNING.load(Ordering::SeqCst), 2, "ordinary instances run two at a time");

@@ -1,15 +1,17 @@
 //! The seam between the engine and the places instances compute. The
 //! engine keeps everything else (keys, the cache lookup, the key's lock,
 //! staging inputs, publishing, lineage); an [`Executor`] only turns one
-//! staged instance into an [`ExitRecord`]. [`Local`] runs the kind in this
-//! process; `crate::slurm` runs it as a Slurm task.
+//! staged instance into an [`ExitRecord`]. `Local` runs the kind on this
+//! machine, in a child process or in this one (`crate::run::local`);
+//! `crate::slurm` runs it as a Slurm task.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::pipeline::resources::Resources;
-use crate::run::in_process::{KindCall, Ran, run_in};
+use crate::run::in_process::{KindCall, Ran};
+use crate::run::task_file::ExitFile;
 use crate::store::manifest::{FileRecord, Usage};
 
 /// A computation of a key that a killed run left running elsewhere and
@@ -82,6 +84,19 @@ impl ExitRecord {
     }
 }
 
+impl From<ExitFile> for ExitRecord {
+    fn from(exit: ExitFile) -> ExitRecord {
+        ExitRecord {
+            started: exit.started,
+            seconds: exit.seconds,
+            failure: exit.error,
+            outputs: Some(exit.outputs),
+            usage: Some(Usage { peak_rss_kib: exit.peak_rss_kib, cpu_seconds: exit.cpu_seconds, slurm_job: exit.job }),
+            host: Some(exit.host),
+        }
+    }
+}
+
 impl From<Ran> for ExitRecord {
     fn from(ran: Ran) -> ExitRecord {
         ExitRecord { started: ran.started, seconds: ran.seconds, failure: ran.failure, outputs: None, usage: Some(ran.usage), host: None }
@@ -90,9 +105,13 @@ impl From<Ran> for ExitRecord {
 
 /// Where missing instances are computed.
 pub trait Executor: Sync {
-    /// Whether instances run in this process (a kind that wants every core
-    /// then takes every worker slot).
-    fn in_this_process(&self) -> bool;
+    /// Whether instances run on this machine, in this process or its
+    /// children (a kind that wants every core then takes every worker slot).
+    fn on_this_machine(&self) -> bool;
+
+    /// The executor for the stages marked `local: true`, which always
+    /// compute on this machine.
+    fn for_local_stages(&self) -> &dyn Executor;
 
     /// The computation of `key` that a killed run left, if it may still
     /// deliver. The engine then waits for it instead of staging inputs.
@@ -114,21 +133,4 @@ pub trait Executor: Sync {
 
     /// Called once when the run ends.
     fn finish(&self) {}
-}
-
-/// Runs the kind in this process, on this machine.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Local;
-
-impl Executor for Local {
-    fn in_this_process(&self) -> bool {
-        true
-    }
-
-    fn compute(&self, instance: Instance<'_>) -> ExitRecord {
-        match instance.work {
-            Work::Fresh(call) => ExitRecord::from(run_in(&call, instance.staging)),
-            Work::Adopted(a) => ExitRecord::not_run(format!("{}: the local executor cannot wait for {}", instance.label, a.id)),
-        }
-    }
 }

@@ -1,5 +1,5 @@
 //! Running a stage kind in this process on staged inputs: the one step that
-//! a local run, a Slurm task (`lungflow slurm-task`) and `lungflow exec` share. Panics become
+//! a local run (itself or a child, `lungflow task`), a Slurm task (`lungflow slurm-task`) and `lungflow exec` share. Panics become
 //! failures; the process group registry learns which instance runs.
 
 use std::collections::BTreeMap;

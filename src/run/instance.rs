@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use lungflow_stages::{Input, Producer};
 
 use crate::pipeline::model::{Pipeline, instance_label};
-use crate::run::executor::{Executor, ExitRecord, Instance, Local, Work};
+use crate::run::executor::{Executor, ExitRecord, Instance, Work};
 use crate::run::in_process::KindCall;
 use crate::run::options::Mode;
 use crate::run::outcome::{Outcome, PartialInput, Pending, Produced};
@@ -168,7 +168,7 @@ impl Shared<'_> {
             return Ok(p); // another run computed it while we waited
         }
         let label = instance_label(&stage.name, job.item.as_deref());
-        let executor: &dyn Executor = if stage.local { &Local } else { self.executor };
+        let executor: &dyn Executor = if stage.local { self.executor.for_local_stages() } else { self.executor };
         let adopted = executor.adopt(key)?;
         let staging = match &adopted {
             Some(a) => a.staging.clone(),

@@ -14,8 +14,11 @@
 //!   instances running beside it; exact for kinds that run alone, such as
 //!   training), and the largest child's peak when it grew meanwhile.
 //!
-//! A Slurm task measures itself alone in its process, so its figures are
-//! its own (`lungflow slurm-task`).
+//! A Slurm task, and a local run's child process ([`crate::run::child`]),
+//! measures itself alone in its process, so its figures are its own
+//! (`lungflow slurm-task`, `lungflow task`). What such a child used is left
+//! out of the children's figures of the instances measured here
+//! ([`reaped_worker`]): it is not theirs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,6 +46,10 @@ struct Running {
 }
 
 static RUNNING: Mutex<Running> = Mutex::new(Running { trackers: Vec::new(), cpu_at_last_share: 0.0 });
+/// CPU microseconds of the instance processes reaped so far ([`reaped_worker`]).
+static WORKERS_CPU_MICROS: AtomicU64 = AtomicU64::new(0);
+/// The largest peak RSS (KiB) of those processes.
+static WORKERS_PEAK_KIB: AtomicU64 = AtomicU64::new(0);
 /// The sampling thread, started with the first meter.
 static SAMPLER: OnceLock<()> = OnceLock::new();
 
@@ -67,8 +74,22 @@ impl Running {
     }
 }
 
+/// Notes what a child process that computed an instance on its own used
+/// (it measured itself), so that it is not counted again in the
+/// process-wide children's figures of instances measured here.
+pub fn reaped_worker(cpu_seconds: f64, peak_rss_kib: u64) {
+    WORKERS_CPU_MICROS.fetch_add((cpu_seconds * 1e6).round() as u64, Ordering::Relaxed);
+    WORKERS_PEAK_KIB.fetch_max(peak_rss_kib, Ordering::Relaxed);
+}
+
+/// CPU seconds of the instance processes reaped so far.
+fn workers_cpu() -> f64 {
+    WORKERS_CPU_MICROS.load(Ordering::Relaxed) as f64 / 1e6
+}
+
 /// Measures one instance from [`Meter::start`] to [`Meter::stop`].
 pub struct Meter {
+    workers_cpu: f64,
     children_cpu: f64,
     children_rss: u64,
     tracker: Arc<Tracker>,
@@ -98,7 +119,7 @@ impl Meter {
             running.trackers.push(Arc::clone(&tracker));
         }
         let (children_cpu, children_rss) = rusage(libc::RUSAGE_CHILDREN);
-        Meter { children_cpu, children_rss, tracker }
+        Meter { workers_cpu: workers_cpu(), children_cpu, children_rss, tracker }
     }
 
     /// What the instance used since [`Meter::start`].
@@ -110,11 +131,13 @@ impl Meter {
         }
         let (children_cpu, children_rss) = rusage(libc::RUSAGE_CHILDREN);
         let mut peak = self.tracker.peak_kib.load(Ordering::Relaxed).max(resident_kib());
-        if children_rss > self.children_rss {
+        // A growth that an instance process explains is not this instance's.
+        if children_rss > self.children_rss && children_rss > WORKERS_PEAK_KIB.load(Ordering::Relaxed) {
             peak = peak.max(children_rss);
         }
         let own_cpu = self.tracker.cpu_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        Usage { peak_rss_kib: peak, cpu_seconds: own_cpu + (children_cpu - self.children_cpu).max(0.0), slurm_job: None }
+        let children = (children_cpu - self.children_cpu) - (workers_cpu() - self.workers_cpu);
+        Usage { peak_rss_kib: peak, cpu_seconds: own_cpu + children.max(0.0), slurm_job: None }
     }
 }
 

@@ -18,12 +18,12 @@ use anyhow::{Context, Result};
 use crate::pipeline::resources::Resources;
 use crate::pipeline::slurm_settings::SlurmSettings;
 use crate::run::executor::{Adopted, Executor, ExitRecord, Instance, Work};
+use crate::run::local::Local;
+use crate::run::task_file::{EXIT_FILE, ExitFile, TASK_FILE, TaskFile};
 use crate::slurm::client::{Calls, call, installed};
 use crate::slurm::scontrol::{parse_config_value, parse_partitions, sinfo_partitions_args};
 use crate::slurm::squeue::{QueueEntry, parse_squeue, squeue_args};
-use crate::slurm::task::{EXIT_FILE, ExitFile, TASK_FILE, TaskFile};
 use crate::store::cache::Cache;
-use crate::store::manifest::Usage;
 use crate::store::state::StateDb;
 
 /// Slurm's default `MaxArraySize`, used when `scontrol show config` does not say.
@@ -76,6 +76,8 @@ pub struct SlurmBackend {
     pub(crate) wake: Condvar,
     /// This user's queue when the run started: what `adopt` looks in.
     queue_at_start: Vec<QueueEntry>,
+    /// What computes the stages marked `local: true`.
+    local: Local,
 }
 
 impl SlurmBackend {
@@ -110,7 +112,7 @@ impl SlurmBackend {
         let backend = Arc::new(SlurmBackend {
             settings,
             calls,
-            exe,
+            exe: exe.clone(),
             jobs_dir,
             work_dir: work_dir.to_path_buf(),
             run_tag: run_tag(),
@@ -120,6 +122,7 @@ impl SlurmBackend {
             inbox: Mutex::new(Inbox::default()),
             wake: Condvar::new(),
             queue_at_start: parse_squeue(&queue).0,
+            local: Local::isolated(exe.clone()),
         });
         let monitor = Arc::clone(&backend);
         std::thread::Builder::new()
@@ -157,8 +160,12 @@ impl SlurmBackend {
 }
 
 impl Executor for SlurmBackend {
-    fn in_this_process(&self) -> bool {
+    fn on_this_machine(&self) -> bool {
         false
+    }
+
+    fn for_local_stages(&self) -> &dyn Executor {
+        &self.local
     }
 
     /// The task a killed run left computing `key`, when it may still
@@ -206,14 +213,7 @@ impl Executor for SlurmBackend {
             adopted,
         };
         match self.run(request) {
-            Ok(exit) => ExitRecord {
-                started: exit.started,
-                seconds: exit.seconds,
-                failure: exit.error,
-                outputs: Some(exit.outputs),
-                usage: Some(Usage { peak_rss_kib: exit.peak_rss_kib, cpu_seconds: exit.cpu_seconds, slurm_job: exit.job }),
-                host: Some(exit.host),
-            },
+            Ok(exit) => ExitRecord::from(exit),
             Err(message) => ExitRecord::not_run(message),
         }
     }

@@ -8,8 +8,9 @@
 //! - [`monitor`]: the thread that batches submissions into job arrays and
 //!   follows tasks by their exit files, asking Slurm only about the rest;
 //! - [`submit`]: one job array's folder, script and `sbatch` call, retried;
-//! - [`task`]: the task and exit files that `lungflow slurm-task`, the
-//!   worker inside each job, reads and writes;
+//! - the task and exit files that `lungflow slurm-task`, the worker inside
+//!   each job, reads and writes are the engine's
+//!   ([`crate::run::task_file`]): a local run's child processes use them too;
 //! - [`ending`]: what to do about a job that ended without an exit file;
 //! - [`cancel`]: the jobs in flight, cancelled on Ctrl-C;
 //! - [`client`]: calling Slurm's commands, timed and counted;
@@ -28,4 +29,3 @@ pub mod sbatch;
 pub mod scontrol;
 pub mod squeue;
 pub mod submit;
-pub mod task;

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::run::task_file::{EXIT_FILE, ExitFile};
 use crate::slurm::backend::{SlurmBackend, Waiter};
 use crate::slurm::cancel;
 use crate::slurm::client::call;
@@ -28,7 +29,6 @@ use crate::slurm::ending::{Decision, decide};
 use crate::slurm::scontrol::{parse_show_job, show_job_args};
 use crate::slurm::squeue::{JobState, parse_squeue, squeue_args};
 use crate::slurm::submit::{Pending, Submitter, job_name};
-use crate::slurm::task::{EXIT_FILE, ExitFile};
 
 /// How long new requests are collected before they are submitted.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(100);

@@ -140,6 +140,13 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// Line `index` of a job's task list (what [`Submitter::prepare`] wrote): the staging folder the task runs.
+pub fn staging_of(tasks: &Path, index: usize) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(tasks).with_context(|| format!("cannot read task list {}", tasks.display()))?;
+    let line = text.lines().nth(index).with_context(|| format!("task list {} has no line {index}", tasks.display()))?;
+    Ok(PathBuf::from(line))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -296,6 +296,13 @@ pub trait StageKind: Send + Sync {
     fn works_through_programs(&self) -> bool {
         false
     }
+    /// Whether the kind's work runs in programs it starts, each in a process
+    /// group of its own, rather than in its own code. The engine runs the
+    /// other kinds in a child process, so that one that dies (an abort, a
+    /// crash) ends only that process; these it runs directly.
+    fn works_through_programs(&self) -> bool {
+        false
+    }
     /// The output table whose rows name the cache entries they came from, if
     /// the kind writes one; `lungflow lineage` starts from its rows.
     fn row_provenance(&self) -> Option<RowProvenance> {

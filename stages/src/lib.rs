@@ -32,6 +32,7 @@ pub mod contract;
 pub mod dicom;
 pub mod formats;
 pub mod kinds;
+pub mod limits;
 pub mod logs;
 pub mod models;
 pub mod params;
@@ -39,6 +40,7 @@ pub mod phantom;
 pub mod plot;
 pub mod process_groups;
 pub mod segment;
+pub mod supervised;
 pub mod watchdog;
 
 pub use contract::{Input, ParamSpec, ParamType, Producer, RowProvenance, RunContext, StageError, StageKind};

@@ -167,6 +167,8 @@ impl StageKind for ClassifierTrain {
         let shape = p.shape(&samples[0], tail_widths(p.fine_tune, encoder, samples[0].blocks)?)?;
         let split = stratified_split(&samples, p.val_fraction, p.seed as u64)?;
         let o = p.options()?;
+        let spatial = samples.iter().map(|s| s.features.shape).fold([1; 3], |a, b| [a[0].max(b[0]), a[1].max(b[1]), a[2].max(b[2])]);
+        shape.check_size(o.batch_size, spatial)?;
         let folds = match p.folds {
             0 => None,
             k if k >= 2 => Some(plan_folds(&samples, k as usize, p.val_fraction, p.seed as u64)?),

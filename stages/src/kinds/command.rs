@@ -59,6 +59,10 @@ impl StageKind for Command {
         true
     }
 
+    fn works_through_programs(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         let p = Params::parse(ctx.params)?;
         if let Some(bad) = p.outputs.iter().find(|rel| !inside_out(rel)) {

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::formats::features::{FEATURES_FILE, FeatureMeta, write_features};
 use crate::formats::training::{load_model, read_model_json};
 use crate::formats::volume::{MASK_FILE, VOLUME_FILE, Volume, read_mask, read_volume};
+use crate::limits::{checked_len, try_filled};
 use crate::models::gmcae::features::{FeatureMap, encode_volume};
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::hu_scale::HuScale;
@@ -70,7 +71,7 @@ impl StageKind for Encode {
         let blocks = encoder_blocks(p.blocks, shape.widths.len())?;
         let v = read_lungs(input_path(ctx, "lungs")?, p.mask_outside)?;
         let step = 1usize << blocks;
-        let (input, padded) = padded_input(&v, step, &scale);
+        let (input, padded) = padded_input(&v, step, &scale)?;
         let features = inside_the_pool(|| on_device!(p.device.as_str(), encode_with(model_dir, blocks, &input, padded, slab)))?;
         let meta = FeatureMeta {
             channels: features.channels,
@@ -118,10 +119,13 @@ fn read_lungs(lungs: &Path, mask_outside: bool) -> Result<Volume, StageError> {
 
 /// The scaled volume, padded with air on every axis up to a multiple of the
 /// encoder's stride `step`, and its padded shape.
-fn padded_input(v: &Volume, step: usize, scale: &HuScale) -> (Vec<f32>, [usize; 3]) {
+fn padded_input(v: &Volume, step: usize, scale: &HuScale) -> Result<(Vec<f32>, [usize; 3]), StageError> {
     let [nz, ny, nx] = v.meta.shape;
-    let padded = [nz.div_ceil(step) * step, ny.div_ceil(step) * step, nx.div_ceil(step) * step];
-    let mut input = vec![scale.apply(HuScale::AIR_HU as f64); padded.iter().product()];
+    let pad = |n: usize| n.div_ceil(step).saturating_mul(step);
+    let padded = [pad(nz), pad(ny), pad(nx)];
+    let what = format!("the {nz} x {ny} x {nx} lung crop padded to a multiple of {step}");
+    let len = checked_len(&padded, std::mem::size_of::<f32>(), &what)?;
+    let mut input = try_filled(len, scale.apply(HuScale::AIR_HU as f64), &what)?;
     for z in 0..nz {
         for y in 0..ny {
             let src = v.index(z, y, 0);
@@ -131,7 +135,7 @@ fn padded_input(v: &Volume, step: usize, scale: &HuScale) -> (Vec<f32>, [usize; 
             }
         }
     }
-    (input, padded)
+    Ok((input, padded))
 }
 
 /// Loads the GMCAE and encodes `input` on backend `B`.

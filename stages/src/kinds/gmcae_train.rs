@@ -123,6 +123,7 @@ impl StageKind for GmcaeTrain {
         let (edge, patches) = read_gathered(input_path(ctx, "patches")?)?;
         let set = PatchSet::new(edge, patches.into_iter().map(|(patient, patch)| (patient, patch.voxels)));
         let o = p.options(set.edge)?;
+        o.shape.check_size(o.batch_size)?;
         let mut log = line_log(ctx.log_path)?;
         // The training threads share the main heap, which keeps tensors
         // over 64 MiB (kdsb17's widths) for reuse.

@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::formats::patches::{PATCHES_FILE, Patch, write_patches};
 use crate::formats::volume::{MASK_FILE, Mask, VOLUME_FILE, Volume, read_mask, read_volume};
 use crate::kind_params;
+use crate::limits::checked_len;
 use crate::models::hu_scale::HuScale;
 use crate::params::{input_path, positive};
 use crate::{ParamSpec, RunContext, StageError, StageKind};
@@ -59,12 +60,9 @@ impl Params {
         if self.hu_high <= self.hu_low {
             return Err(StageError(format!("hu_high ({}) must exceed hu_low ({})", self.hu_high, self.hu_low)));
         }
-        Ok(PatchOptions {
-            edge: positive("edge", self.edge)?,
-            count: positive("count", self.count)?,
-            seed: self.seed as u64,
-            scale: HuScale { low: self.hu_low, high: self.hu_high, clip: self.clip },
-        })
+        let (edge, count) = (positive("edge", self.edge)?, positive("count", self.count)?);
+        checked_len(&[count, edge, edge, edge], std::mem::size_of::<f32>(), format!("count {count} patches of edge {edge}"))?;
+        Ok(PatchOptions { edge, count, seed: self.seed as u64, scale: HuScale { low: self.hu_low, high: self.hu_high, clip: self.clip } })
     }
 }
 

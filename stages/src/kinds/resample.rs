@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::formats::volume::{VOLUME_FILE, Volume, VolumeMeta, read_volume, write_volume};
 use crate::kind_params;
+use crate::limits::{checked_len, try_filled};
 use crate::params::input_path;
 use crate::{ParamSpec, RunContext, StageError, StageKind};
 
@@ -49,7 +50,7 @@ impl StageKind for Resample {
             return Err(StageError(format!("spacing_mm must be positive, got {target}")));
         }
         let v = read_volume(&input_path(ctx, "volume")?.join(VOLUME_FILE))?;
-        write_volume(&ctx.out_dir.join(VOLUME_FILE), &resample(&v, target))
+        write_volume(&ctx.out_dir.join(VOLUME_FILE), &resample(&v, target)?)
     }
 }
 
@@ -59,7 +60,9 @@ pub fn axis_plan(n: usize, spacing: f64, target: f64) -> (usize, f64) {
         return (n, spacing);
     }
     let extent = (n - 1) as f64 * spacing;
-    let n_new = ((extent / target + 0.5).floor() as usize + 1).max(2);
+    let steps = (extent / target + 0.5).floor();
+    // Past any buffer's cap (or not a number): resample refuses the plan.
+    let n_new = if steps < (1u64 << 52) as f64 { (steps as usize + 1).max(2) } else { usize::MAX };
     (n_new, extent / (n_new - 1) as f64)
 }
 
@@ -77,14 +80,18 @@ fn taps(n_old: usize, n_new: usize) -> Vec<(usize, f32)> {
         .collect()
 }
 
-/// Resamples a volume to `target` mm on every axis.
-pub fn resample(v: &Volume, target: f64) -> Volume {
+/// Resamples a volume to `target` mm on every axis; refuses a plan whose
+/// buffers would be over [`crate::limits::MAX_BUFFER_BYTES`].
+pub fn resample(v: &Volume, target: f64) -> Result<Volume, StageError> {
     let [nz, ny, nx] = v.meta.shape;
     let (mz, sz) = axis_plan(nz, v.meta.spacing_mm[0], target);
     let (my, sy) = axis_plan(ny, v.meta.spacing_mm[1], target);
     let (mx, sx) = axis_plan(nx, v.meta.spacing_mm[2], target);
+    let asked = |what: &str| format!("spacing_mm {target} on a {nz} x {ny} x {nx} volume at {:?} mm: {what}", v.meta.spacing_mm);
+    let len = checked_len(&[mz, my, mx], std::mem::size_of::<i16>(), asked("the resampled volume"))?;
+    checked_len(&[ny, mx, rayon::current_num_threads()], std::mem::size_of::<f32>(), asked("the rows being blended"))?;
     let (tz, ty, tx) = (taps(nz, mz), taps(ny, my), taps(nx, mx));
-    let mut data = vec![0i16; mz * my * mx];
+    let mut data = try_filled(len, 0i16, asked("the resampled volume"))?;
     data.par_chunks_mut(my * mx).enumerate().for_each(|(k, out)| {
         // z first: blend the two neighbouring input slices at full resolution.
         let (z0, fz) = tz[k];
@@ -111,7 +118,7 @@ pub fn resample(v: &Volume, target: f64) -> Volume {
             }
         }
     });
-    Volume { meta: VolumeMeta { spacing_mm: [sz, sy, sx], shape: [mz, my, mx], ..v.meta.clone() }, data }
+    Ok(Volume { meta: VolumeMeta { spacing_mm: [sz, sy, sx], shape: [mz, my, mx], ..v.meta.clone() }, data })
 }
 
 #[inline]
@@ -143,13 +150,26 @@ mod tests {
         assert_eq!(n, 431);
         assert!(((n - 1) as f64 * s - 511.0 * 0.842).abs() < 1e-9);
         assert_eq!(axis_plan(1, 2.5, 1.0), (1, 2.5));
+        assert_eq!(axis_plan(512, 0.7, 1e-300).0, usize::MAX, "a plan past any cap never wraps around");
+    }
+
+    #[test]
+    fn a_spacing_that_asks_for_too_much_memory_is_refused_naming_it() {
+        let v = volume([130, 512, 512], [2.5, 0.7, 0.7], |_, _, _| 0);
+        let e = resample(&v, 0.01).unwrap_err().0;
+        assert!(
+            e.starts_with("spacing_mm 0.01 on a 130 x 512 x 512 volume at [2.5, 0.7, 0.7] mm: the resampled volume: 32251 x 35771 x 35771 values of 2 bytes"),
+            "{e}"
+        );
+        assert!(e.ends_with("over the cap of 4294967296 bytes for one buffer"), "{e}");
+        assert!(resample(&v, 0.05).is_err(), "still 4.5e12 voxels");
     }
 
     #[test]
     fn a_linear_ramp_is_reproduced_exactly_and_ends_are_kept() {
         // HU = 10 z_mm + 2 y_mm + x_mm is linear, so trilinear resampling is exact.
         let v = volume([5, 4, 6], [3.0, 2.0, 1.5], |z, y, x| (30 * z + 4 * y + 3 * x) as i16);
-        let r = resample(&v, 1.0);
+        let r = resample(&v, 1.0).unwrap();
         assert_eq!(r.meta.shape, [13, 7, 9]);
         for z in 0..13 {
             for y in 0..7 {

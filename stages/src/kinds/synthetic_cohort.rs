@@ -21,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dicom::writer::{PixelEncoding, SliceInfo, write_slice};
 use crate::formats::labels::{LABELS_FILE, SAMPLE_SUBMISSION_FILE, TRAIN_LABELS_FILE};
+use crate::limits::checked_len;
 use crate::phantom::{NoduleSizes, Phantom, ScanGrid};
 use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params};
 
@@ -257,16 +258,17 @@ impl Params {
             }
             Ok(v as usize)
         };
+        let (matrix, slices) = (count("matrix", self.matrix, 16, 1024)?, count("slices", self.slices, 2, 2000)?);
+        checked_len(
+            &[slices, matrix, matrix],
+            std::mem::size_of::<Option<i16>>(),
+            format!("slices {slices} of matrix {matrix}: one series"),
+        )?;
         Ok(CohortOptions {
             patients: count("patients", self.patients, 1, 100_000)?,
             seed: self.seed as u64,
             positive_fraction: self.positive_fraction.clamp(0.0, 1.0),
-            grid: ScanGrid {
-                matrix: count("matrix", self.matrix, 16, 1024)?,
-                pixel_mm: self.pixel_mm,
-                slices: count("slices", self.slices, 2, 2000)?,
-                slice_mm: self.slice_mm,
-            },
+            grid: ScanGrid { matrix, pixel_mm: self.pixel_mm, slices, slice_mm: self.slice_mm },
             noise_hu: self.noise_hu.max(0.0),
             max_pleural_mm: self.max_pleural_mm,
             min_nodule_mm: self.min_nodule_mm.max(0.5),

@@ -23,6 +23,11 @@ pub mod symmetry;
 /// the caller): called after every epoch that improves on validation.
 pub type SaveBest<'a, M> = &'a mut dyn FnMut(&M) -> Result<(), StageError>;
 
+/// The most values a list like `widths` or `levels` may hold.
+pub const MAX_LIST: usize = 16;
+/// The largest value in such a list (channels, or bins per axis).
+pub const MAX_WIDTH: usize = 4096;
+
 /// Parses layer widths written as "64,128,256" (or the preset name
 /// "kdsb17", the GMCAE widths kdsb17 used).
 pub fn parse_widths(text: &str) -> Result<Vec<usize>, StageError> {
@@ -31,8 +36,11 @@ pub fn parse_widths(text: &str) -> Result<Vec<usize>, StageError> {
     }
     let widths: Result<Vec<usize>, _> = text.split(',').map(|w| w.trim().parse::<usize>()).collect();
     match widths {
-        Ok(w) if !w.is_empty() && w.iter().all(|&x| x > 0) => Ok(w),
-        _ => Err(StageError(format!("widths must be positive integers separated by commas, got {text:?}"))),
+        Ok(w) if !w.is_empty() && w.len() <= MAX_LIST && w.iter().all(|&x| (1..=MAX_WIDTH).contains(&x)) => Ok(w),
+        _ => Err(StageError(format!(
+            "widths must be 1 to {MAX_LIST} integers from 1 to {MAX_WIDTH} separated by commas, got {}",
+            crate::logs::quote(text)
+        ))),
     }
 }
 

@@ -11,8 +11,10 @@ pub fn dilate(mask: &[u8], shape: [usize; 3], spacing: [f64; 3], radius_mm: f64)
     if radius_mm <= 0.0 {
         return mask.to_vec();
     }
-    let reach = |s: f64| (radius_mm / s).floor() as isize;
-    let (rz, ry, rx) = (reach(spacing[0]), reach(spacing[1]), reach(spacing[2]));
+    // Offsets past the volume's extent land nowhere: the ball is cut there,
+    // which bounds its size whatever the radius and spacing.
+    let reach = |s: f64, n: usize| ((radius_mm / s).floor() as isize).min(n as isize);
+    let (rz, ry, rx) = (reach(spacing[0], nz), reach(spacing[1], ny), reach(spacing[2], nx));
     // For each dz, the in-plane offsets within the ball.
     let discs: Vec<Vec<(isize, isize)>> = (-rz..=rz)
         .map(|dz| {

@@ -36,6 +36,22 @@ pub struct ClassifierShape {
 }
 
 impl ClassifierShape {
+    /// Refuses a shape whose dense layer, or whose largest layer for `batch`
+    /// feature maps of `spatial` code voxels, would need a buffer over
+    /// [`crate::limits::MAX_BUFFER_BYTES`].
+    pub fn check_size(&self, batch: usize, spatial: [usize; 3]) -> Result<(), crate::StageError> {
+        let widest = self.widths.iter().chain(&self.tail_widths).copied().max().unwrap_or(1).max(self.in_channels);
+        let f32s = std::mem::size_of::<f32>();
+        let [z, y, x] = spatial;
+        let what = format!("batch_size {batch} x widths {:?} on features of {z} x {y} x {x}: one layer's activations", self.widths);
+        crate::limits::checked_len(&[batch, widest, z, y, x], f32s, what)?;
+        let bins: usize = self.levels.iter().map(|l| l * l * l).sum();
+        let last = self.widths.last().copied().unwrap_or(self.in_channels);
+        let what = format!("levels {:?} x {last} channels x hidden {}: the dense layer's weights", self.levels, self.hidden);
+        crate::limits::checked_len(&[bins, last, self.hidden], f32s, what)?;
+        Ok(())
+    }
+
     /// Builds the network with fresh weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Classifier<B> {
         let tail = encoder_blocks(self.in_channels, &self.tail_widths, device);

@@ -28,6 +28,22 @@ impl GmcaeShape {
     /// The widths kdsb17 used.
     pub const KDSB17_WIDTHS: [usize; 3] = [64, 128, 256];
 
+    /// Refuses a shape whose largest layer, for `batch` patches, would need
+    /// a buffer over [`crate::limits::MAX_BUFFER_BYTES`] (the first block's
+    /// activations, or the heads' dense weights).
+    pub fn check_size(&self, batch: usize) -> Result<(), crate::StageError> {
+        let widest = self.widths.iter().copied().max().unwrap_or(1);
+        let e = self.edge;
+        let f32s = std::mem::size_of::<f32>();
+        let what = format!("batch_size {batch} x widths {:?} on patches of edge {e}: one layer's activations", self.widths);
+        crate::limits::checked_len(&[batch, widest, e, e, e], f32s, what)?;
+        let code = self.code_edge().max(1);
+        let last = self.widths.last().copied().unwrap_or(1);
+        let what = format!("hidden {} x the code of {last} channels of edge {code}: the heads' weights", self.hidden);
+        crate::limits::checked_len(&[self.hidden.max(self.mixtures), last, code, code, code], f32s, what)?;
+        Ok(())
+    }
+
     /// Edge of the code (the encoder's output cube).
     pub fn code_edge(&self) -> usize {
         self.edge >> self.widths.len()

@@ -1,7 +1,9 @@
-//! `lungflow slurm-task TASKS INDEX` (hidden): the worker each Slurm job
-//! runs. It reads line INDEX of the task list the orchestrator wrote, runs
-//! that staging folder's `task.json` in this process, as a local run would,
-//! and writes its `exit.json`.
+//! The workers that compute one staged instance in a process of their own
+//! (both hidden): `lungflow slurm-task TASKS INDEX`, which each Slurm job
+//! runs (line INDEX of the task list the orchestrator wrote names the staging
+//! folder), and `lungflow task STAGING`, which a local run starts for each
+//! instance ([`crate::run::child`]). Either runs the staging folder's
+//! `task.json` in this process and writes its `exit.json`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,8 +11,9 @@ use anyhow::Result;
 
 use crate::cli::args::Exit;
 use crate::run::in_process::{KindCall, run_in};
+use crate::run::task_file::{ExitFile, TaskFile};
 use crate::run::usage::rusage;
-use crate::slurm::task::{ExitFile, TaskFile, staging_of};
+use crate::slurm::submit::staging_of;
 use crate::store::cache::now_rfc3339;
 use crate::store::digest::hash_tree;
 use crate::store::keys::tree_digest;
@@ -24,17 +27,28 @@ pub struct SlurmTaskArgs {
     index: usize,
 }
 
-/// Runs the task; exit code 0 once its exit file is written.
-pub fn slurm_task(args: SlurmTaskArgs) -> Result<i32, Exit> {
-    Ok(run_task(&args.tasks, args.index))
+/// Arguments of `lungflow task`.
+#[derive(clap::Args, Debug)]
+pub struct TaskArgs {
+    /// The instance's staging folder, holding its task file.
+    staging: PathBuf,
 }
 
-/// Runs the task whose staging folder is line `index` of the file `tasks`
-/// and writes its exit file. Returns the process's exit code: 0 whenever an
-/// exit file was written (a failed kind is reported there), 1 when even
-/// that was impossible.
-fn run_task(tasks: &Path, index: usize) -> i32 {
-    let written = staging_of(tasks, index).and_then(|staging| {
+/// Runs the Slurm task; exit code 0 once its exit file is written.
+pub fn slurm_task(args: SlurmTaskArgs) -> Result<i32, Exit> {
+    Ok(run_task(staging_of(&args.tasks, args.index)))
+}
+
+/// Runs the task in a staging folder; exit code 0 once its exit file is written.
+pub fn task(args: TaskArgs) -> Result<i32, Exit> {
+    Ok(run_task(Ok(args.staging)))
+}
+
+/// Runs the task in `staging` and writes its exit file. Returns the
+/// process's exit code: 0 whenever an exit file was written (a failed kind
+/// is reported there), 1 when even that was impossible.
+fn run_task(staging: Result<PathBuf>) -> i32 {
+    let written = staging.and_then(|staging| {
         let exit = run_staged(&staging)
             .unwrap_or_else(|e| ExitFile::new(Some(format!("{e:#}")), now_rfc3339(), 0.0, Vec::new(), String::new(), usage()));
         exit.write(&staging)

@@ -1,15 +1,16 @@
-//! What passes between the orchestrator and a Slurm task, as files in the
-//! instance's staging folder on the shared filesystem:
+//! What passes between the engine and a process that computes one staged
+//! instance elsewhere (a Slurm task, or a local run's child process), as
+//! files in the instance's staging folder:
 //!
-//! - `task.json` ([`TaskFile`]), written by the orchestrator before it
-//!   submits: the kind, its parameters, the staged inputs, the item;
-//! - `exit.json` ([`ExitFile`]), written by the task when the kind has
+//! - `task.json` ([`TaskFile`]), written by the engine before it starts the
+//!   process: the kind, its parameters, the staged inputs, the item;
+//! - `exit.json` ([`ExitFile`]), written by the process when the kind has
 //!   finished, atomically (a temporary file renamed into place): success or
 //!   the error, seconds, peak RSS, CPU time and the output files' digests.
 //!
-//! The exit file is the truth about a task; Slurm's own state is consulted
-//! only for tasks that end without one. The task never touches the cache's
-//! entries, locks or state store: the orchestrator publishes.
+//! The exit file is the truth about a computation; how the process ended is
+//! consulted only for one that ends without one. The process never touches
+//! the cache's entries, locks or state store: the engine publishes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -175,13 +176,6 @@ impl ExitFile {
     pub fn write(&self, staging: &Path) -> Result<()> {
         write_atomic(&staging.join(EXIT_FILE), &serde_json::to_vec_pretty(self)?)
     }
-}
-
-/// Line `index` of the task list.
-pub fn staging_of(tasks: &Path, index: usize) -> Result<PathBuf> {
-    let text = std::fs::read_to_string(tasks).with_context(|| format!("cannot read task list {}", tasks.display()))?;
-    let line = text.lines().nth(index).with_context(|| format!("task list {} has no line {index}", tasks.display()))?;
-    Ok(PathBuf::from(line))
 }
 
 /// This task's job id as Slurm's environment gives it.
