@@ -13,13 +13,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::process::{Command as Process, ExitStatus, Stdio};
 
 use crate::logs::{log_tail, quote, shorten};
 use crate::params::scalar_text;
+use crate::process_groups;
+use crate::supervised::{self, StartError};
 use crate::{Input, ParamSpec, RunContext, StageError, StageKind, kind_params};
-use crate::{process_groups, watchdog};
 
 kind_params! {
     /// The declared parameters of `command`; any other scalar parameter is
@@ -94,44 +94,22 @@ impl StageKind for Command {
     }
 }
 
-/// Runs `sh -c line` in its own process group, registered for interrupts and
-/// watched by the process's watchdog, and waits for it. If the process is being
-/// interrupted when the command ends, this never returns: the engine exits
-/// the process, and no failure is recorded for a command it stopped itself.
-#[allow(unsafe_code)]
+/// Runs `sh -c line` supervised ([`crate::supervised`]: its own process
+/// group, registered for interrupts, watched by the process's watchdog) and
+/// waits for it. If the process is being interrupted when the command ends,
+/// this never returns: the engine exits the process, and no failure is
+/// recorded for a command it stopped itself.
 fn run_line(line: &str, ctx: &RunContext<'_>) -> Result<ExitStatus, StageError> {
     let log = File::create(ctx.log_path).map_err(|e| StageError(format!("cannot create log {}: {e}", ctx.log_path.display())))?;
     let log_err = log.try_clone().map_err(|e| StageError(format!("cannot share log {}: {e}", ctx.log_path.display())))?;
     let mut process = Process::new("sh");
     process.arg("-c").arg(line).current_dir(ctx.work_dir).stdin(Stdio::null()).stdout(log).stderr(log_err).envs(environment(ctx));
-    // Its own group, so that everything it starts can be signalled at once.
-    process.process_group(0);
-    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the
-    // leader if the thread that spawned it dies (it waits for it below).
-    unsafe {
-        process.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let mut child = process.spawn().map_err(|e| StageError(format!("cannot start sh for command {}: {}", quote(line), spawn_error(&e))))?;
     let label = process_groups::current_label().unwrap_or_else(|| fallback_label(line, ctx.item));
-    let registration = process_groups::register(child.id(), &label);
-    let watched = watchdog::watch(child.id());
-    let waited = match &watched {
-        Ok(_) => child.wait().map_err(|e| StageError(format!("cannot wait for command {}: {e}", quote(line)))),
-        Err(e) => Err(StageError(format!("cannot start the watchdog process for command {}: {e}", quote(line)))),
-    };
-    if watched.is_err() {
-        process_groups::signal_group(registration.pgid(), libc::SIGKILL);
-        let _ = child.wait();
-    }
-    drop(watched);
-    drop(registration);
-    while process_groups::stopping() {
-        std::thread::park();
-    }
-    waited
+    let child = supervised::start(process, &label).map_err(|e| match e {
+        StartError::Spawn(e) => StageError(format!("cannot start sh for command {}: {}", quote(line), spawn_error(&e))),
+        StartError::Watchdog(e) => StageError(format!("cannot start the watchdog process for command {}: {e}", quote(line))),
+    })?;
+    child.wait().map_err(|e| StageError(format!("cannot wait for command {}: {e}", quote(line))))
 }
 
 /// Why `sh` could not start, with what to do when the kernel refused the
