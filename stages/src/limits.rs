@@ -5,27 +5,39 @@
 //! give, is the instance's error, naming what asked and how much, never an
 //! abort of the run.
 //!
-//! One cap, [`MAX_BUFFER_BYTES`] per buffer: 4 GiB, eleven times the
-//! largest buffer a 1 mm chest CT needs (a 512 x 512 x 400 float32 grid is
-//! 0.4 GB; a 0.5 mm whole-body series as int16, 1.3 GB).
+//! One cap per buffer, [`MAX_BUFFER_BYTES`] (4 GiB) unless lowered with
+//! [`set_max_buffer_bytes`]: eleven times the largest buffer a 1 mm chest CT
+//! needs (a 512 x 512 x 400 float32 grid is 0.4 GB; a 0.5 mm whole-body
+//! series as int16, 1.3 GB).
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::StageError;
 
-/// The largest single buffer a kind allocates: 4 GiB.
+/// The largest single buffer a kind allocates by default: 4 GiB.
 pub const MAX_BUFFER_BYTES: u64 = 4 << 30;
+
+/// The cap in force.
+static CAP: AtomicU64 = AtomicU64::new(MAX_BUFFER_BYTES);
+
+/// Lowers (or restores) the cap for this process: a program embedding the
+/// kinds on a small machine, or a fuzz test under a capped allocator.
+pub fn set_max_buffer_bytes(bytes: u64) {
+    CAP.store(bytes, Ordering::Relaxed);
+}
 
 /// The number of elements of a buffer with dimensions `dims` and
 /// `bytes_each` bytes per element, or an error naming `what` when it would
-/// be over [`MAX_BUFFER_BYTES`].
+/// be over the cap ([`MAX_BUFFER_BYTES`] unless lowered).
 pub fn checked_len(dims: &[usize], bytes_each: usize, what: impl Display) -> Result<usize, StageError> {
     let len = dims.iter().fold(1u128, |n, &d| n.saturating_mul(d as u128));
     let bytes = len.saturating_mul(bytes_each.max(1) as u128);
-    if bytes > MAX_BUFFER_BYTES as u128 {
+    let cap = CAP.load(Ordering::Relaxed);
+    if bytes > cap as u128 {
         let shape = dims.iter().map(ToString::to_string).collect::<Vec<_>>().join(" x ");
         return Err(StageError(format!(
-            "{what}: {shape} values of {bytes_each} bytes is {} bytes, over the cap of {MAX_BUFFER_BYTES} bytes for one buffer",
+            "{what}: {shape} values of {bytes_each} bytes is {} bytes, over the cap of {cap} bytes for one buffer",
             shown_bytes(bytes)
         )));
     }
