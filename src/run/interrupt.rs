@@ -17,8 +17,10 @@
 //! 4. one line on stderr names what was stopped, and the process exits
 //!    (128 + the signal number).
 //!
-//! Stage kinds computing in-process (training in Rust, say) cannot be
-//! interrupted mid-way: they end with the process, after step 3. kill -9 of
+//! A run computes instances in child processes in groups of their own
+//! (`crate::run::child`), so step 1 stops them too. Stage kinds computing
+//! in this process (under `exec`, or a library caller's `Local::IN_PROCESS`)
+//! cannot be interrupted mid-way: they end with the process, after step 3. kill -9 of
 //! lungflow cannot be caught; there the process's watchdog kills the groups
 //! (see the `command` kind), and the next computation of the same key
 //! removes the stale staging folder.
