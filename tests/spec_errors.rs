@@ -172,3 +172,82 @@ fn exec_refuses_a_spacing_outside_its_range_before_reading_or_writing_anything()
         assert!(!p.path().join("r").exists());
     }
 }
+
+#[test]
+fn a_cycle_among_variables_is_a_located_error_naming_it() {
+    let e = load_error_of(&format!(
+        "vars:\n  a: \"${{b}}\"\n  b: \"${{a}}\"\nstages:\n{BYSTANDER}  s:\n    kind: command\n    params:\n      cmd: \"cat {{inputs.x}}\"\n    inputs:\n      x: \"${{a}}/f\"\n"
+    ));
+    assert_eq!(e, "error: bad.yaml:2:6: the variables form a cycle: a -> b -> a");
+    let e = load_error_of(&format!("vars:\n  a: \"${{a}}/x\"\nstages:\n{BYSTANDER}"));
+    assert_eq!(e, "error: bad.yaml:2:6: the variables form a cycle: a -> a");
+}
+
+#[test]
+fn a_variable_may_use_another() {
+    let p = Project::new();
+    p.write("data/x.txt", "chained\n");
+    p.write(
+        "pipe.yaml",
+        "vars:\n  file: \"${root}/x.txt\"\n  root: data\nstages:\n  copy:\n    kind: command\n    inputs:\n      x: \"${file}\"\n    params:\n      cmd: \"cp {inputs.x} {out}/x.txt\"\n      outputs: [x.txt]\n",
+    );
+    assert_eq!(p.run(&["run", "pipe.yaml"]).status.code(), Some(0));
+    assert_eq!(p.read("cache/results/pipe/copy/x.txt"), "chained\n");
+}
+
+#[test]
+fn a_template_naming_an_input_the_stage_lacks_is_a_located_error() {
+    let e = load_error_of(&format!(
+        "stages:\n{BYSTANDER}  s:\n    kind: command\n    params:\n      cmd: \"cat {{inputs.nope}} > {{out}}/x\"\n    inputs:\n      x: data.txt\n"
+    ));
+    assert_eq!(
+        e,
+        "error: bad.yaml:9:12: stage \"s\", parameter \"cmd\" uses {inputs.nope}, but the stage has no input \"nope\" (inputs: x)"
+    );
+}
+
+#[test]
+fn item_in_a_stage_without_foreach_is_a_located_error() {
+    let e = load_error_of(&format!("stages:\n{BYSTANDER}  s:\n    kind: command\n    params:\n      cmd: \"echo {{item}} > {{out}}/x\"\n"));
+    assert_eq!(
+        e,
+        "error: bad.yaml:9:12: stage \"s\", parameter \"cmd\" uses {item}, but the stage runs once (give it `foreach:` to run per item)"
+    );
+}
+
+#[test]
+fn a_duplicate_item_id_is_an_error_naming_both_positions() {
+    let stages =
+        format!("stages:\n{BYSTANDER}  s:\n    kind: command\n    foreach: i\n    params:\n      cmd: \"echo {{item}} > {{out}}/x\"\n");
+    let e = load_error_of(&format!("items:\n  i:\n    list: [x, y, x]\n{stages}"));
+    assert_eq!(e, "error: bad.yaml:3:18: item set \"i\" lists \"x\" twice: at 3:12 and at 3:18");
+    let e = load_error_of(&format!("items:\n  i:\n    list:\n      - a\n      - \"b\"\n      - 'a'\n{stages}"));
+    assert_eq!(e, "error: bad.yaml:6:9: item set \"i\" lists \"a\" twice: at 4:9 and at 6:9");
+}
+
+/// The rule (src/store/digest.rs): links in an input folder are followed, and
+/// one that leads nowhere fails its instance, naming the link and its target,
+/// before the kind runs; the rest of the pipeline goes on under --keep-going.
+#[test]
+fn a_dangling_symlink_in_an_input_folder_fails_its_instance_naming_the_link_and_its_target() {
+    let p = Project::new();
+    p.write("data/a.txt", "a\n");
+    std::os::unix::fs::symlink("/nowhere/b.txt", p.path().join("data/b.txt")).unwrap();
+    p.write(
+        "pipe.yaml",
+        &format!("stages:\n{BYSTANDER}  s:\n    kind: command\n    params:\n      cmd: \"ls {{inputs.x}} > {{out}}/x\"\n    inputs:\n      x: data\n"),
+    );
+    let link = std::fs::canonicalize(p.path()).unwrap().join("data/b.txt");
+    let named = format!("{} is a symbolic link to /nowhere/b.txt, a target that does not exist", link.display());
+    let status = p.run(&["status", "pipe.yaml"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains(&named), "status names the link and its target:\n{text}");
+    let run = p.run(&["run", "pipe.yaml", "--keep-going"]);
+    assert_eq!(run.status.code(), Some(1));
+    let all = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(all.contains(&named), "{all}");
+    assert!(p.path().join("ran").exists(), "the independent stage ran");
+    assert!(!p.path().join("cache/results/pipe/s").exists(), "the stage with the broken input did not");
+    std::fs::remove_file(p.path().join("data/b.txt")).unwrap();
+    assert_eq!(p.run(&["run", "pipe.yaml"]).status.code(), Some(0), "without the link it runs");
+}

@@ -1,6 +1,6 @@
 //! `lungflow kinds`: every stage kind with its version and parameters.
 
-use lungflow_stages::contract::ParamRange;
+use lungflow_stages::ParamRange;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use lungflow_stages::{StageKind, all_kinds, find_kind};
+use lungflow_stages::{StageKind, StageShape, all_kinds, find_kind};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
@@ -12,6 +12,7 @@ use crate::pipeline::model::{InputRef, ItemSource, Loc, Override, SpecError, Sta
 use crate::pipeline::raw::{RawPipeline, RawStage};
 use crate::pipeline::resources::{Resources, parse_resources};
 use crate::pipeline::slurm_settings::{SlurmSettings, parse_slurm_settings};
+use crate::pipeline::vars::{resolve_vars, substitute};
 
 /// Stages, item sets and topological order of a checked pipeline file.
 pub(crate) type Parsed = (BTreeMap<String, ItemSource>, Vec<Stage>, Vec<usize>);
@@ -88,17 +89,28 @@ fn check_item_sets(raw: &RawPipeline, ctx: &Context<'_>) -> Result<BTreeMap<Stri
                     None => ItemSource::Dir(dir),
                 }
             }
-            (None, Some(list)) => {
-                if let Some(bad) = list.iter().find(|id| !is_item_id(id)) {
-                    return Err((loc, format!("item set {set:?}: {bad:?} is not a valid item id")));
-                }
-                ItemSource::List(list.clone())
-            }
+            (None, Some(list)) => ItemSource::List(check_listed_ids(set, list)?),
             _ => return Err((loc, format!("item set {set:?} needs exactly one of `dir:` or `list:`"))),
         };
         item_sets.insert(set.clone(), source);
     }
     Ok(item_sets)
+}
+
+/// The ids of a `list:` item set: each a valid id, none twice.
+fn check_listed_ids(set: &str, list: &[Spanned<String>]) -> Result<Vec<String>, (Loc, String)> {
+    let mut first: BTreeMap<&str, Loc> = BTreeMap::new();
+    for id in list {
+        let at = Loc::of(id);
+        if !is_item_id(&id.value) {
+            return Err((at, format!("item set {set:?}: {:?} is not a valid item id", id.value)));
+        }
+        if let Some(before) = first.insert(&id.value, at) {
+            let (l, c) = (before.line, before.column);
+            return Err((at, format!("item set {set:?} lists {:?} twice: at {l}:{c} and at {}:{}", id.value, at.line, at.column)));
+        }
+    }
+    Ok(list.iter().map(|id| id.value.clone()).collect())
 }
 
 /// One stage: its kind, fan-out, parameters (defaults and `--set` applied)
@@ -129,6 +141,8 @@ fn check_stage(
     for o in overrides.iter().filter(|o| o.stage == name) {
         given.insert(o.param.clone(), (o.value.clone(), Loc::default()));
     }
+    let given_at: BTreeMap<String, Loc> =
+        given.iter().map(|(k, (_, l))| (k.clone(), if *l == Loc::default() { loc } else { *l })).collect();
     let params = resolve_params(kind, name, given).map_err(|(l, msg)| (if l == Loc::default() { loc } else { l }, msg))?;
     let mut inputs = BTreeMap::new();
     for (input, value) in &rs.inputs {
@@ -152,12 +166,34 @@ fn check_stage(
         };
         inputs.insert(input.clone(), r);
     }
+    check_declared(kind, name, &params, &inputs, foreach.is_some())
+        .map_err(|(param, msg)| (given_at.get(&param).copied().unwrap_or(loc), msg))?;
     let resources = match &rs.resources {
         None => Resources::default(),
         Some(r) => parse_resources(&r.value).map_err(|(field, msg)| (Loc::of(r), format!("stage {name:?}: resources.{field}: {msg}")))?,
     };
     let local = rs.local.as_ref().is_some_and(|l| l.value);
     Ok(Stage { name: name.to_owned(), kind, foreach, params, inputs, loc, variant: None, resources, local })
+}
+
+/// Runs the kind's own checks of its parameters against the stage
+/// ([`ParamSpec::check`](lungflow_stages::ParamSpec::check): a template
+/// naming an input the stage lacks, say); the error names the parameter.
+fn check_declared(
+    kind: &dyn StageKind,
+    stage: &str,
+    params: &BTreeMap<String, Value>,
+    inputs: &BTreeMap<String, InputRef>,
+    per_item: bool,
+) -> Result<(), (String, String)> {
+    let shape =
+        StageShape { inputs: inputs.keys().map(String::as_str).collect(), params: params.keys().map(String::as_str).collect(), per_item };
+    for spec in kind.params() {
+        if let (Some(check), Some(value)) = (spec.check, params.get(spec.name)) {
+            check(value, &shape).map_err(|e| (spec.name.to_owned(), format!("stage {stage:?}, parameter {:?} {e}", spec.name)))?;
+        }
+    }
+    Ok(())
 }
 
 /// The `executor:` block: only `slurm:` is known; absent means defaults.
@@ -171,41 +207,6 @@ pub(crate) fn check_executor(raw: &RawPipeline) -> Result<SlurmSettings, (Loc, S
         settings = parse_slurm_settings(&value.value).map_err(|(field, msg)| (Loc::of(value), format!("executor.slurm.{field}: {msg}")))?;
     }
     Ok(settings)
-}
-
-/// The pipeline's `vars:` with `--set vars.NAME=VALUE` applied.
-fn resolve_vars(raw: &BTreeMap<String, Spanned<String>>, overrides: &[Override]) -> Result<BTreeMap<String, String>, (Loc, String)> {
-    let mut vars: BTreeMap<String, String> = raw.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
-    for o in overrides.iter().filter(|o| o.stage == VARS) {
-        if !vars.contains_key(&o.param) {
-            let known: Vec<&String> = raw.keys().collect();
-            return Err((
-                Loc::default(),
-                format!("--set {VARS}.{}: the pipeline has no variable {:?} (vars: {known:?})", o.param, o.param),
-            ));
-        }
-        vars.insert(o.param.clone(), lungflow_stages::params::scalar_text(&o.value));
-    }
-    Ok(vars)
-}
-
-/// Replaces every `${NAME}` in `text` with the variable's value.
-fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').ok_or_else(|| format!("unclosed `${{` in {text:?}"))? + start;
-        let name = &rest[start + 2..end];
-        let value = vars.get(name).ok_or_else(|| {
-            let known: Vec<&String> = vars.keys().collect();
-            format!("no variable {name:?} (vars: {known:?})")
-        })?;
-        out.push_str(value);
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// Merges given parameters with the kind's defaults and checks their types.

@@ -35,7 +35,7 @@ pub(crate) struct RawSweep {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawItems {
     pub(crate) dir: Option<String>,
-    pub(crate) list: Option<Vec<String>>,
+    pub(crate) list: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,12 @@
 //! Hashing files and directories, with a stat cache so that a file whose
 //! path, size, mtime and inode are unchanged is never read again.
+//!
+//! Symbolic links inside a folder are followed: a link to a file counts as
+//! that file, a link to a folder as that folder. A link that leads nowhere
+//! (its target is missing, or links form a loop) is refused with an error
+//! naming the link and its target, so an input folder holding one fails its
+//! instance before the kind runs (an external input is passed to the kind as
+//! the folder itself, so what is digested is what the kind reads).
 
 use std::collections::HashMap;
 use std::fs;
@@ -50,7 +57,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, fs::Metadata)>) -> Resu
         let meta = match entry.file_type() {
             Ok(t) if t.is_dir() => None,
             Ok(t) if t.is_file() => Some(entry.metadata().map_err(stat_failed)?),
-            _ => Some(fs::metadata(&path).map_err(stat_failed)?).filter(|m| !m.is_dir()),
+            _ => Some(fs::metadata(&path).map_err(|e| broken_link(&path).unwrap_or_else(|| stat_failed(e)))?).filter(|m| !m.is_dir()),
         };
         match meta {
             Some(meta) => out.push((rel, meta)),
@@ -58,6 +65,20 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, fs::Metadata)>) -> Resu
         }
     }
     Ok(())
+}
+
+/// The error for `path` when it is a symbolic link that leads nowhere.
+fn broken_link(path: &Path) -> Option<anyhow::Error> {
+    fs::symlink_metadata(path).ok().filter(|m| m.file_type().is_symlink())?;
+    let target = fs::read_link(path).map_or_else(|e| format!("(unreadable: {e})"), |t| t.display().to_string());
+    let why = match fs::metadata(path) {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => "symbolic links that form a loop",
+        _ => "a target that does not exist",
+    };
+    Some(anyhow::anyhow!(
+        "{} is a symbolic link to {target}, {why}; remove the link or restore its target (links in an input folder are followed)",
+        path.display()
+    ))
 }
 
 /// Hashes every file under `dir` without a stat cache (for fresh outputs).
@@ -105,7 +126,14 @@ impl Digester {
     /// Digest of a file (its content digest) or a directory (its tree digest),
     /// with every file read.
     pub fn path(&self, path: &Path) -> Result<(String, Vec<FileRecord>)> {
-        let meta = fs::metadata(path).with_context(|| format!("input {} does not exist", path.display()))?;
+        let meta = match fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                return Err(
+                    broken_link(path).unwrap_or_else(|| anyhow::Error::new(e).context(format!("input {} does not exist", path.display())))
+                );
+            }
+        };
         if meta.is_dir() {
             let files = list_files_with_meta(path)?
                 .into_iter()
@@ -121,5 +149,31 @@ impl Digester {
         } else {
             bail!("input {} is neither a file nor a directory", path.display())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_that_leads_nowhere_is_refused_naming_the_link_and_its_target() {
+        let dir = lungflow_testkit::tempdir().unwrap();
+        let input = dir.path().join("input");
+        fs::create_dir_all(input.join("sub")).unwrap();
+        fs::write(input.join("a.txt"), "a").unwrap();
+        std::os::unix::fs::symlink("../a.txt", input.join("sub/to-a")).unwrap();
+        let listed: Vec<String> = list_files_with_meta(&input).unwrap().into_iter().map(|(rel, _)| rel).collect();
+        assert_eq!(listed, ["a.txt", "sub/to-a"], "a link to a file counts as the file");
+        std::os::unix::fs::symlink("/nowhere/b.dcm", input.join("sub/b.dcm")).unwrap();
+        let e = format!("{:#}", list_files_with_meta(&input).unwrap_err());
+        let link = input.join("sub/b.dcm");
+        assert!(e.starts_with(&format!("{} is a symbolic link to /nowhere/b.dcm, a target that does not exist;", link.display())), "{e}");
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("loop", input.join("loop")).unwrap();
+        let e = format!("{:#}", Digester::new(HashMap::new()).path(&input).unwrap_err());
+        assert!(e.contains("loop is a symbolic link to loop, symbolic links that form a loop;"), "{e}");
+        let e = format!("{:#}", Digester::new(HashMap::new()).path(&input.join("loop")).unwrap_err());
+        assert!(e.contains("loop is a symbolic link to loop, symbolic links that form a loop;"), "{e}");
     }
 }

@@ -85,6 +85,24 @@ pub struct ParamSpec {
     /// of any key: a range only refuses values, it never changes what an
     /// accepted value computes.
     pub range: Option<ParamRange>,
+    /// A check of the value against the rest of the stage, run when a
+    /// pipeline is loaded (declared with `#[check(FUNCTION)]`): a `command`'s
+    /// template may only name the stage's inputs and parameters, and `{item}`
+    /// only in a stage that runs per item. The error ends a sentence about
+    /// the parameter.
+    pub check: Option<fn(&Value, &StageShape<'_>) -> Result<(), String>>,
+}
+
+/// What a pipeline file says of a stage beyond its parameters' values: what a
+/// [`ParamSpec::check`] looks at.
+#[derive(Clone, Debug)]
+pub struct StageShape<'a> {
+    /// The names of its inputs.
+    pub inputs: Vec<&'a str>,
+    /// The names of its parameters, declared and given.
+    pub params: Vec<&'a str>,
+    /// Whether it runs once per item (`foreach`).
+    pub per_item: bool,
 }
 
 /// The values a numeric parameter accepts, bounds included: declared with
@@ -287,13 +305,6 @@ pub trait StageKind: Send + Sync {
     }
     /// Whether one instance wants every core (the executor then runs it alone).
     fn wants_all_cores(&self) -> bool {
-        false
-    }
-    /// Whether the kind's work runs in programs it starts, each in a process
-    /// group of its own, rather than in its own code. The engine runs the
-    /// other kinds in a child process, so that one that dies (an abort, a
-    /// crash) ends only that process; these it runs directly.
-    fn works_through_programs(&self) -> bool {
         false
     }
     /// Whether the kind's work runs in programs it starts, each in a process

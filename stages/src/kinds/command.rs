@@ -26,6 +26,7 @@ kind_params! {
     /// passed to the command as `{params.NAME}` and `LF_PARAM_NAME`.
     pub struct Params {
         /// command template run with sh -c: {out}, {item}, {inputs.NAME}, {params.NAME}
+        #[check(crate::params::template::check)]
         cmd: String,
         /// paths relative to {out} that the command must create
         outputs: Vec<String> = Vec::<String>::new(),
