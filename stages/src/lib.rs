@@ -43,7 +43,7 @@ pub mod segment;
 pub mod supervised;
 pub mod watchdog;
 
-pub use contract::{Input, ParamRange, ParamSpec, ParamType, Producer, RowProvenance, RunContext, StageError, StageKind};
+pub use contract::{Input, ParamRange, ParamSpec, ParamType, Producer, RowProvenance, RunContext, StageError, StageKind, StageShape};
 pub use kinds::{all_kinds, find_kind};
 
 #[cfg(test)]

@@ -28,7 +28,9 @@
 //! is required. A number may declare the values it accepts with
 //! `#[range(LOW..=HIGH)]` (bounds included) or `#[range(LOW..)]` after its doc
 //! line: `parse` refuses anything else, naming the parameter, the value and the
-//! range, and the engine refuses it where the pipeline file gives it. Names,
+//! range, and the engine refuses it where the pipeline file gives it. A
+//! `#[check(FUNCTION)]` after that is a [`ParamSpec::check`](crate::ParamSpec::check)
+//! the engine runs when it loads a pipeline ([`template::check`]). Names,
 //! types and defaults feed the cache keys: changing one invalidates every
 //! cached result of the kind. A range does not: it only refuses values. The
 //! settings every training loop has are declared once, in [`training`].
@@ -39,6 +41,7 @@ use serde_json::Value;
 
 use crate::{ParamRange, ParamType, RunContext, StageError};
 
+pub mod template;
 pub mod training;
 
 /// The range of a parameter in Hounsfield units: what a volume can hold
@@ -154,6 +157,7 @@ macro_rules! kind_params {
             $(
                 #[doc = $doc:expr]
                 $(#[range($range:expr)])?
+                $(#[check($check:path)])?
                 $field:ident : $ty:ty $(= $default:expr)?
             ),* $(,)?
         }
@@ -177,6 +181,7 @@ macro_rules! kind_params {
                         default: $crate::kind_params!(@default $($default)?),
                         doc: $doc.trim(),
                         range: $crate::kind_params!(@range $ty $(, $range)?),
+                        check: $crate::kind_params!(@check $($check)?),
                     }
                 ),*]
             }
@@ -195,6 +200,8 @@ macro_rules! kind_params {
     (@default $default:expr) => { Some(::serde_json::json!($default)) };
     (@range $ty:ty) => { None };
     (@range $ty:ty, $range:expr) => { Some($crate::params::range_of::<$ty, _>($range)) };
+    (@check) => { None };
+    (@check $check:path) => { Some($check) };
 }
 
 /// An integer parameter that must be at least 1, as a count.
