@@ -13,6 +13,7 @@ use lungflow_stages::formats::table::read_rows;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::store::bounded::{JSON_CAP, read_text_capped};
 use crate::store::cache::Cache;
 use crate::store::keys::canonical;
 use crate::store::manifest::{FileRecord, InputRecord};
@@ -196,7 +197,7 @@ pub fn trace(cache: &Cache, row: StartRow) -> Result<Lineage> {
         }
         let split = if m.outputs.iter().any(|f| f.path == SPLIT_FILE) {
             let path = cache.out_dir(&key)?.join(SPLIT_FILE);
-            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text = read_text_capped(&path, JSON_CAP).with_context(|| format!("cannot read {}", path.display()))?;
             Some(serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?)
         } else {
             None

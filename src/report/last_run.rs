@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::report::run_report::RunReport;
+use crate::store::bounded::{JSON_CAP, read_capped};
 use crate::store::cache::{Cache, write_atomic};
 use crate::store::names::path_component;
 
@@ -51,7 +52,7 @@ impl LastRun {
 }
 
 fn read(path: &Path) -> Result<Option<LastRun>> {
-    match std::fs::read(path) {
+    match read_capped(path, JSON_CAP) {
         Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("unreadable run record {}", path.display()))?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),

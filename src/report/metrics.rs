@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::pipeline::model::Pipeline;
 use crate::run::outcome::{Outcome, RunResult};
+use crate::store::bounded::{JSON_CAP, read_text_capped};
 use crate::store::manifest::FileRecord;
 
 /// The file a stage writes its final metrics to (a JSON object of numbers).
@@ -36,7 +37,7 @@ pub fn read_metrics(out_dir: &Path, outputs: &[FileRecord]) -> Result<Vec<(Strin
         return Ok(Vec::new());
     }
     let path = out_dir.join(METRICS_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = read_text_capped(&path, JSON_CAP).with_context(|| format!("cannot read {}", path.display()))?;
     let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let Some(map) = doc.as_object() else { return Ok(Vec::new()) };
     Ok(map.iter().filter_map(|(name, value)| value.as_f64().map(|v| (name.clone(), v))).collect())

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::run::in_process::KindCall;
+use crate::store::bounded::{JSON_CAP, read_capped};
 use crate::store::cache::{host_name, write_atomic};
 use crate::store::manifest::FileRecord;
 
@@ -86,7 +87,7 @@ impl TaskFile {
     /// Reads the task file in `staging`.
     pub fn read(staging: &Path) -> Result<TaskFile> {
         let path = staging.join(TASK_FILE);
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = read_capped(&path, JSON_CAP).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_slice(&bytes).with_context(|| format!("unreadable task file {}", path.display()))
     }
 
@@ -150,7 +151,7 @@ impl ExitFile {
     /// The exit file in `staging`, if the task has written it.
     pub fn read(staging: &Path) -> Result<Option<ExitFile>> {
         let path = staging.join(EXIT_FILE);
-        match std::fs::read(&path) {
+        match read_capped(&path, JSON_CAP) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| format!("unreadable exit file {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 
+use crate::store::bounded::{JSON_CAP, read_capped, read_text_capped};
 use crate::store::digest::hash_tree;
 use crate::store::keys::{key_of, tree_digest};
 use crate::store::manifest::{FileRecord, Manifest};
@@ -182,7 +183,7 @@ impl Cache {
 
     fn read_manifest<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let path = self.entry_dir(key)?.join("manifest.json");
-        match fs::read(&path) {
+        match read_capped(&path, JSON_CAP) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| format!("corrupt manifest {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -299,7 +300,7 @@ impl Cache {
         if entry.join("manifest.json").exists() {
             return None;
         }
-        fs::read_to_string(self.root.join("logs").join(format!("{key}.error"))).ok()
+        read_text_capped(&self.root.join("logs").join(format!("{key}.error")), JSON_CAP).ok()
     }
 
     /// Every key with an entry.

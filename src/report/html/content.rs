@@ -12,6 +12,8 @@ use lungflow_stages::contract::{ItemPicture, ScoredLabels};
 use lungflow_stages::formats::table::read_numeric_columns;
 use lungflow_stages::formats::training::METRICS_TABLE;
 
+use crate::store::bounded::{PICTURE_CAP, read_capped};
+
 use super::facts::{Facts, Instance, Standing};
 use super::overview::standing_name;
 use super::page::{note, table};
@@ -22,7 +24,7 @@ pub const PICTURE_SAMPLE: usize = 12;
 
 /// An image file as an inline `<img>` (data URL), or `None` if unreadable.
 pub fn inline_png(path: &Path, alt: &str, class: &str) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = read_capped(path, PICTURE_CAP).ok()?;
     let data = base64::engine::general_purpose::STANDARD.encode(bytes);
     Some(format!("<img class=\"{class}\" alt=\"{}\" src=\"data:image/png;base64,{data}\">", escape(alt)))
 }
