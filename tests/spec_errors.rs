@@ -251,3 +251,21 @@ fn a_dangling_symlink_in_an_input_folder_fails_its_instance_naming_the_link_and_
     std::fs::remove_file(p.path().join("data/b.txt")).unwrap();
     assert_eq!(p.run(&["run", "pipe.yaml"]).status.code(), Some(0), "without the link it runs");
 }
+
+#[test]
+fn a_dangling_symlink_among_item_folders_is_named_not_dropped() {
+    let p = Project::new();
+    p.write("patients/a/x.txt", "a\n");
+    p.write("patients/b/x.txt", "b\n");
+    std::os::unix::fs::symlink("/nowhere/c", p.path().join("patients/c")).unwrap();
+    p.write(
+        "pipe.yaml",
+        "items:\n  patients:\n    dir: patients\nstages:\n  s:\n    kind: command\n    foreach: patients\n    inputs:\n      x: \"patients/{item}\"\n    params:\n      cmd: \"cp {inputs.x}/x.txt {out}/x.txt\"\n",
+    );
+    let run = p.run(&["run", "pipe.yaml", "--keep-going"]);
+    let all = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert_ne!(run.status.code(), Some(0), "{all}");
+    assert!(all.contains("item folder \"c\" is a symbolic link to /nowhere/c, a target that does not exist"), "{all}");
+    std::fs::remove_file(p.path().join("patients/c")).unwrap();
+    assert_eq!(p.run(&["run", "pipe.yaml"]).status.code(), Some(0), "without the link both patients run");
+}

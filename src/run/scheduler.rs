@@ -275,7 +275,16 @@ fn list_item_dirs(dir: &Path) -> Result<Vec<String>, String> {
     for e in entries {
         let e = e.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !e.path().is_dir() {
+        let path = e.path();
+        // A link whose folder is gone would drop an item without a word.
+        if e.file_type().is_ok_and(|t| t.is_symlink()) && std::fs::metadata(&path).is_err() {
+            let target = std::fs::read_link(&path).map(|t| t.display().to_string()).unwrap_or_default();
+            return Err(format!(
+                "{}: item folder {name:?} is a symbolic link to {target}, a target that does not exist (or a loop of links); remove the link or restore its target",
+                dir.display()
+            ));
+        }
+        if name.starts_with('.') || !path.is_dir() {
             continue;
         }
         if !is_item_id(&name) {

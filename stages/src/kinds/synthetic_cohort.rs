@@ -265,7 +265,7 @@ impl Params {
             format!("slices {slices} of matrix {matrix}: one series"),
         )?;
         Ok(CohortOptions {
-            patients: count("patients", self.patients, 1, 100_000)?,
+            patients: count("patients", self.patients, 1, 10_000)?,
             seed: self.seed as u64,
             positive_fraction: self.positive_fraction.clamp(0.0, 1.0),
             grid: ScanGrid { matrix, pixel_mm: self.pixel_mm, slices, slice_mm: self.slice_mm },
