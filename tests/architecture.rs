@@ -17,7 +17,6 @@ const ENGINE_LAYERS: &[(&str, u8)] =
 
 /// The stage kinds' folders and files by layer.
 const STAGES_LAYERS: &[(&str, u8)] = &[
-    ("contract", 0),
     ("formats", 0),
     ("limits", 0),
     ("logs", 0),
@@ -25,6 +24,7 @@ const STAGES_LAYERS: &[(&str, u8)] = &[
     ("plot", 0),
     ("process_groups", 0),
     ("watchdog", 0),
+    ("contract", 1),
     ("dicom", 1),
     ("models", 1),
     ("phantom", 1),

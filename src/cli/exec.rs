@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use lungflow_stages::logs::{quote, shorten};
 use lungflow_stages::{Input, StageKind, find_kind};
 
 use crate::cli::args::{EXIT_FAILED, Exit, default_jobs, work_dir};
@@ -41,21 +42,21 @@ pub fn exec(args: ExecArgs) -> Result<i32, Exit> {
 /// as `run`. A kind that panics is a failure (exit 1) with the panic's
 /// message, not a crash.
 pub fn run_kind(kind_name: &str, inputs: &[String], set: &[String], item: Option<&str>, out: &Path) -> Result<i32, Exit> {
-    let kind = find_kind(kind_name).ok_or_else(|| Exit::usage(format!("unknown kind {kind_name:?}")))?;
+    let kind = find_kind(kind_name).ok_or_else(|| Exit::usage(format!("unknown kind {}", quote(kind_name))))?;
     run_found(kind, inputs, set, item, out)
 }
 
 fn run_found(kind: &dyn StageKind, inputs: &[String], set: &[String], item: Option<&str>, out: &Path) -> Result<i32, Exit> {
     let mut given = BTreeMap::new();
     for s in set {
-        let (k, v) = s.split_once('=').ok_or_else(|| Exit::usage(format!("--set {s:?}: expected PARAM=VALUE")))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| Exit::usage(format!("--set {}: expected PARAM=VALUE", quote(s))))?;
         given.insert(k.to_owned(), parse_scalar(v));
     }
     let params = resolve_params_for_exec(kind, given).map_err(Exit::usage)?;
     let mut input_map = BTreeMap::new();
     for i in inputs {
-        let (k, v) = i.split_once('=').ok_or_else(|| Exit::usage(format!("--input {i:?}: expected NAME=PATH")))?;
-        let path = std::fs::canonicalize(v).map_err(|e| Exit::usage(format!("--input {k}: {v}: {e}")))?;
+        let (k, v) = i.split_once('=').ok_or_else(|| Exit::usage(format!("--input {}: expected NAME=PATH", quote(i))))?;
+        let path = std::fs::canonicalize(v).map_err(|e| Exit::usage(format!("--input {}: {}: {e}", shorten(k), shorten(v))))?;
         input_map.insert(k.to_owned(), Input { path, producers: Vec::new() });
     }
     crate::run::interrupt::install(None)?;

@@ -64,7 +64,7 @@ pub fn describe_value(value: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("boolean {b}"),
         Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string {s:?}"),
+        Value::String(s) => format!("string {}", crate::logs::quote(s)),
         Value::Array(_) => "a list".into(),
         Value::Object(_) => "a mapping".into(),
     }

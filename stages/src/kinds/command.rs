@@ -17,6 +17,7 @@ use std::process::{Command as Process, ExitStatus, Stdio};
 
 use crate::logs::{log_tail, quote, shorten};
 use crate::params::scalar_text;
+use crate::params::template::{Piece, pieces};
 use crate::process_groups;
 use crate::supervised::{self, StartError};
 use crate::{Input, ParamSpec, RunContext, StageError, StageKind, kind_params};
@@ -162,37 +163,17 @@ fn env_name(name: &str) -> String {
 ///
 /// A placeholder is `{name}` where name is made of letters, digits, `_`, `-`
 /// and `.`; other braces (awk programs, shell `${VAR}`) are left as written,
-/// and `{{`/`}}` give literal braces.
+/// and `{{`/`}}` give literal braces ([`crate::params::template::pieces`],
+/// what the load-time check reads too).
 pub fn render_template(template: &str, ctx: &RunContext<'_>) -> Result<String, StageError> {
     let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(pos) = rest.find(['{', '}']) {
-        out.push_str(&rest[..pos]);
-        let tail = &rest[pos..];
-        if tail.starts_with("{{") || tail.starts_with("}}") {
-            out.push_str(&tail[..1]);
-            rest = &tail[2..];
-            continue;
-        }
-        let name = tail[1..].split('}').next().filter(|_| tail.starts_with('{') && tail[1..].contains('}'));
-        let after_dollar = out.ends_with('$');
-        match name {
-            Some(name) if !after_dollar && is_placeholder_name(name) => {
-                out.push_str(&shell_quote(&placeholder_value(name, ctx.inputs, ctx)?));
-                rest = &tail[name.len() + 2..];
-            }
-            _ => {
-                out.push_str(&tail[..1]);
-                rest = &tail[1..];
-            }
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Placeholder(name) => out.push_str(&shell_quote(&placeholder_value(name, ctx.inputs, ctx)?)),
         }
     }
-    out.push_str(rest);
     Ok(out)
-}
-
-fn is_placeholder_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
 /// The text a placeholder stands for.

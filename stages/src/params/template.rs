@@ -1,5 +1,5 @@
-//! The placeholders of a command template, read as `command` renders them
-//! (`kinds::command::render_template`): `{name}` where the name is made of
+//! The placeholders of a command template, cut into [`pieces`] once for both
+//! `command`'s rendering and the load-time [`check`]: `{name}` where the name is made of
 //! letters, digits, `_`, `-` and `.`; `{{` and `}}` give literal braces, and a
 //! brace after `$` (the shell's `${VAR}`) or around anything else (an awk
 //! program) is left as written. [`check`] finds at load time what rendering
@@ -9,28 +9,56 @@ use serde_json::Value;
 
 use crate::StageShape;
 
-/// The placeholder names in `template`, in order (`out`, `item`, `inputs.x`, ...).
-pub fn placeholders(template: &str) -> Vec<&str> {
+/// A piece of a template: text to write as it is, or a placeholder's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Text written as it is (`{{` and `}}` come out as one brace).
+    Text(&'a str),
+    /// A placeholder's name (`out`, `item`, `inputs.x`, `params.lr`).
+    Placeholder(&'a str),
+}
+
+/// `template` cut into the pieces `command` renders, in order.
+pub fn pieces(template: &str) -> Vec<Piece<'_>> {
     let mut found = Vec::new();
     let mut rest = template;
     while let Some(pos) = rest.find(['{', '}']) {
-        // Rendering looks at what it wrote last: only text written here can end with `$`.
+        // A brace right after `$` is the shell's; a placeholder's rendering is
+        // quoted and never ends with `$`, so the text before is what counts.
         let after_dollar = rest[..pos].ends_with('$');
+        found.push(Piece::Text(&rest[..pos]));
         let tail = &rest[pos..];
         if tail.starts_with("{{") || tail.starts_with("}}") {
+            found.push(Piece::Text(&tail[..1]));
             rest = &tail[2..];
             continue;
         }
         let name = tail[1..].split('}').next().filter(|_| tail.starts_with('{') && tail[1..].contains('}'));
         match name {
             Some(name) if !after_dollar && is_placeholder_name(name) => {
-                found.push(name);
+                found.push(Piece::Placeholder(name));
                 rest = &tail[name.len() + 2..];
             }
-            _ => rest = &tail[1..],
+            _ => {
+                found.push(Piece::Text(&tail[..1]));
+                rest = &tail[1..];
+            }
         }
     }
+    found.push(Piece::Text(rest));
+    found.retain(|p| *p != Piece::Text(""));
     found
+}
+
+/// The placeholder names in `template`, in order (`out`, `item`, `inputs.x`, ...).
+pub fn placeholders(template: &str) -> Vec<&str> {
+    pieces(template)
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Placeholder(name) => Some(name),
+            Piece::Text(_) => None,
+        })
+        .collect()
 }
 
 /// Whether `{name}` is a placeholder rather than literal text.
@@ -78,6 +106,11 @@ mod tests {
         assert_eq!(placeholders("echo {{item}} ${HOME} $${x} awk '{print $1}' {"), Vec::<&str>::new());
         assert_eq!(placeholders("{{{out}}}"), ["out"]);
         assert_eq!(placeholders("a}{item}"), ["item"]);
+        use Piece::{Placeholder as P, Text as T};
+        assert_eq!(
+            pieces("cp {{x}} {out}/y ${HOME}"),
+            [T("cp "), T("{"), T("x"), T("}"), T(" "), P("out"), T("/y $"), T("{"), T("HOME"), T("}")]
+        );
     }
 
     #[test]
