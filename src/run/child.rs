@@ -50,14 +50,13 @@ pub fn compute_in_child(worker: &Path, instance: &Instance<'_>, call: &KindCall<
     };
     let tail = child.take_stderr().map(pass_on).unwrap_or_default();
     let status = child.wait();
-    let exit = ExitFile::read(instance.staging);
-    if let Ok(Some(file)) = &exit {
-        usage::reaped_worker(file.cpu_seconds, file.peak_rss_kib);
-    }
-    match (exit, status) {
-        (Ok(Some(file)), _) => ExitRecord::from(file),
-        (Err(e), _) => ExitRecord::not_run(format!("{e:#}")),
-        (Ok(None), status) => {
+    match ExitFile::read(instance.staging) {
+        Ok(Some(file)) => {
+            usage::reaped_worker(file.cpu_seconds, file.peak_rss_kib);
+            ExitRecord::from(file)
+        }
+        Err(e) => ExitRecord::not_run(format!("{e:#}")),
+        Ok(None) => {
             let why = match status {
                 Ok(status) => ended_how(status),
                 Err(e) => format!("could not be waited for ({e})"),

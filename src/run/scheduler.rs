@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::pipeline::model::{InputRef, ItemSource, Pipeline, instance_label, is_item_id};
 use crate::run::outcome::{InstanceResult, Outcome, Produced, Skip};
+use crate::store::digest::leads_nowhere;
 
 /// An instance in the scheduler.
 pub(crate) struct Node {
@@ -277,12 +278,8 @@ fn list_item_dirs(dir: &Path) -> Result<Vec<String>, String> {
         let name = e.file_name().to_string_lossy().into_owned();
         let path = e.path();
         // A link whose folder is gone would drop an item without a word.
-        if e.file_type().is_ok_and(|t| t.is_symlink()) && std::fs::metadata(&path).is_err() {
-            let target = std::fs::read_link(&path).map(|t| t.display().to_string()).unwrap_or_default();
-            return Err(format!(
-                "{}: item folder {name:?} is a symbolic link to {target}, a target that does not exist (or a loop of links); remove the link or restore its target",
-                dir.display()
-            ));
+        if let Some(what) = leads_nowhere(&path) {
+            return Err(format!("{}: item folder {name:?} is {what}; remove the link or restore its target", dir.display()));
         }
         if name.starts_with('.') || !path.is_dir() {
             continue;

@@ -69,16 +69,21 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, fs::Metadata)>) -> Resu
 
 /// The error for `path` when it is a symbolic link that leads nowhere.
 fn broken_link(path: &Path) -> Option<anyhow::Error> {
+    let what = leads_nowhere(path)?;
+    Some(anyhow::anyhow!("{} is {what}; remove the link or restore its target (links in an input folder are followed)", path.display()))
+}
+
+/// `a symbolic link to TARGET, WHY` when `path` is a link that leads
+/// nowhere (a missing target, or a loop of links); `None` for anything else.
+pub fn leads_nowhere(path: &Path) -> Option<String> {
     fs::symlink_metadata(path).ok().filter(|m| m.file_type().is_symlink())?;
-    let target = fs::read_link(path).map_or_else(|e| format!("(unreadable: {e})"), |t| t.display().to_string());
     let why = match fs::metadata(path) {
+        Ok(_) => return None,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => "symbolic links that form a loop",
-        _ => "a target that does not exist",
+        Err(_) => "a target that does not exist",
     };
-    Some(anyhow::anyhow!(
-        "{} is a symbolic link to {target}, {why}; remove the link or restore its target (links in an input folder are followed)",
-        path.display()
-    ))
+    let target = fs::read_link(path).map_or_else(|e| format!("(unreadable: {e})"), |t| t.display().to_string());
+    Some(format!("a symbolic link to {target}, {why}"))
 }
 
 /// Hashes every file under `dir` without a stat cache (for fresh outputs).
