@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn a_supervised_program_runs_in_a_group_of_its_own_and_is_waited_for() {
         let mut sh = Command::new("sh");
-        sh.arg("-c").arg("ps -o pgid= -p $$ >&2; echo $$ >&2; exit 3").stderr(Stdio::piped());
+        sh.arg("-c").arg("cut -d' ' -f5 /proc/$$/stat >&2; echo $$ >&2; exit 3").stderr(Stdio::piped());
         let mut child = start(sh, "test").expect("sh starts");
         let mut text = String::new();
         child.take_stderr().expect("piped").read_to_string(&mut text).unwrap();
