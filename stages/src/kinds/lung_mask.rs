@@ -123,8 +123,9 @@ impl StageKind for LungMask {
         let opts = p.options()?;
         let path = input_path(ctx, "volume")?.join(VOLUME_FILE);
         let v = read_volume(&path)?;
-        let (mask, summary) = lung_mask(&v, &opts).map_err(|e| StageError(format!("{}: {e}", path.display())))?;
-        let (hu_crop, mask_crop) = crop(&v, &mask, summary.bbox);
+        let (mask_crop, summary) = lung_mask(&v, &opts).map_err(|e| StageError(format!("{}: {e}", path.display())))?;
+        let hu_crop = crop(&v, summary.bbox);
+        drop(v);
         write_volume(&ctx.out_dir.join(VOLUME_FILE), &hu_crop)?;
         write_mask(&ctx.out_dir.join(MASK_FILE), &mask_crop)?;
         write_mask_picture(&ctx.out_dir.join(PICTURE_FILE), &hu_crop, &mask_crop)?;

@@ -13,7 +13,6 @@ pub mod classifier;
 pub mod clip;
 pub mod device;
 pub mod gmcae;
-pub mod heap;
 pub mod hu_scale;
 pub mod kernels;
 pub mod pool;

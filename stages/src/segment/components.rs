@@ -2,12 +2,7 @@
 //! on runs along x with union-find, so memory grows with the number of runs
 //! rather than with the number of voxels.
 
-/// A run of consecutive voxels along x in one (z, y) row, inclusive.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    x0: u32,
-    x1: u32,
-}
+use super::runs::Runs;
 
 /// One connected component.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +16,7 @@ pub struct Component {
 /// Components of the voxels where `inside` holds, and a way to paint them.
 pub struct Components {
     shape: [usize; 3],
-    row_start: Vec<u32>,
-    runs: Vec<Run>,
+    runs: Runs,
     label: Vec<u32>,
     /// The components, indexed by label.
     pub list: Vec<Component>,
@@ -38,28 +32,16 @@ fn find(parent: &mut [u32], mut i: u32) -> u32 {
 
 impl Components {
     /// Labels the voxels of a z-major grid of `shape` where `inside(value)`.
-    pub fn label<T: Copy>(data: &[T], shape: [usize; 3], inside: impl Fn(T) -> bool) -> Components {
+    pub fn label<T: Copy + Sync>(data: &[T], shape: [usize; 3], inside: impl Fn(T) -> bool + Sync) -> Components {
+        Components::of_runs(Runs::of(data, shape[2], inside), shape)
+    }
+
+    /// The components of the voxels that `runs` (of a grid of `shape`) hold.
+    pub fn of_runs(runs: Runs, shape: [usize; 3]) -> Components {
         let [nz, ny, nx] = shape;
-        let mut row_start = Vec::with_capacity(nz * ny + 1);
-        let mut runs = Vec::new();
-        for row in data.chunks_exact(nx) {
-            row_start.push(runs.len() as u32);
-            let mut x = 0;
-            while x < nx {
-                if inside(row[x]) {
-                    let x0 = x;
-                    while x < nx && inside(row[x]) {
-                        x += 1;
-                    }
-                    runs.push(Run { x0: x0 as u32, x1: (x - 1) as u32 });
-                } else {
-                    x += 1;
-                }
-            }
-        }
-        row_start.push(runs.len() as u32);
-        let mut parent: Vec<u32> = (0..runs.len() as u32).collect();
-        let row_runs = |r: usize| row_start[r] as usize..row_start[r + 1] as usize;
+        let row_runs = |r: usize| runs.span(r);
+        let all = runs.all();
+        let mut parent: Vec<u32> = (0..all.len() as u32).collect();
         for z in 0..nz {
             for y in 0..ny {
                 let r = z * ny + y;
@@ -75,7 +57,7 @@ impl Components {
                     let (mut i, mut j) = (row_runs(r).start, row_runs(n).start);
                     let (iend, jend) = (row_runs(r).end, row_runs(n).end);
                     while i < iend && j < jend {
-                        let (a, b) = (runs[i], runs[j]);
+                        let (a, b) = (all[i], all[j]);
                         if a.x0 <= b.x1 && b.x0 <= a.x1 {
                             let (ra, rb) = (find(&mut parent, i as u32), find(&mut parent, j as u32));
                             if ra != rb {
@@ -87,7 +69,7 @@ impl Components {
                 }
             }
         }
-        let mut label = vec![u32::MAX; runs.len()];
+        let mut label = vec![u32::MAX; all.len()];
         let mut list: Vec<Component> = Vec::new();
         for z in 0..nz {
             for y in 0..ny {
@@ -99,25 +81,70 @@ impl Components {
                     }
                     let l = label[root];
                     label[i] = l;
-                    let run = runs[i];
+                    let run = all[i];
                     let c = &mut list[l as usize];
                     c.voxels += (run.x1 - run.x0 + 1) as u64;
                     c.touches_in_plane_border |= y == 0 || y + 1 == ny || run.x0 == 0 || run.x1 as usize + 1 == nx;
                 }
             }
         }
-        Components { shape, row_start, runs, label, list }
+        Components { shape, runs, label, list }
+    }
+
+    /// The runs labelled, given back.
+    pub fn into_runs(self) -> Runs {
+        self.runs
+    }
+
+    /// The inclusive box [z0, y0, x0, z1, y1, x1] of the components whose
+    /// label `keep` accepts.
+    pub fn extent(&self, keep: impl Fn(usize) -> bool) -> Option<[usize; 6]> {
+        let ny = self.shape[1];
+        let mut b: Option<[usize; 6]> = None;
+        for r in 0..self.runs.rows() {
+            for i in self.runs.span(r).filter(|&i| keep(self.label[i] as usize)) {
+                let (z, y, run) = (r / ny, r % ny, self.runs.all()[i]);
+                let (x0, x1) = (run.x0 as usize, run.x1 as usize);
+                b = Some(match b {
+                    None => [z, y, x0, z, y, x1],
+                    Some(c) => [c[0].min(z), c[1].min(y), c[2].min(x0), c[3].max(z), c[4].max(y), c[5].max(x1)],
+                });
+            }
+        }
+        b
+    }
+
+    /// Like [`Components::paint`], into `out` holding only the box that
+    /// starts at `origin` and has `shape` (runs are cut at its edges).
+    pub fn paint_box(&self, out: &mut [u8], origin: [usize; 3], shape: [usize; 3], value: impl Fn(usize) -> u8) {
+        let ny = self.shape[1];
+        let [bz, by, bx] = shape;
+        for r in 0..self.runs.rows() {
+            let (z, y) = (r / ny, r % ny);
+            if z < origin[0] || z >= origin[0] + bz || y < origin[1] || y >= origin[1] + by {
+                continue;
+            }
+            let row = ((z - origin[0]) * by + y - origin[1]) * bx;
+            for i in self.runs.span(r) {
+                let v = value(self.label[i] as usize);
+                let run = self.runs.all()[i];
+                let (x0, x1) = ((run.x0 as usize).max(origin[2]), (run.x1 as usize).min(origin[2] + bx - 1));
+                if v != 0 && x0 <= x1 {
+                    out[row + x0 - origin[2]..=row + x1 - origin[2]].fill(v);
+                }
+            }
+        }
     }
 
     /// Sets `out` to `value(label)` on every voxel of each component whose
     /// value is not 0 (other voxels are left as they are).
     pub fn paint(&self, out: &mut [u8], value: impl Fn(usize) -> u8) {
         let nx = self.shape[2];
-        for r in 0..self.row_start.len() - 1 {
-            for i in self.row_start[r] as usize..self.row_start[r + 1] as usize {
+        for r in 0..self.runs.rows() {
+            for i in self.runs.span(r) {
                 let v = value(self.label[i] as usize);
                 if v != 0 {
-                    let run = self.runs[i];
+                    let run = self.runs.all()[i];
                     out[r * nx + run.x0 as usize..=r * nx + run.x1 as usize].fill(v);
                 }
             }

@@ -36,7 +36,8 @@ use serde::Serialize;
 
 use super::components::Components;
 use super::hull::{HullCount, hull_per_slice};
-use super::morphology::dilate;
+use super::morphology::{dilate_into, occupied_box};
+use super::runs::Runs;
 use super::split::{SplitOptions, label_lungs};
 use crate::formats::volume::{Grid, Mask, Volume, VolumeMeta};
 
@@ -125,9 +126,12 @@ pub struct MaskSummary {
     pub border_components: usize,
 }
 
-/// The kept components, painted 1 (largest) and 2, with their count summary.
+/// The components, which of them are kept (`first`, the largest, becomes 1;
+/// `second` 2), with their count summary.
 struct Kept {
-    painted: Vec<u8>,
+    comps: Components,
+    first: usize,
+    second: Option<usize>,
     kept_ml: Vec<f64>,
     components: usize,
     border_components: usize,
@@ -155,28 +159,33 @@ fn keep_components(v: &Volume, opts: &MaskOptions) -> Result<Kept, String> {
         ));
     };
     let second = inner.get(1).filter(|c| c.1 as f64 >= opts.second_lung_fraction * largest as f64).map(|c| c.0);
-    let mut painted = vec![0u8; v.data.len()];
-    comps.paint(&mut painted, |l| {
-        if l == first {
+    let kept_ml = inner.iter().filter(|c| c.0 == first || Some(c.0) == second).map(|c| ml(c.1)).collect();
+    Ok(Kept { components: comps.list.len(), comps, first, second, kept_ml, border_components: border })
+}
+
+impl Kept {
+    /// The value a component's voxels are painted with: 1, 2 or 0 (not kept).
+    fn value(&self, label: usize) -> u8 {
+        if label == self.first {
             1
-        } else if Some(l) == second {
+        } else if Some(label) == self.second {
             2
         } else {
             0
         }
-    });
-    let kept_ml = inner.iter().filter(|c| c.0 == first || Some(c.0) == second).map(|c| ml(c.1)).collect();
-    Ok(Kept { painted, kept_ml, components: comps.list.len(), border_components: border })
+    }
 }
 
-/// The lung mask of a volume (same shape; 0 outside, 1 and 2 the lungs) and a summary.
+/// The lung mask of a volume cropped to its bounding box (0 outside, 1 and
+/// 2 the lungs; the box is the summary's `bbox`) and a summary.
 pub fn lung_mask(v: &Volume, opts: &MaskOptions) -> Result<(Mask, MaskSummary), String> {
     let shape = v.meta.shape;
     let kept = keep_components(v, opts)?;
     let reach = v.meta.spacing_mm.map(|s| (opts.dilate_mm.max(0.0) / s).floor() as usize + 1);
-    let region = Region::around(&kept.painted, shape, reach).expect("a kept component is not empty");
-    let seeds = region.cut(&kept.painted);
-    drop(kept.painted);
+    let kept_box = kept.comps.extent(|l| kept.value(l) != 0).expect("a kept component is not empty");
+    let region = Region::around(kept_box, shape, reach);
+    let mut seeds = vec![0u8; region.shape.iter().product()];
+    kept.comps.paint_box(&mut seeds, region.origin, region.shape, |l| kept.value(l));
     let mut filled: Vec<u8> = seeds.iter().map(|&l| (l != 0) as u8).collect();
     fill_holes_per_slice(&mut filled, region.shape);
     let lungs = label_lungs(&filled, &seeds, region.shape, opts.split, shape[2], region.origin[2]);
@@ -200,9 +209,8 @@ pub fn lung_mask(v: &Volume, opts: &MaskOptions) -> Result<(Mask, MaskSummary), 
             }
         })
         .collect();
-    let mut data = vec![0u8; v.data.len()];
-    region.paste(&grown.labels, &mut data);
-    let bbox = bounding_box(&data, shape).expect("a kept component is not empty");
+    let local = occupied_box(&grown.labels, region.shape).expect("a kept component is not empty");
+    let bbox: [usize; 6] = std::array::from_fn(|a| local[a] + region.origin[a % 3]);
     let sum = |f: fn(&LungSummary) -> f64| per_lung.iter().map(f).sum::<f64>();
     let summary = MaskSummary {
         bbox,
@@ -216,16 +224,20 @@ pub fn lung_mask(v: &Volume, opts: &MaskOptions) -> Result<(Mask, MaskSummary), 
         components: kept.components,
         border_components: kept.border_components,
     };
-    Ok((Grid { meta: v.meta.clone(), data }, summary))
+    let inner = Region { origin: [local[0], local[1], local[2]], shape: box_shape(local), full: region.shape };
+    Ok((Grid { meta: cropped_meta(&v.meta, bbox), data: inner.cut(&grown.labels) }, summary))
 }
 
 /// Voxels per label 0, 1 and 2.
 fn label_counts(labels: &[u8]) -> [usize; 3] {
-    let mut n = [0usize; 3];
-    for &l in labels {
-        n[(l as usize).min(2)] += 1;
-    }
-    n
+    let count = |part: &[u8]| {
+        let mut n = [0usize; 3];
+        for &l in part {
+            n[(l as usize).min(2)] += 1;
+        }
+        n
+    };
+    labels.par_chunks(1 << 16).map(count).reduce(|| [0; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]])
 }
 
 /// The lungs after steps 7 to 9.
@@ -239,49 +251,64 @@ struct Grown {
 /// single lung may be labelled 1 or 2).
 fn grow_lungs(core: &[u8], v: &Volume, region: &Region, opts: &MaskOptions) -> Grown {
     let (shape, spacing) = (region.shape, v.meta.spacing_mm);
+    let nx = shape[2];
     let mut hulls = [HullCount::default(); 2];
-    let mut hulled: Vec<(u8, Vec<u8>)> = Vec::with_capacity(2);
+    let mut hulled: Vec<(u8, Runs)> = Vec::with_capacity(2);
     for l in [1u8, 2].into_iter().filter(|l| core.contains(l)) {
-        let mut own: Vec<u8> = core.iter().map(|&x| (x == l) as u8).collect();
-        let lung = own.clone();
+        let mut own: Vec<u8> = core.par_iter().map(|&x| (x == l) as u8).collect();
         // With a ratio of 0 no hull qualifies, and the slices are still counted.
         hulls[l as usize - 1] = hull_per_slice(&mut own, shape, opts.hull_max_ratio);
         if opts.hull_depth_mm > 0.0 && opts.hull_max_ratio > 0.0 {
             // An in-plane dilation: a z spacing beyond the radius reaches no other slice.
-            let band = dilate(&lung, shape, [opts.hull_depth_mm + 1.0, spacing[1], spacing[2]], opts.hull_depth_mm);
-            for (h, b) in own.iter_mut().zip(band) {
-                *h &= b;
-            }
+            let lung = Runs::of(core, nx, |x| x == l);
+            let in_plane = [opts.hull_depth_mm + 1.0, spacing[1], spacing[2]];
+            dilate_into(&lung, shape, in_plane, opts.hull_depth_mm, &mut own, |row, band| {
+                for (h, &b) in row.iter_mut().zip(band) {
+                    *h &= b;
+                }
+            });
         }
-        hulled.push((l, own));
+        hulled.push((l, Runs::of(&own, nx, |x| x == 1)));
     }
     let mut labels = core.to_vec();
-    let claim = |labels: &mut [u8], masks: &[(u8, Vec<u8>)]| {
-        for (l, m) in masks {
-            for (out, &inside) in labels.iter_mut().zip(m) {
-                if *out == 0 && inside == 1 {
-                    *out = *l;
-                }
-            }
-        }
-    };
-    claim(&mut labels, &hulled);
-    let dilated: Vec<(u8, Vec<u8>)> = hulled.iter().map(|(l, m)| (*l, dilate(m, shape, spacing, opts.dilate_mm))).collect();
-    drop(hulled);
-    claim(&mut labels, &dilated);
-    let mut bone_removed = 0;
-    if let Some(bone) = opts.bone_hu {
-        let nx = shape[2];
-        for (r, (row, core_row)) in labels.chunks_exact_mut(nx).zip(core.chunks_exact(nx)).enumerate() {
-            for ((out, &c), &h) in row.iter_mut().zip(core_row).zip(region.row(&v.data, r)) {
-                if *out != 0 && c == 0 && h as f64 > bone {
-                    *out = 0;
-                    bone_removed += 1;
-                }
+    for (l, runs) in &hulled {
+        for (r, row) in labels.chunks_exact_mut(nx).enumerate() {
+            for run in runs.row(r) {
+                row[run.x0 as usize..=run.x1 as usize].iter_mut().filter(|x| **x == 0).for_each(|x| *x = *l);
             }
         }
     }
+    for (l, runs) in &hulled {
+        dilate_into(runs, shape, spacing, opts.dilate_mm, &mut labels, |row, covered| claim(row, covered, *l));
+    }
+    let mut bone_removed = 0;
+    if let Some(bone) = opts.bone_hu {
+        bone_removed = labels
+            .par_chunks_exact_mut(nx)
+            .zip(core.par_chunks_exact(nx))
+            .enumerate()
+            .map(|(r, (row, core_row))| {
+                let mut removed = 0;
+                for ((out, &c), &h) in row.iter_mut().zip(core_row).zip(region.row(&v.data, r)) {
+                    if *out != 0 && c == 0 && h as f64 > bone {
+                        *out = 0;
+                        removed += 1;
+                    }
+                }
+                removed
+            })
+            .sum();
+    }
     Grown { labels, hulls, bone_removed }
+}
+
+/// Gives the unlabelled voxels of `row` label `l` where `inside` is 1.
+fn claim(row: &mut [u8], inside: &[u8], l: u8) {
+    for (out, &i) in row.iter_mut().zip(inside) {
+        if *out == 0 && i == 1 {
+            *out = l;
+        }
+    }
 }
 
 /// A box of a volume: where it starts and its shape.
@@ -292,12 +319,11 @@ struct Region {
 }
 
 impl Region {
-    /// The bounding box of the non-zero voxels grown by `reach` voxels per axis (clipped).
-    fn around(mask: &[u8], full: [usize; 3], reach: [usize; 3]) -> Option<Region> {
-        let b = bounding_box(mask, full)?;
+    /// An inclusive box grown by `reach` voxels per axis (clipped).
+    fn around(b: [usize; 6], full: [usize; 3], reach: [usize; 3]) -> Region {
         let origin: [usize; 3] = std::array::from_fn(|a| b[a].saturating_sub(reach[a]));
         let shape = std::array::from_fn(|a| (b[a + 3] + reach[a]).min(full[a] - 1) - origin[a] + 1);
-        Some(Region { origin, shape, full })
+        Region { origin, shape, full }
     }
 
     /// Row `r` of the region (in z, y order) in a full-size array.
@@ -314,15 +340,11 @@ impl Region {
 
     /// The region's values of a full-size array.
     fn cut<T: Copy>(&self, data: &[T]) -> Vec<T> {
-        (0..self.shape[0] * self.shape[1]).flat_map(|r| self.row(data, r).iter().copied()).collect()
-    }
-
-    /// Writes the region's values into a full-size array.
-    fn paste(&self, part: &[u8], data: &mut [u8]) {
-        for (r, row) in part.chunks_exact(self.shape[2]).enumerate() {
-            let start = self.row_start(r);
-            data[start..start + row.len()].copy_from_slice(row);
+        let mut part = Vec::with_capacity(self.shape.iter().product());
+        for r in 0..self.shape[0] * self.shape[1] {
+            part.extend_from_slice(self.row(data, r));
         }
+        part
     }
 }
 
@@ -368,31 +390,24 @@ pub fn fill_holes_per_slice(data: &mut [u8], shape: [usize; 3]) {
     });
 }
 
-/// Inclusive bounding box [z0, y0, x0, z1, y1, x1] of the non-zero voxels of a mask.
-pub fn bounding_box(mask: &[u8], shape: [usize; 3]) -> Option<[usize; 6]> {
-    let [_, ny, nx] = shape;
-    let mut b: Option<[usize; 6]> = None;
-    for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m != 0) {
-        let (z, y, x) = (i / (ny * nx), i / nx % ny, i % nx);
-        b = Some(match b {
-            None => [z, y, x, z, y, x],
-            Some(c) => [c[0].min(z), c[1].min(y), c[2].min(x), c[3].max(z), c[4].max(y), c[5].max(x)],
-        });
-    }
-    b
+/// The shape of an inclusive box [z0, y0, x0, z1, y1, x1].
+fn box_shape(b: [usize; 6]) -> [usize; 3] {
+    [b[3] - b[0] + 1, b[4] - b[1] + 1, b[5] - b[2] + 1]
 }
 
-/// HU and mask cut to an inclusive bounding box; the origin moves with it
-/// (patient axes assumed aligned with the grid, as for axial series).
-pub fn crop(v: &Volume, m: &Mask, bbox: [usize; 6]) -> (Volume, Mask) {
-    let [z0, y0, x0, z1, y1, x1] = bbox;
-    let shape = [z1 - z0 + 1, y1 - y0 + 1, x1 - x0 + 1];
-    let s = v.meta.spacing_mm;
-    let o = v.meta.origin_mm;
-    let meta =
-        VolumeMeta { shape, origin_mm: [o[0] + z0 as f64 * s[0], o[1] + y0 as f64 * s[1], o[2] + x0 as f64 * s[2]], ..v.meta.clone() };
-    let region = Region { origin: [z0, y0, x0], shape, full: v.meta.shape };
-    (Grid { meta: meta.clone(), data: region.cut(&v.data) }, Grid { meta, data: region.cut(&m.data) })
+/// The geometry of an inclusive box of a volume: its shape, and the origin
+/// moved to its first voxel (patient axes assumed aligned with the grid, as
+/// for axial series).
+fn cropped_meta(meta: &VolumeMeta, bbox: [usize; 6]) -> VolumeMeta {
+    let (s, o) = (meta.spacing_mm, meta.origin_mm);
+    let origin_mm = [o[0] + bbox[0] as f64 * s[0], o[1] + bbox[1] as f64 * s[1], o[2] + bbox[2] as f64 * s[2]];
+    VolumeMeta { shape: box_shape(bbox), origin_mm, ..meta.clone() }
+}
+
+/// HU cut to an inclusive bounding box (the mask's), the origin moved with it.
+pub fn crop(v: &Volume, bbox: [usize; 6]) -> Volume {
+    let region = Region { origin: [bbox[0], bbox[1], bbox[2]], shape: box_shape(bbox), full: v.meta.shape };
+    Grid { meta: cropped_meta(&v.meta, bbox), data: region.cut(&v.data) }
 }
 
 #[cfg(test)]
@@ -421,8 +436,11 @@ mod tests {
         let (mask, summary) = lung_mask(&chest(&[(10, 35), (45, 70)], 40), &MaskOptions::default()).unwrap();
         assert_eq!(summary.lungs.iter().map(|l| (l.label, l.side)).collect::<Vec<_>>(), [(1, "right"), (2, "left")]);
         assert_eq!(summary.split_erosions, Some(0), "two components kept: no erosion needed");
-        assert_eq!(mask.data[mask.index(20, 30, 20)], 1);
-        assert_eq!(mask.data[mask.index(20, 30, 60)], 2);
+        let b = summary.bbox;
+        assert_eq!(mask.meta.shape, [b[3] - b[0] + 1, b[4] - b[1] + 1, b[5] - b[2] + 1], "the mask comes cropped to its box");
+        assert_eq!(mask.data[mask.index(20 - b[0], 30 - b[1], 20 - b[2])], 1);
+        assert_eq!(mask.data[mask.index(20 - b[0], 30 - b[1], 60 - b[2])], 2);
+        assert_eq!(mask.meta.origin_mm, [2.0 * b[0] as f64, 2.0 * b[1] as f64, 2.0 * b[2] as f64]);
         let box_ml = 30.0 * 36.0 * 25.0 * 8.0 / 1000.0;
         assert!(summary.lungs.iter().all(|l| (l.threshold_ml - box_ml).abs() < 1e-9), "{summary:?}");
         assert!(summary.added_ml > 0.0, "the dilation adds a shell: {summary:?}");
@@ -469,17 +487,15 @@ mod tests {
 
     #[test]
     fn crop_is_inclusive() {
-        let meta = VolumeMeta::for_test([3, 3, 3], [1.0, 2.0, 3.0]);
-        let v = Volume { meta: meta.clone(), data: (0..27).collect() };
+        let v = Volume { meta: VolumeMeta::for_test([3, 3, 3], [1.0, 2.0, 3.0]), data: (0..27).collect() };
         let mut mask = vec![0u8; 27];
         mask[v.index(1, 1, 1)] = 1;
         mask[v.index(2, 2, 2)] = 1;
-        let b = bounding_box(&mask, [3, 3, 3]).unwrap();
+        let b = occupied_box(&mask, [3, 3, 3]).unwrap();
         assert_eq!(b, [1, 1, 1, 2, 2, 2]);
-        let (hu, m) = crop(&v, &Mask { meta, data: mask }, b);
+        let hu = crop(&v, b);
         assert_eq!(hu.meta.shape, [2, 2, 2]);
         assert_eq!(hu.data, vec![13, 14, 16, 17, 22, 23, 25, 26]);
-        assert_eq!(m.data.iter().filter(|&&x| x == 1).count(), 2);
         assert_eq!(hu.meta.origin_mm, [1.0, 2.0, 3.0], "[z, y, x], moved by one voxel on each axis");
     }
 }

@@ -1,5 +1,5 @@
-//! Lung segmentation on HU volumes: 3-D connected components
-//! ([`components`]), binary morphology ([`morphology`]), the two lungs told
+//! Lung segmentation on HU volumes: runs along x ([`runs`]), 3-D connected
+//! components ([`components`]), binary morphology ([`morphology`]), the two lungs told
 //! apart ([`split`]) and closed by per-slice convex hulls ([`hull`]), and the
 //! lung mask built from them ([`lungs`]), with its picture ([`picture`]).
 
@@ -8,4 +8,5 @@ pub mod hull;
 pub mod lungs;
 pub mod morphology;
 pub mod picture;
+pub mod runs;
 pub mod split;

@@ -15,10 +15,11 @@
 //! left, as DICOM's standard orientation has them), 2 the other. A single
 //! lung takes 1 or 2 by which half of the scan holds its mean x.
 
-use std::collections::VecDeque;
+use rayon::prelude::*;
 
 use super::components::Components;
 use super::morphology::erode;
+use super::runs::Runs;
 
 /// How hard to look for two lungs in one component.
 #[derive(Clone, Copy, Debug)]
@@ -65,10 +66,9 @@ pub fn label_lungs(mask: &[u8], kept: &[u8], shape: [usize; 3], opts: SplitOptio
 /// Seeds 1 and 2 from the first erosion that leaves two parts close enough
 /// in size; otherwise the whole mask as seed 1.
 fn erosion_seeds(mask: &[u8], shape: [usize; 3], opts: SplitOptions) -> (Vec<u8>, Option<usize>) {
-    let mut current = mask.to_vec();
+    let mut current = Runs::of(mask, shape[2], |v| v == 1);
     for k in 1..=opts.max_erosions {
-        current = erode(&current, shape);
-        let parts = Components::label(&current, shape, |v| v == 1);
+        let parts = Components::of_runs(erode(&current, shape), shape);
         let mut order: Vec<usize> = (0..parts.list.len()).collect();
         order.sort_by(|&a, &b| parts.list[b].voxels.cmp(&parts.list[a].voxels).then(a.cmp(&b)));
         match order[..] {
@@ -88,6 +88,7 @@ fn erosion_seeds(mask: &[u8], shape: [usize; 3], opts: SplitOptions) -> (Vec<u8>
             }
             _ => {}
         }
+        current = parts.into_runs();
     }
     (mask.to_vec(), None)
 }
@@ -96,25 +97,36 @@ fn erosion_seeds(mask: &[u8], shape: [usize; 3], opts: SplitOptions) -> (Vec<u8>
 /// voxel faces inside the mask (ties go to the seed queued first, in raster
 /// order); voxels no seed reaches take label 1.
 fn grow(seeds: &[u8], mask: &[u8], shape: [usize; 3]) -> Vec<u8> {
-    let [nz, ny, nx] = shape;
+    let [nz, ny, nx] = shape.map(|n| n as u32);
+    let plane = ny * nx;
     let mut labels = seeds.to_vec();
-    let mut queue: VecDeque<usize> = (0..labels.len()).filter(|&i| labels[i] != 0).collect();
-    while let Some(i) = queue.pop_front() {
-        let (z, y, x) = (i / (ny * nx), i / nx % ny, i % nx);
-        let neighbours = [
-            (x > 0).then(|| i - 1),
-            (x + 1 < nx).then(|| i + 1),
-            (y > 0).then(|| i - nx),
-            (y + 1 < ny).then(|| i + nx),
-            (z > 0).then(|| i - ny * nx),
-            (z + 1 < nz).then(|| i + ny * nx),
-        ];
-        for n in neighbours.into_iter().flatten() {
-            if mask[n] == 1 && labels[n] == 0 {
-                labels[n] = labels[i];
-                queue.push_back(n);
+    // Breadth first, one distance at a time: the order a FIFO queue would
+    // take, so ties go the same way.
+    let mut frontier: Vec<u32> = (0..labels.len() as u32).filter(|&i| labels[i as usize] != 0).collect();
+    let mut next = Vec::new();
+    while !frontier.is_empty() {
+        for &i in &frontier {
+            let (z, rest) = (i / plane, i % plane);
+            let (y, x) = (rest / nx, rest % nx);
+            let neighbours = [
+                (x > 0).then(|| i - 1),
+                (x + 1 < nx).then(|| i + 1),
+                (y > 0).then(|| i - nx),
+                (y + 1 < ny).then(|| i + nx),
+                (z > 0).then(|| i - plane),
+                (z + 1 < nz).then(|| i + plane),
+            ];
+            let label = labels[i as usize];
+            for n in neighbours.into_iter().flatten() {
+                let n = n as usize;
+                if mask[n] == 1 && labels[n] == 0 {
+                    labels[n] = label;
+                    next.push(n as u32);
+                }
             }
         }
+        std::mem::swap(&mut frontier, &mut next);
+        next.clear();
     }
     for (l, &m) in labels.iter_mut().zip(mask) {
         if m == 1 && *l == 0 {
@@ -127,16 +139,21 @@ fn grow(seeds: &[u8], mask: &[u8], shape: [usize; 3]) -> Vec<u8> {
 /// Mean x index of the voxels labelled 1 and of those labelled 2 in
 /// `[z, y, x]` labels with rows of `nx` (None for a label with no voxel).
 pub fn mean_x(labels: &[u8], nx: usize) -> [Option<f64>; 2] {
-    let mut sum = [0.0f64; 2];
-    let mut n = [0u64; 2];
-    for (i, &l) in labels.iter().enumerate() {
-        if l != 0 {
-            let k = (l as usize - 1).min(1);
-            sum[k] += (i % nx) as f64;
-            n[k] += 1;
-        }
-    }
-    [0, 1].map(|k| (n[k] > 0).then(|| sum[k] / n[k] as f64))
+    // Integer sums: exact, so the order of the rows does not matter.
+    let (sum, n) = labels
+        .par_chunks(nx)
+        .with_min_len(64)
+        .map(|row| {
+            let (mut sum, mut n) = ([0u64; 2], [0u64; 2]);
+            for (x, &l) in row.iter().enumerate().filter(|(_, l)| **l != 0) {
+                let k = (l as usize - 1).min(1);
+                sum[k] += x as u64;
+                n[k] += 1;
+            }
+            (sum, n)
+        })
+        .reduce(|| ([0; 2], [0; 2]), |a, b| ([a.0[0] + b.0[0], a.0[1] + b.0[1]], [a.1[0] + b.1[0], a.1[1] + b.1[1]]));
+    [0, 1].map(|k| (n[k] > 0).then(|| sum[k] as f64 / n[k] as f64))
 }
 
 #[cfg(test)]
