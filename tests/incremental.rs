@@ -105,3 +105,25 @@ fn status_and_explain_name_the_changed_parameter_and_file() {
     assert!(by("first", Some("c"))["reasons"][0].as_str().unwrap().contains("upstream prep[c] must run first"));
     assert_eq!(by("merge", None)["state"], "stale");
 }
+
+#[test]
+fn an_input_rewritten_with_the_same_size_is_hashed_again_and_reruns_its_chain() {
+    let p = chain_project();
+    assert_eq!(p.json(&["run", "pipe.yaml"]).0, 0);
+    // Same length as "value of b\n", another mtime: only the stat cache's
+    // mtime (and inode) tell it from the file the stat cache has a row for.
+    let b = p.path().join("data/b/x.txt");
+    let mtime = std::fs::metadata(&b).unwrap().modified().unwrap();
+    p.write("data/b/x.txt", "VALUE OF B\n");
+    std::fs::File::options().write(true).open(&b).unwrap().set_modified(mtime + std::time::Duration::from_secs(1)).unwrap();
+    let (_, status) = p.json(&["status", "pipe.yaml"]);
+    let state = |stage: &str, item: &str| {
+        status.as_array().unwrap().iter().find(|r| r["stage"] == stage && r["item"] == item).unwrap()["state"].clone()
+    };
+    assert_eq!((state("prep", "b"), state("prep", "a")), ("stale".into(), "fresh".into()), "{status}");
+    let (code, doc) = p.json(&["run", "pipe.yaml"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(instances(&doc, "executed"), vec![inst("first", Some("b")), inst("merge", None), inst("prep", Some("b"))]);
+    let all = std::fs::read_to_string(p.path().join("cache/results/pipe/merge/all.txt")).unwrap();
+    assert_eq!(all, "value of a\nVALUE OF B\nvalue of c\n");
+}

@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use rayon::prelude::*;
 
-use lungflow_stages::formats::table::read_text_column;
+use lungflow_stages::formats::table::{ParquetWriter, for_each_text};
 
 use crate::lineage::trace::params_digest;
 use crate::store::cache::{Cache, now_rfc3339};
@@ -31,6 +31,8 @@ use crate::store::unrecorded;
 pub const LINEAGE_DIR: &str = "lineage";
 /// Parts beyond which the next run rebuilds the dataset as one part.
 const MAX_PARTS: usize = 64;
+/// Entries whose edges make one row group of a part.
+const KEYS_PER_GROUP: usize = 64;
 
 /// One edge of the lineage graph.
 #[derive(Clone, Debug, PartialEq)]
@@ -131,8 +133,7 @@ pub fn record_run(cache: &Cache, reached: &[String]) -> Result<Option<PathBuf>> 
     let mut missing: Vec<String> = reached.iter().chain(&pending.keys).filter(|k| !recorded.contains(k.as_str())).cloned().collect();
     missing.sort();
     missing.dedup();
-    let edges = edges_of_keys(cache, &missing)?;
-    let part = if edges.is_empty() { None } else { Some(write_part(cache, "run", &edges)?) };
+    let part = write_part(cache, "run", &missing, false)?;
     pending.recorded(cache.root());
     Ok(part)
 }
@@ -141,9 +142,19 @@ pub fn record_run(cache: &Cache, reached: &[String]) -> Result<Option<PathBuf>> 
 fn recorded_children(dir: &Path) -> Result<HashSet<String>> {
     let mut keys = HashSet::new();
     for part in parts(dir)? {
-        keys.extend(read_text_column(&part, "child_key").map_err(|e| anyhow::anyhow!("{e}"))?);
+        children_of(&part, &mut keys).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(keys)
+}
+
+/// Adds the child keys of one part to `keys` (each of its edges names one;
+/// a key is copied only the first time it is seen).
+fn children_of(part: &Path, keys: &mut HashSet<String>) -> Result<(), lungflow_stages::StageError> {
+    for_each_text(part, "child_key", |k| {
+        if !keys.contains(k) {
+            keys.insert(k.to_owned());
+        }
+    })
 }
 
 /// What [`check`] found.
@@ -174,9 +185,8 @@ pub fn check(cache: &Cache) -> Result<TableCheck> {
     let mut recorded = HashSet::new();
     if dir.is_dir() {
         for part in parts(&dir)? {
-            match read_text_column(&part, "child_key") {
-                Ok(keys) => recorded.extend(keys),
-                Err(e) => found.problems.push(format!("unreadable part: {e}")),
+            if let Err(e) = children_of(&part, &mut recorded) {
+                found.problems.push(format!("unreadable part: {e}"));
             }
         }
     }
@@ -207,8 +217,7 @@ fn rebuild_all(cache: &Cache) -> Result<PathBuf> {
     let dir = cache.root().join(LINEAGE_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let old = parts(&dir)?;
-    let edges = edges_of_keys(cache, &cache.keys()?)?;
-    let part = write_part(cache, "all", &edges)?;
+    let part = write_part(cache, "all", &cache.keys()?, true)?.expect("an empty part is kept");
     for p in old {
         std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
     }
@@ -228,35 +237,66 @@ fn edges_of_keys(cache: &Cache, keys: &[String]) -> Result<Vec<Edge>> {
     Ok(per_entry.into_iter().flatten().collect())
 }
 
-/// Writes one part, `PREFIX-TIME-PID.parquet`: into `cache/tmp/` first, then
-/// renamed into the dataset, so readers (and globs) never see half a part.
-fn write_part(cache: &Cache, prefix: &str, edges: &[Edge]) -> Result<PathBuf> {
-    let text = |f: &dyn Fn(&Edge) -> String| Arc::new(StringArray::from_iter_values(edges.iter().map(f))) as ArrayRef;
-    let opt = |f: &dyn Fn(&Edge) -> Option<String>| Arc::new(edges.iter().map(f).collect::<StringArray>()) as ArrayRef;
-    let batch = RecordBatch::try_from_iter([
-        ("child_key", text(&|e| e.child_key.clone())),
-        ("parent_key", text(&|e| e.parent_key.clone())),
-        ("role", text(&|e| e.role.clone())),
-        ("parent_type", text(&|e| e.parent_type.to_owned())),
-        ("parent_stage", opt(&|e| e.parent_stage.clone())),
-        ("parent_item", opt(&|e| e.parent_item.clone())),
-        ("parent_path", opt(&|e| e.parent_path.clone())),
-        ("parent_size", Arc::new(edges.iter().map(|e| e.parent_size).collect::<UInt64Array>()) as ArrayRef),
-        ("stage", text(&|e| e.stage.clone())),
-        ("kind", text(&|e| e.kind.clone())),
-        ("kind_version", Arc::new(UInt64Array::from_iter_values(edges.iter().map(|e| e.kind_version))) as ArrayRef),
-        ("item", opt(&|e| e.item.clone())),
-        ("variant", opt(&|e| e.variant.clone())),
-        ("params_digest", text(&|e| e.params_digest.clone())),
-        ("created", text(&|e| e.created.clone())),
-    ])
-    .context("cannot build the lineage table")?;
+/// Writes the edges of these entries as one part, `PREFIX-TIME-PID.parquet`,
+/// a row group per [`KEYS_PER_GROUP`] entries (so only their edges are in
+/// memory at once): into `cache/tmp/` first, then renamed into the dataset,
+/// so readers (and globs) never see half a part. A part without edges is
+/// kept only when `keep_empty` is set.
+fn write_part(cache: &Cache, prefix: &str, keys: &[String], keep_empty: bool) -> Result<Option<PathBuf>> {
     let stamp = now_rfc3339().replace([':', '.'], "");
     let name = format!("{prefix}-{stamp}-{}.parquet", std::process::id());
     let (tmp, path) = (cache.root().join("tmp").join(format!("lineage-{name}")), cache.root().join(LINEAGE_DIR).join(&name));
-    lungflow_stages::formats::table::write_parquet(&tmp, &batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rows = fill_part(cache, &tmp, keys).inspect_err(|_| {
+        std::fs::remove_file(&tmp).ok();
+    })?;
+    if rows == 0 && !keep_empty {
+        std::fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
+        return Ok(None);
+    }
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-    Ok(path)
+    Ok(Some(path))
+}
+
+/// Writes the edges of these entries into the part at `path`; returns how many.
+fn fill_part(cache: &Cache, path: &Path, keys: &[String]) -> Result<usize> {
+    let mut writer = ParquetWriter::create(path, batch_of(&[])?.schema()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut rows = 0;
+    for chunk in keys.chunks(KEYS_PER_GROUP) {
+        let edges = edges_of_keys(cache, chunk)?;
+        if !edges.is_empty() {
+            writer.write(&batch_of(&edges)?).map_err(|e| anyhow::anyhow!("{e}"))?;
+            rows += edges.len();
+        }
+    }
+    writer.finish().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(rows)
+}
+
+/// The edges as one record batch, a column per field; the optional fields'
+/// columns are nullable in every batch, so that all batches of a part share
+/// one schema.
+fn batch_of(edges: &[Edge]) -> Result<RecordBatch> {
+    let text = |f: &dyn Fn(&Edge) -> &str| (Arc::new(StringArray::from_iter_values(edges.iter().map(f))) as ArrayRef, false);
+    let opt = |f: &dyn Fn(&Edge) -> Option<&str>| (Arc::new(edges.iter().map(f).collect::<StringArray>()) as ArrayRef, true);
+    let columns = [
+        ("child_key", text(&|e| &e.child_key)),
+        ("parent_key", text(&|e| &e.parent_key)),
+        ("role", text(&|e| &e.role)),
+        ("parent_type", text(&|e| e.parent_type)),
+        ("parent_stage", opt(&|e| e.parent_stage.as_deref())),
+        ("parent_item", opt(&|e| e.parent_item.as_deref())),
+        ("parent_path", opt(&|e| e.parent_path.as_deref())),
+        ("parent_size", (Arc::new(edges.iter().map(|e| e.parent_size).collect::<UInt64Array>()) as ArrayRef, true)),
+        ("stage", text(&|e| &e.stage)),
+        ("kind", text(&|e| &e.kind)),
+        ("kind_version", (Arc::new(UInt64Array::from_iter_values(edges.iter().map(|e| e.kind_version))) as ArrayRef, false)),
+        ("item", opt(&|e| e.item.as_deref())),
+        ("variant", opt(&|e| e.variant.as_deref())),
+        ("params_digest", text(&|e| &e.params_digest)),
+        ("created", text(&|e| &e.created)),
+    ];
+    RecordBatch::try_from_iter_with_nullable(columns.into_iter().map(|(name, (array, nullable))| (name, array, nullable)))
+        .context("cannot build the lineage table")
 }
 
 #[cfg(test)]
@@ -336,5 +376,30 @@ mod tests {
         }
         assert_eq!(edges[5].parent_stage.as_deref(), Some("gmcae@gmcae.lr=1e-3"));
         assert_ne!(params_digest(&params), params_digest(&BTreeMap::new()));
+    }
+
+    #[test]
+    fn every_batch_of_a_part_has_one_schema_whatever_its_nulls() {
+        let file = |child: &str| Edge {
+            child_key: child.into(),
+            parent_key: "f".into(),
+            role: "raw".into(),
+            parent_type: "file",
+            parent_stage: None,
+            parent_item: None,
+            parent_path: Some("/data/a".into()),
+            parent_size: Some(3),
+            stage: "s1".into(),
+            kind: "command".into(),
+            kind_version: 1,
+            item: Some("a".into()),
+            variant: None,
+            params_digest: "p".into(),
+            created: "t".into(),
+        };
+        let stage = Edge { parent_type: "stage", parent_stage: Some("s1".into()), parent_path: None, parent_size: None, ..file("k2") };
+        let schemas = [batch_of(&[]), batch_of(&[file("k1")]), batch_of(&[stage])].map(|b| b.unwrap().schema());
+        assert_eq!(schemas[0], schemas[1]);
+        assert_eq!(schemas[0], schemas[2]);
     }
 }

@@ -31,7 +31,7 @@ use crate::store::state::StateDb;
 pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options, executor: &dyn Executor) -> Result<RunResult> {
     let started = Instant::now();
     let mut db = StateDb::open(&cache.state_path())?;
-    let digester = Digester::new(db.load_stats()?);
+    let digester = Digester::new(&cache.state_path());
     let progress = Progress::new(opts.progress && opts.mode == Mode::Execute);
     let jobs = opts.jobs.max(1);
     let mut sched = Scheduler::new(p);

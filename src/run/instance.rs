@@ -46,23 +46,19 @@ impl Shared<'_> {
                 Err(e) => return Outcome::Failed(format!("input {name:?}: {e:#}")),
             }
         }
-        let known: Option<BTreeMap<String, InputRecord>> = inputs
-            .iter()
-            .map(|(n, r)| match r {
-                PartialInput::Known(rec) => Some((n.clone(), rec.clone())),
-                PartialInput::Pending { .. } => None,
-            })
-            .collect();
-        let pending = |key: Option<String>| {
+        let pending = |key: Option<String>, inputs: BTreeMap<String, PartialInput>| {
             Outcome::Pending(Box::new(Pending {
                 key,
                 kind: stage.kind.name().to_owned(),
                 kind_version: stage.kind.version(),
                 params: stage.params.clone(),
-                inputs: inputs.clone(),
+                inputs,
             }))
         };
-        let Some(known) = known else { return pending(None) };
+        let known = match all_known(inputs) {
+            Ok(known) => known,
+            Err(inputs) => return pending(None, inputs),
+        };
         let material = KeyMaterial {
             kind: stage.kind.name().to_owned(),
             kind_version: stage.kind.version(),
@@ -77,7 +73,7 @@ impl Shared<'_> {
             Err(e) => return Outcome::Failed(format!("{e:#}")),
         }
         if self.mode == Mode::Inspect {
-            return pending(Some(key));
+            return pending(Some(key), material.inputs.into_iter().map(|(n, r)| (n, PartialInput::Known(r))).collect());
         }
         match self.compute(&job, material, &key) {
             Ok(p) => Outcome::Available(p),
@@ -283,6 +279,22 @@ impl Shared<'_> {
         }
         Ok(inputs)
     }
+}
+
+/// The inputs' records when every one is known (moved, not copied: an
+/// external folder's record lists every file in it), else the inputs as
+/// they were.
+fn all_known(inputs: BTreeMap<String, PartialInput>) -> Result<BTreeMap<String, InputRecord>, BTreeMap<String, PartialInput>> {
+    if inputs.values().any(|r| matches!(r, PartialInput::Pending { .. })) {
+        return Err(inputs);
+    }
+    Ok(inputs
+        .into_iter()
+        .filter_map(|(n, r)| match r {
+            PartialInput::Known(rec) => Some((n, rec)),
+            PartialInput::Pending { .. } => None,
+        })
+        .collect())
 }
 
 fn join_sub(dir: &Path, sub: Option<&str>) -> PathBuf {

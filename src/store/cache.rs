@@ -364,14 +364,20 @@ impl Cache {
         Some(problems.join("; "))
     }
 
-    /// Points `results/PIPELINE/STAGE[/ITEM]` at an entry's outputs.
+    /// Points `results/PIPELINE/STAGE[/ITEM]` at an entry's outputs (a link
+    /// that already does, as after a run that computed nothing, is left as
+    /// it is).
     pub fn link_result(&self, pipeline: &str, stage: &str, item: Option<&str>, key: &str) -> Result<()> {
         let link = self.result_link(pipeline, stage, item);
+        let target = self.out_dir(key)?;
+        if fs::read_link(&link).is_ok_and(|to| to == target) {
+            return Ok(());
+        }
         let parent = link.parent().expect("link has a parent");
         fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         let tmp = parent.join(format!(".{}.{}", link.file_name().unwrap().to_string_lossy(), std::process::id()));
         let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(self.out_dir(key)?, &tmp).with_context(|| format!("cannot create link {}", tmp.display()))?;
+        std::os::unix::fs::symlink(&target, &tmp).with_context(|| format!("cannot create link {}", tmp.display()))?;
         if link.is_dir() && !link.is_symlink() {
             bail!("{} is a folder, not a result link", link.display());
         }

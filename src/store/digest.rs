@@ -8,17 +8,16 @@
 //! instance before the kind runs (an external input is passed to the kind as
 //! the folder itself, so what is digested is what the kind reads).
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 
 use crate::store::keys::tree_digest;
 use crate::store::manifest::FileRecord;
-use crate::store::state::StatRow;
+use crate::store::state::{StatRow, StateDb};
 
 /// Files at least this large are hashed through mmap with rayon.
 const MMAP_THRESHOLD: u64 = 4 << 20;
@@ -51,17 +50,20 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, fs::Metadata)>) -> Resu
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let name = entry.file_name().into_string().map_err(|n| anyhow::anyhow!("{}: file name {:?} is not UTF-8", dir.display(), n))?;
         let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        let path = entry.path();
-        let stat_failed = |e| anyhow::Error::new(e).context(format!("cannot stat {}", path.display()));
-        // Regular files are stat'ed relative to the open folder; symlinks are followed.
+        let stat_failed = |e| anyhow::Error::new(e).context(format!("cannot stat {}", entry.path().display()));
+        // Regular files are stat'ed relative to the open folder (their full
+        // path is never built); symlinks are followed.
         let meta = match entry.file_type() {
             Ok(t) if t.is_dir() => None,
             Ok(t) if t.is_file() => Some(entry.metadata().map_err(stat_failed)?),
-            _ => Some(fs::metadata(&path).map_err(|e| broken_link(&path).unwrap_or_else(|| stat_failed(e)))?).filter(|m| !m.is_dir()),
+            _ => {
+                let path = entry.path();
+                Some(fs::metadata(&path).map_err(|e| broken_link(&path).unwrap_or_else(|| stat_failed(e)))?).filter(|m| !m.is_dir())
+            }
         };
         match meta {
             Some(meta) => out.push((rel, meta)),
-            None => walk(&path, &rel, out)?,
+            None => walk(&entry.path(), &rel, out)?,
         }
     }
     Ok(())
@@ -94,16 +96,20 @@ pub fn hash_tree(dir: &Path) -> Result<Vec<FileRecord>> {
         .collect()
 }
 
-/// Hashes external inputs through the stat cache. Shared by worker threads.
+/// Hashes external inputs through the stat cache. Shared by worker threads:
+/// each reads the rows of the folder it digests (one range of the table, on
+/// a connection of its own), so nothing is loaded up front.
 pub struct Digester {
-    known: HashMap<String, StatRow>,
+    state: PathBuf,
+    readers: Mutex<Vec<StateDb>>,
     fresh: Mutex<Vec<(String, StatRow)>>,
 }
 
 impl Digester {
-    /// A digester over a snapshot of the stat cache.
-    pub fn new(known: HashMap<String, StatRow>) -> Digester {
-        Digester { known, fresh: Mutex::new(Vec::new()) }
+    /// A digester over the stat cache of the state store at `state` (which
+    /// [`StateDb::open`] has set up).
+    pub fn new(state: &Path) -> Digester {
+        Digester { state: state.to_owned(), readers: Mutex::new(Vec::new()), fresh: Mutex::new(Vec::new()) }
     }
 
     /// Rows hashed since the last call, to be saved in the stat cache.
@@ -111,21 +117,56 @@ impl Digester {
         std::mem::take(&mut *self.fresh.lock().expect("stat cache lock"))
     }
 
-    /// Digest and size of one file, from the stat cache when it is unchanged.
-    fn file_with_meta(&self, path: &Path, meta: &fs::Metadata) -> Result<(String, u64)> {
-        let key = path.to_string_lossy();
+    /// Runs `read` on a connection no other thread is using.
+    fn with_reader<T>(&self, read: impl FnOnce(&StateDb) -> Result<T>) -> Result<T> {
+        let idle = self.readers.lock().expect("stat cache readers").pop();
+        let db = match idle {
+            Some(db) => db,
+            None => StateDb::open_reader(&self.state)?,
+        };
+        let result = read(&db);
+        self.readers.lock().expect("stat cache readers").push(db);
+        result
+    }
+
+    /// Digest of a file: its stat-cache row's when `known` still describes
+    /// it (same size, mtime and inode), else read (from `path()`, built only
+    /// then) and hashed again.
+    fn file_digest(&self, meta: &fs::Metadata, known: Option<StatRow>, path: impl FnOnce() -> PathBuf) -> Result<String> {
         let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-        if let Some(row) = self.known.get(key.as_ref())
+        if let Some(row) = known
             && row.size == meta.len()
             && row.mtime_ns == mtime_ns
             && row.inode == meta.ino()
         {
-            return Ok((row.digest.clone(), row.size));
+            return Ok(row.digest);
         }
-        let digest = hash_file(path, meta.len())?;
+        let path = path();
+        let digest = hash_file(&path, meta.len())?;
         let row = StatRow { size: meta.len(), mtime_ns, inode: meta.ino(), digest: digest.clone() };
-        self.fresh.lock().expect("stat cache lock").push((key.into_owned(), row));
-        Ok((digest, meta.len()))
+        self.fresh.lock().expect("stat cache lock").push((path.to_string_lossy().into_owned(), row));
+        Ok(digest)
+    }
+
+    /// Every file under the folder `dir` with its digest, sorted by path.
+    fn folder(&self, dir: &Path) -> Result<Vec<FileRecord>> {
+        let listed = list_files_with_meta(dir)?;
+        let mut known: Vec<Option<StatRow>> = vec![None; listed.len()];
+        self.with_reader(|db| {
+            db.stats_under(&dir.join("").to_string_lossy(), |rel, row| {
+                if let Ok(i) = listed.binary_search_by(|(path, _)| path.as_str().cmp(rel)) {
+                    known[i] = Some(row);
+                }
+            })
+        })?;
+        listed
+            .into_iter()
+            .zip(known)
+            .map(|((rel, meta), known)| {
+                let blake3 = self.file_digest(&meta, known, || dir.join(&rel))?;
+                Ok(FileRecord { path: rel, size: meta.len(), blake3 })
+            })
+            .collect()
     }
 
     /// Digest of a file (its content digest) or a directory (its tree digest),
@@ -140,17 +181,12 @@ impl Digester {
             }
         };
         if meta.is_dir() {
-            let files = list_files_with_meta(path)?
-                .into_iter()
-                .map(|(rel, meta)| {
-                    let (blake3, size) = self.file_with_meta(&path.join(&rel), &meta)?;
-                    Ok(FileRecord { path: rel, size, blake3 })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let files = self.folder(path)?;
             Ok((tree_digest(&files), files))
         } else if meta.is_file() {
-            let (blake3, size) = self.file_with_meta(path, &meta)?;
-            Ok((blake3.clone(), vec![FileRecord { path: String::new(), size, blake3 }]))
+            let known = self.with_reader(|db| db.stat_of(&path.to_string_lossy()))?;
+            let blake3 = self.file_digest(&meta, known, || path.to_owned())?;
+            Ok((blake3.clone(), vec![FileRecord { path: String::new(), size: meta.len(), blake3 }]))
         } else {
             bail!("input {} is neither a file nor a directory", path.display())
         }
@@ -176,9 +212,54 @@ mod tests {
         assert!(e.starts_with(&format!("{} is a symbolic link to /nowhere/b.dcm, a target that does not exist;", link.display())), "{e}");
         fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink("loop", input.join("loop")).unwrap();
-        let e = format!("{:#}", Digester::new(HashMap::new()).path(&input).unwrap_err());
+        let e = format!("{:#}", Digester::new(&dir.path().join("state.sqlite")).path(&input).unwrap_err());
         assert!(e.contains("loop is a symbolic link to loop, symbolic links that form a loop;"), "{e}");
-        let e = format!("{:#}", Digester::new(HashMap::new()).path(&input.join("loop")).unwrap_err());
+        let e = format!("{:#}", Digester::new(&dir.path().join("state.sqlite")).path(&input.join("loop")).unwrap_err());
         assert!(e.contains("loop is a symbolic link to loop, symbolic links that form a loop;"), "{e}");
+    }
+
+    /// Digests `input` through the stat cache in `state`, saving what it hashed;
+    /// returns the digest and how many files were hashed (not found unchanged).
+    fn digest(state: &Path, input: &Path) -> (String, usize) {
+        let mut db = StateDb::open(state).unwrap();
+        let digester = Digester::new(state);
+        let (digest, _) = digester.path(input).unwrap();
+        let fresh = digester.take_fresh();
+        db.save_stats(&fresh).unwrap();
+        (digest, fresh.len())
+    }
+
+    #[test]
+    fn the_stat_cache_answers_for_unchanged_files_of_the_folder_and_only_those() {
+        let dir = lungflow_testkit::tempdir().unwrap();
+        let state = dir.path().join("state.sqlite");
+        let data = dir.path().join("data");
+        for (rel, text) in [("p1/a.txt", "aaaa"), ("p1/sub/b.txt", "bbbb"), ("p10/a.txt", "other"), ("p1.txt", "single")] {
+            fs::create_dir_all(data.join(rel).parent().unwrap()).unwrap();
+            fs::write(data.join(rel), text).unwrap();
+        }
+        let first = digest(&state, &data.join("p1"));
+        assert_eq!(first.1, 2, "a cold stat cache hashes every file");
+        assert_eq!(digest(&state, &data.join("p1")), (first.0.clone(), 0), "a warm one hashes none");
+        assert_eq!(digest(&state, &data.join("p10")).1, 1, "a folder whose name extends another's has rows of its own");
+        assert_eq!(digest(&state, &data.join("p1.txt")).1, 1);
+        assert_eq!(digest(&state, &data.join("p1.txt")).1, 0, "a single file is found by its path");
+
+        // Same size, same mtime, same inode: the row still describes the file,
+        // so the old digest is what the cache answers (the rehash of
+        // `lungflow verify` is what finds such a flip).
+        let a = data.join("p1/a.txt");
+        let mtime = fs::metadata(&a).unwrap().modified().unwrap();
+        fs::write(&a, "AAAA").unwrap();
+        fs::File::options().write(true).open(&a).unwrap().set_modified(mtime).unwrap();
+        assert_eq!(digest(&state, &data.join("p1")), (first.0.clone(), 0));
+        // Same size, another mtime: hashed again, and the digest changes.
+        fs::File::options().write(true).open(&a).unwrap().set_modified(mtime + std::time::Duration::from_secs(1)).unwrap();
+        let changed = digest(&state, &data.join("p1"));
+        assert_eq!(changed.1, 1, "only the touched file is hashed again");
+        assert_ne!(changed.0, first.0);
+        // Back to the old bytes (and yet another mtime): the first digest again.
+        fs::write(&a, "aaaa").unwrap();
+        assert_eq!(digest(&state, &data.join("p1")), (first.0, 1));
     }
 }

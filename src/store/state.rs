@@ -73,16 +73,38 @@ impl StateDb {
         Ok(StateDb { conn })
     }
 
-    /// Every stat-cache row.
-    pub fn load_stats(&self) -> Result<HashMap<String, StatRow>> {
-        let mut stmt = self.conn.prepare("SELECT path, size, mtime_ns, inode, digest FROM stat")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                StatRow { size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, inode: r.get::<_, i64>(3)? as u64, digest: r.get(4)? },
-            ))
-        })?;
-        rows.collect::<Result<HashMap<_, _>, _>>().context("cannot read the stat cache")
+    /// A second connection to the store at `path`, which [`StateDb::open`]
+    /// has set up, for reading the stat cache beside the one that writes.
+    pub fn open_reader(path: &Path) -> Result<StateDb> {
+        let conn = Connection::open(path).with_context(|| format!("cannot open state store {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        Ok(StateDb { conn })
+    }
+
+    /// Calls `found` with every stat-cache row of a file under the folder
+    /// `prefix` (a path ending in `/`), the path given without the prefix:
+    /// one range of the table's key, read in key order.
+    pub fn stats_under(&self, prefix: &str, mut found: impl FnMut(&str, StatRow)) -> Result<()> {
+        // Paths under the folder sort from `prefix` up to, not including,
+        // the prefix with its last `/` bumped to `0`.
+        let end = format!("{}0", prefix.strip_suffix('/').context("a folder's prefix ends with /")?);
+        let mut stmt = self.conn.prepare_cached("SELECT path, size, mtime_ns, inode, digest FROM stat WHERE path >= ?1 AND path < ?2")?;
+        let mut rows = stmt.query(params![prefix, end])?;
+        while let Some(r) = rows.next().context("cannot read the stat cache")? {
+            let path = r.get_ref(0)?.as_str()?;
+            found(path.strip_prefix(prefix).unwrap_or(path), stat_row(r)?);
+        }
+        Ok(())
+    }
+
+    /// The stat-cache row of the file at `path`, if it has one.
+    pub fn stat_of(&self, path: &str) -> Result<Option<StatRow>> {
+        let mut stmt = self.conn.prepare_cached("SELECT path, size, mtime_ns, inode, digest FROM stat WHERE path = ?1")?;
+        let mut rows = stmt.query(params![path])?;
+        Ok(match rows.next().context("cannot read the stat cache")? {
+            Some(r) => Some(stat_row(r)?),
+            None => None,
+        })
     }
 
     /// Records freshly hashed files.
@@ -205,6 +227,11 @@ impl StateDb {
         }
         Ok(target)
     }
+}
+
+/// A `stat` row selected as (path, size, mtime_ns, inode, digest).
+fn stat_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatRow> {
+    Ok(StatRow { size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, inode: r.get::<_, i64>(3)? as u64, digest: r.get(4)? })
 }
 
 /// A `slurm_job` row selected as (job_name, task, job_id, staging).

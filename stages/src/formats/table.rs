@@ -2,9 +2,10 @@
 //! lungflow writes, and reading numeric columns back.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -14,13 +15,41 @@ use crate::StageError;
 
 /// Writes one batch to a Parquet file.
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), StageError> {
-    let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot write {}: {e}", path.display()));
-    let file = File::create(path).map_err(|e| fail(&e))?;
-    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| fail(&e))?)).build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| fail(&e))?;
-    writer.write(batch).map_err(|e| fail(&e))?;
-    writer.close().map_err(|e| fail(&e))?;
-    Ok(())
+    let mut writer = ParquetWriter::create(path, batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()
+}
+
+/// A Parquet file (zstd) written one batch at a time, each batch a row group
+/// of its own, so that a large table never sits whole in memory.
+pub struct ParquetWriter {
+    writer: ArrowWriter<File>,
+    path: PathBuf,
+}
+
+impl ParquetWriter {
+    /// Creates the file at `path` for batches of `schema`.
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<ParquetWriter, StageError> {
+        let file = File::create(path).map_err(|e| write_failed(path, &e))?;
+        let zstd = ZstdLevel::try_new(3).map_err(|e| write_failed(path, &e))?;
+        let props = WriterProperties::builder().set_compression(Compression::ZSTD(zstd)).build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| write_failed(path, &e))?;
+        Ok(ParquetWriter { writer, path: path.to_owned() })
+    }
+
+    /// Writes `batch` as one row group.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StageError> {
+        self.writer.write(batch).and_then(|()| self.writer.flush()).map_err(|e| write_failed(&self.path, &e))
+    }
+
+    /// Writes the footer and closes the file.
+    pub fn finish(self) -> Result<(), StageError> {
+        self.writer.close().map(drop).map_err(|e| write_failed(&self.path, &e))
+    }
+}
+
+fn write_failed(path: &Path, e: &dyn std::fmt::Display) -> StageError {
+    StageError(format!("cannot write {}: {e}", path.display()))
 }
 
 /// Every numeric (or boolean, as 0 and 1) column of a Parquet file as float64, in schema order
@@ -84,18 +113,26 @@ pub fn read_rows(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::
 /// The values of one text column of a Parquet file (only that column is
 /// decoded); nulls are left out.
 pub fn read_text_column(path: &Path, column: &str) -> Result<Vec<String>, StageError> {
+    let mut values = Vec::new();
+    for_each_text(path, column, |v| values.push(v.to_owned()))?;
+    Ok(values)
+}
+
+/// Calls `found` with each value of one text column of a Parquet file, in
+/// order (only that column is decoded, a batch at a time); nulls are left
+/// out.
+pub fn for_each_text(path: &Path, column: &str, mut found: impl FnMut(&str)) -> Result<(), StageError> {
     let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot read {}: {e}", path.display()));
     let file = File::open(path).map_err(|e| fail(&e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
     let index = builder.schema().index_of(column).map_err(|e| fail(&e))?;
     let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [index]);
-    let mut values = Vec::new();
     for batch in builder.with_projection(mask).build().map_err(|e| fail(&e))? {
         let batch = batch.map_err(|e| fail(&e))?;
         let text = batch.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(|| fail(&format!("{column} is not text")))?;
-        values.extend(text.iter().flatten().map(str::to_owned));
+        text.iter().flatten().for_each(&mut found);
     }
-    Ok(values)
+    Ok(())
 }
 
 /// A numeric array's values as float64 (nulls as NaN), or `None` for other types.
@@ -148,5 +185,25 @@ mod tests {
         assert!(columns[1].1[1].is_nan());
         let err = read_numeric_columns(Path::new("/nonexistent/x.parquet")).unwrap_err();
         assert!(err.0.contains("cannot read /nonexistent/x.parquet"), "{err}");
+    }
+
+    #[test]
+    fn a_table_written_a_batch_at_a_time_reads_back_whole_in_order() {
+        let path = std::env::temp_dir().join(format!("lf-table-parts-{}.parquet", std::process::id()));
+        let batch = |names: &[&str]| {
+            RecordBatch::try_from_iter([("name", Arc::new(StringArray::from(names.to_vec())) as arrow_array::ArrayRef)]).unwrap()
+        };
+        let mut writer = ParquetWriter::create(&path, batch(&[]).schema()).unwrap();
+        writer.write(&batch(&["a", "b"])).unwrap();
+        writer.write(&batch(&["c"])).unwrap();
+        writer.finish().unwrap();
+        let groups = parquet::file::reader::FileReader::metadata(
+            &parquet::file::reader::SerializedFileReader::new(File::open(&path).unwrap()).unwrap(),
+        )
+        .num_row_groups();
+        let names = read_text_column(&path, "name").unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(groups, 2, "one row group per batch");
     }
 }
