@@ -57,16 +57,16 @@ pub fn write_rows<T: ArrowPrimitiveType>(
 pub fn read_rows<T: ArrowPrimitiveType>(path: &Path, column: &str) -> Result<(String, Vec<T::Native>), StageError> {
     let fail = |e: &dyn std::fmt::Display| StageError(format!("cannot read {}: {e}", path.display()));
     let file = File::open(path).map_err(|e| fail(&e))?;
-    // The values are most of the file: room for them up front spares the
-    // copies of a growing vector (a file too large for that just grows it).
-    let room = file.metadata().map_or(0, |m| m.len() as usize / std::mem::size_of::<T::Native>());
+    // The values are most of the file: room for them up front (up to 1 GiB;
+    // past that the vector grows as it reads) spares the copies of a
+    // growing vector.
+    let room = file.metadata().map_or(0, |m| m.len().min(1 << 30) as usize / std::mem::size_of::<T::Native>());
     let reader = FileReader::try_new(file, None).map_err(|e| fail(&format!("not an Arrow IPC file ({e})")))?;
     let schema = reader.schema();
     let meta_json = schema.metadata().get(METADATA_KEY).ok_or_else(|| fail(&"no `lungflow` metadata"))?.clone();
     let mut data = Vec::new();
-    if crate::limits::checked_len(&[room], std::mem::size_of::<T::Native>(), "").is_ok() {
-        let _ = data.try_reserve_exact(room);
-    }
+    // A refusal only means the vector grows as it reads.
+    let _ = data.try_reserve_exact(room);
     for batch in reader {
         let batch = batch.map_err(|e| fail(&e))?;
         let list = batch
