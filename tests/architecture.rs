@@ -18,7 +18,6 @@ const ENGINE_LAYERS: &[(&str, u8)] =
 /// The stage kinds' folders and files by layer.
 const STAGES_LAYERS: &[(&str, u8)] = &[
     ("formats", 0),
-    ("heap", 0),
     ("limits", 0),
     ("logs", 0),
     ("params", 0),

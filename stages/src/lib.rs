@@ -16,7 +16,7 @@
 //!   │  ──> dicom      reading and writing DICOM series
 //!   │  ──> phantom    synthetic chests
 //!   │  ──> segment    lung segmentation
-//!   └───> plot, params, contract, heap (freed memory kept for reuse)
+//!   └───> plot, params, contract
 //! ```
 //!
 //! `kinds` holds one file per kind, named like the kind; no kind imports
@@ -31,7 +31,6 @@
 pub mod contract;
 pub mod dicom;
 pub mod formats;
-pub mod heap;
 pub mod kinds;
 pub mod limits;
 pub mod logs;

@@ -154,7 +154,7 @@ impl StageKind for ClassifierTrain {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         // Runs alone (all cores), so it may tune the process's allocator.
-        let _heap = crate::heap::ReuseFreedMemory::start();
+        let _heap = crate::models::heap::ReuseFreedMemory::start();
         let p = Params::parse(ctx.params)?;
         let labels_path = input_path(ctx, "labels")?;
         let samples = load_labelled(input_path(ctx, "features")?, &read_labels(labels_path)?, labels_path)?;

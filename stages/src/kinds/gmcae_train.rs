@@ -118,7 +118,7 @@ impl StageKind for GmcaeTrain {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
         // Runs alone (all cores), so it may tune the process's allocator.
-        let _heap = crate::heap::ReuseFreedMemory::start();
+        let _heap = crate::models::heap::ReuseFreedMemory::start();
         let p = Params::parse(ctx.params)?;
         let (edge, patches) = read_gathered(input_path(ctx, "patches")?)?;
         let set = PatchSet::new(edge, patches.into_iter().map(|(patient, patch)| (patient, patch.voxels)));
@@ -127,7 +127,7 @@ impl StageKind for GmcaeTrain {
         let mut log = line_log(ctx.log_path)?;
         // The training threads share the main heap, which keeps tensors
         // over 64 MiB (kdsb17's widths) for reuse.
-        crate::heap::one_arena();
+        crate::models::heap::one_arena();
         let result = inside_the_pool(|| on_device!(p.device.as_str(), train_on(&set, &o, ctx.out_dir, &mut log)))?;
         let timings =
             result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds, "patches_per_second": m.patches_per_second}));

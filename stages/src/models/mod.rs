@@ -13,6 +13,7 @@ pub mod classifier;
 pub mod clip;
 pub mod device;
 pub mod gmcae;
+pub mod heap;
 pub mod hu_scale;
 pub mod kernels;
 pub mod pool;

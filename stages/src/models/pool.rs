@@ -12,7 +12,7 @@
 /// Runs `f` on a worker of a new rayon pool as wide as the global one, and
 /// returns its result; the calling thread waits. Every parallel region `f`
 /// starts runs in that pool. Its threads start now, so they take the heap
-/// settings made before the call ([`crate::heap::one_arena`]).
+/// settings made before the call ([`super::heap::one_arena`]).
 pub fn inside_the_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     match rayon::ThreadPoolBuilder::new().num_threads(rayon::current_num_threads()).build() {
         Ok(pool) => pool.install(f),

@@ -1,20 +1,14 @@
-//! Keeping freed memory for reuse while a kind works: a model trains, or a
-//! volume goes through a preprocessing step.
+//! Keeping freed memory for reuse while a model trains.
 //!
-//! Training allocates and frees tensors of tens of megabytes at every step;
-//! segmenting a chest allocates and frees a dozen arrays of tens of megabytes.
+//! Training allocates and frees tensors of tens of megabytes at every step.
 //! glibc serves each with a fresh `mmap` and returns it with `munmap`, so
 //! the kernel zeroes new pages and interrupts the other cores to flush
 //! their TLBs: at kdsb17's widths that was 11 s of system time in a 39 s
 //! epoch (BENCHMARKS.md). [`ReuseFreedMemory`] makes freed blocks stay in
 //! the heap until it is dropped.
 //!
-//! The preprocessing kinds (`hu_volume`, `resample`, `lung_mask`) spent a
-//! third to a half of their time in system time this way on a whole chest
-//! (BENCHMARKS.md, issue 33).
-//!
 //! [`one_arena`] keeps threads started after it on glibc's main heap. Training runs on
-//! rayon's worker threads (`models::pool`), and glibc gives a thread its
+//! rayon's worker threads ([`super::pool`]), and glibc gives a thread its
 //! own arena when it first allocates, whose heaps cannot grow past 64 MiB: a
 //! larger tensor (kdsb17's first layer's output is 64 MiB) is then mmap'd
 //! and unmapped again at every step (4.0 s of system time in one kdsb17
@@ -87,7 +81,7 @@ impl ReuseFreedMemory {
 /// (one arena), whose blocks are kept by [`ReuseFreedMemory`] whatever
 /// their size. A thread that has allocated keeps the arena it was given:
 /// call it before starting the threads that train
-/// (`models::pool::inside_the_pool` starts its own). Process-wide and
+/// ([`super::pool::inside_the_pool`] starts its own). Process-wide and
 /// never undone: for kinds that run alone.
 pub fn one_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
