@@ -58,6 +58,7 @@ impl StageKind for HuVolume {
     }
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageError> {
+        let _heap = crate::models::heap::ReuseFreedMemory::start();
         let p = Params::parse(ctx.params)?;
         let opts = IngestOptions {
             air_hu: i16::try_from(p.air_hu).map_err(|_| StageError::msg("air_hu must fit in 16 bits"))?,

@@ -1,4 +1,7 @@
-//! Keeping freed memory for reuse while a model trains.
+//! Keeping freed memory for reuse while a model trains (and while
+//! `hu_volume` decodes a series: its per-slice buffers of a few megabytes
+//! were half its time in page faults on a DSB-sized scan, BENCHMARKS.md,
+//! issue 33).
 //!
 //! Training allocates and frees tensors of tens of megabytes at every step.
 //! glibc serves each with a fresh `mmap` and returns it with `munmap`, so
