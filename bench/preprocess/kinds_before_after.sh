@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Each preprocessing kind alone (`lungflow exec`) on one real series, two
+# Each preprocessing kind alone (`lungflow exec`) on one series, two
 # binaries alternating: hu_volume, resample and lung_mask, wall, user and
 # system seconds and peak RSS from /usr/bin/time, median of REPS.
 # Usage: BEFORE=/path/lungflow AFTER=/path/lungflow bench/preprocess/kinds_before_after.sh [SERIES] [REPS]
+# SERIES: a folder of the real chest data (default Lung_Dx-A0001), or the
+# path of any DICOM series folder.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 series=${1:-Lung_Dx-A0001}
 reps=${2:-5}
 data=${LUNGFLOW_CT_DATA:-$root/../shared/data/ct}/chest/$series
+[ -d "$series" ] && data=$(realpath "$series")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for _ in $(seq "$reps"); do
@@ -23,7 +26,7 @@ done
 python3 - "$work/times" "$series" "$reps" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
-print(f"{sys.argv[2]}, median of {sys.argv[3]}, alternating:\n")
+print(f"{sys.argv[2].rstrip('/').split('/')[-1]}, median of {sys.argv[3]}, alternating:\n")
 print("| kind | before wall s | after wall s | ratio | before user/sys s | after user/sys s | before RSS MB | after RSS MB |")
 print("|---|---|---|---|---|---|---|---|")
 for kind in ["hu_volume", "resample", "lung_mask"]:

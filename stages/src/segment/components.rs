@@ -139,16 +139,7 @@ impl Components {
     /// Sets `out` to `value(label)` on every voxel of each component whose
     /// value is not 0 (other voxels are left as they are).
     pub fn paint(&self, out: &mut [u8], value: impl Fn(usize) -> u8) {
-        let nx = self.shape[2];
-        for r in 0..self.runs.rows() {
-            for i in self.runs.span(r) {
-                let v = value(self.label[i] as usize);
-                if v != 0 {
-                    let run = self.runs.all()[i];
-                    out[r * nx + run.x0 as usize..=r * nx + run.x1 as usize].fill(v);
-                }
-            }
-        }
+        self.paint_box(out, [0; 3], self.shape, value);
     }
 }
 

@@ -1,36 +1,23 @@
-//! Binary morphology on `[z, y, x]` masks of 0/1 bytes: a Euclidean
-//! dilation in mm and a face-neighbour erosion.
+//! Binary morphology on `[z, y, x]` masks held as runs along x: a
+//! Euclidean dilation in mm and a face-neighbour erosion.
 
 use rayon::prelude::*;
 
 use super::runs::{Run, Runs};
 
-/// Every voxel within `radius_mm` (Euclidean, between voxel centres) of a
-/// mask voxel, with the ball cut at `floor(radius / spacing)` voxels per axis
-/// (and at the volume's extent).
+/// The dilation of the voxels `runs` hold: every voxel within `radius_mm`
+/// (Euclidean, between voxel centres) of one of them, with the ball cut at
+/// `floor(radius / spacing)` voxels per axis (and at the volume's extent).
 ///
-/// A voxel is set when some mask voxel lies at offsets `(dz, dy, dx)` within
+/// A voxel is set when some held voxel lies at offsets `(dz, dy, dx)` within
 /// that reach with `(dz·sz)² + (dy·sy)² + (dx·sx)² <= radius² + 1e-9`, the
 /// sum taken in that order in f64. For each `(dz, dy)` the allowed `dx` form
 /// one interval (the sum grows with `|dx|`), so each output row is the union
 /// of the source rows' runs ([`Runs`]) widened by that interval's half-width:
 /// the work follows the mask's runs, not the ball's volume.
-pub fn dilate(mask: &[u8], shape: [usize; 3], spacing: [f64; 3], radius_mm: f64) -> Vec<u8> {
-    let mut out = mask.to_vec();
-    if radius_mm > 0.0 {
-        let runs = Runs::of(mask, shape[2], |v| v == 1);
-        dilate_into(&runs, shape, spacing, radius_mm, &mut out, |row, covered| {
-            for (o, &c) in row.iter_mut().zip(covered) {
-                *o |= c;
-            }
-        });
-    }
-    out
-}
-
-/// The dilation of the voxels `runs` hold (as [`dilate`] computes it), row
-/// by row in parallel: `apply(row, covered)` gets each row of `out` and the
-/// same row of the dilation (0/1), so a caller combines them without a
+///
+/// Row by row in parallel: `apply(row, covered)` gets each row of `out` and
+/// the same row of the dilation (0/1), so a caller combines them without a
 /// second volume.
 pub fn dilate_into(
     runs: &Runs,
@@ -144,6 +131,18 @@ fn intersect(a: &[Run], b: &[Run]) -> Vec<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mask and its dilation, through [`dilate_into`].
+    fn dilate(mask: &[u8], shape: [usize; 3], spacing: [f64; 3], radius_mm: f64) -> Vec<u8> {
+        let mut out = mask.to_vec();
+        let runs = Runs::of(mask, shape[2], |v| v == 1);
+        dilate_into(&runs, shape, spacing, radius_mm, &mut out, |row, covered| {
+            for (o, &c) in row.iter_mut().zip(covered) {
+                *o |= c;
+            }
+        });
+        out
+    }
 
     /// The dilation as it was computed up to lung_mask version 3: a ball
     /// stamped from every mask voxel with a background face neighbour. The
@@ -265,15 +264,19 @@ mod tests {
         out
     }
 
-    fn erode_ones(mask: &[u8], shape: [usize; 3]) -> Vec<u8> {
-        let mut out = vec![0u8; mask.len()];
-        let eroded = erode(&Runs::of(mask, shape[2], |v| v == 1), shape);
-        for r in 0..eroded.rows() {
-            for run in eroded.row(r) {
-                out[r * shape[2] + run.x0 as usize..=r * shape[2] + run.x1 as usize].fill(1);
+    /// The voxels `runs` hold, as 0/1 bytes.
+    fn ones(runs: &Runs, len: usize, nx: usize) -> Vec<u8> {
+        let mut out = vec![0u8; len];
+        for r in 0..runs.rows() {
+            for run in runs.row(r) {
+                out[r * nx + run.x0 as usize..=r * nx + run.x1 as usize].fill(1);
             }
         }
         out
+    }
+
+    fn erode_ones(mask: &[u8], shape: [usize; 3]) -> Vec<u8> {
+        ones(&erode(&Runs::of(mask, shape[2], |v| v == 1), shape), mask.len(), shape[2])
     }
 
     #[test]
