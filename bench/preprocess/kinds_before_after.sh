@@ -11,6 +11,8 @@ series=${1:-Lung_Dx-A0001}
 reps=${2:-5}
 data=${LUNGFLOW_CT_DATA:-$root/../shared/data/ct}/chest/$series
 [ -d "$series" ] && data=$(realpath "$series")
+[ -d "$data" ] || { echo "kinds_before_after.sh: no series folder $data" >&2; exit 1; }
+for who in BEFORE AFTER; do [ -x "${!who:-}" ] || { echo "kinds_before_after.sh: set $who to a lungflow binary" >&2; exit 1; }; done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for _ in $(seq "$reps"); do
@@ -19,7 +21,8 @@ for _ in $(seq "$reps"); do
         rm -rf "$work/$who"
         for step in "hu_volume dicom=$data hu" "resample volume=$work/$who/hu iso" "lung_mask volume=$work/$who/iso lungs"; do
             set -- $step
-            /usr/bin/time -f "$who $1 %e %U %S %M" -a -o "$work/times" "$bin" exec "$1" --input "$2" --out "$work/$who/$3" > /dev/null 2>&1
+            /usr/bin/time -f "$who $1 %e %U %S %M" -a -o "$work/times" "$bin" exec "$1" --input "$2" --out "$work/$who/$3" > /dev/null 2> "$work/err" \
+                || { echo "kinds_before_after.sh: $who's exec $1 failed:" >&2; cat "$work/err" >&2; exit 1; }
         done
     done
 done
