@@ -3,7 +3,8 @@
 //! passwordless sudo with apt-get): the location of the real CT data, a
 //! Python interpreter with the reference packages, Chromium, QEMU and a
 //! one-node Slurm cluster set up on first use ([`qemu_x86_64`],
-//! [`slurm_cluster`], [`browser`]), throw-away folders ([`tempdir`]),
+//! [`slurm_cluster`], [`browser`]), real S3 servers started on free ports
+//! ([`s3`]), throw-away folders ([`tempdir`]),
 //! hand-built (and broken) DICOM bytes ([`dicom`]) and a fuzzing driver
 //! ([`fuzz`]). Not for production code.
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@
 pub mod browser;
 pub mod dicom;
 pub mod fuzz;
+pub mod s3;
 mod setup;
 mod temp;
 
