@@ -383,6 +383,15 @@ impl Cache {
         }
         fs::rename(&tmp, &link).with_context(|| format!("cannot update link {}", link.display()))
     }
+
+    /// Removes the result link of a stage (and item), if it is a link: the
+    /// latest outputs are not here (they are on a remote).
+    pub fn unlink_result(&self, pipeline: &str, stage: &str, item: Option<&str>) {
+        let link = self.result_link(pipeline, stage, item);
+        if link.is_symlink() {
+            let _ = fs::remove_file(&link);
+        }
+    }
 }
 
 /// fsyncs every file and folder under `dir`, then `dir` itself.

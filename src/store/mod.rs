@@ -2,7 +2,8 @@
 //! whole with a cap ([`bounded`]), the manifest
 //! beside every entry ([`manifest`]), content keys ([`keys`]), file digests
 //! with a stat cache ([`digest`]), the state database ([`state`]) and the
-//! entries whose lineage is not recorded yet ([`unrecorded`]).
+//! entries whose lineage is not recorded yet ([`unrecorded`]), and a
+//! shared cache on an S3 object store ([`remote`]).
 //!
 //! The store knows keys and bytes, never pipelines or stage kinds.
 
@@ -13,5 +14,6 @@ pub mod integrity;
 pub mod keys;
 pub mod manifest;
 pub mod names;
+pub mod remote;
 pub mod state;
 pub mod unrecorded;
