@@ -8,7 +8,7 @@ use lungflow_stages::find_kind;
 
 use crate::pipeline::check::{Parsed, check, check_executor};
 use crate::pipeline::graph;
-use crate::pipeline::model::{Assignment, Loc, Override, Pipeline, SpecError, VARS};
+use crate::pipeline::model::{Assignment, CacheSettings, Loc, Override, Pipeline, SpecError, VARS};
 use crate::pipeline::raw::{RawPipeline, parse_raw};
 
 use crate::pipeline::sweep::{self, Axis};
@@ -49,6 +49,7 @@ pub fn load_sweep_with(file: &Path, overrides: &[Override], axes: &[Axis], max_v
         order,
         variants,
         slurm: slurm.clone(),
+        cache: cache_settings(&raw),
     };
     if grid.is_empty() && listed.is_empty() {
         return Ok(pipeline(item_sets, stages, order, Vec::new()));
@@ -66,6 +67,13 @@ pub fn load_sweep_with(file: &Path, overrides: &[Override], axes: &[Axis], max_v
     let combined = sweep::combine(checked, &order).map_err(|(loc, msg)| at(loc, msg))?;
     let order = graph::topological_order(&combined.stages, &combined.item_sets).map_err(|(loc, msg)| at(loc, msg))?;
     Ok(pipeline(combined.item_sets, combined.stages, order, combined.variants))
+}
+
+/// The `cache:` block as the model holds it.
+fn cache_settings(raw: &RawPipeline) -> CacheSettings {
+    let Some(block) = &raw.cache else { return CacheSettings::default() };
+    let c = &block.value;
+    CacheSettings { remote: c.remote.as_ref().map(|r| (r.value.clone(), Loc::of(r))), push: c.push, remote_required: c.remote_required }
 }
 
 /// Parses and checks pipeline text; `file` is only used in messages.

@@ -129,6 +129,20 @@ pub struct Pipeline {
     pub variants: Vec<Variant>,
     /// The Slurm executor's settings (`executor: slurm:`, else defaults).
     pub slurm: SlurmSettings,
+    /// The `cache:` block: a shared cache on an object store.
+    pub cache: CacheSettings,
+}
+
+/// The pipeline's `cache:` block (the command line's `--remote` and
+/// `--push` override it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// `remote: s3://BUCKET/PREFIX`, as written, with where it was written.
+    pub remote: Option<(String, Loc)>,
+    /// `push: true`: push every entry a run makes available.
+    pub push: bool,
+    /// `remote_required: true`: a remote failure during a run is an error.
+    pub remote_required: bool,
 }
 
 impl Pipeline {

@@ -20,6 +20,20 @@ pub(crate) struct RawPipeline {
     pub(crate) sweep: Option<Spanned<RawSweep>>,
     /// `executor: {slurm: {...}}`: the Slurm executor's defaults.
     pub(crate) executor: Option<Spanned<BTreeMap<String, Spanned<BTreeMap<String, Value>>>>>,
+    /// `cache: {remote: s3://..., push: true, remote_required: false}`.
+    pub(crate) cache: Option<Spanned<RawCache>>,
+}
+
+/// The `cache:` block. Credentials have no place here: an unknown field is
+/// an error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCache {
+    pub(crate) remote: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) push: bool,
+    #[serde(default)]
+    pub(crate) remote_required: bool,
 }
 
 #[derive(Deserialize)]

@@ -54,6 +54,9 @@ pub struct RunReport {
     /// `sweep run` only: the sweep table, one object per variant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variants: Option<serde_json::Value>,
+    /// With a remote: what moved to and from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<crate::store::remote::session::RemoteStats>,
 }
 
 impl RunReport {

@@ -24,11 +24,51 @@ use crate::run::progress::Progress;
 use crate::run::scheduler::{Job, Scheduler};
 use crate::store::cache::Cache;
 use crate::store::digest::Digester;
+use crate::store::remote::session::RemoteSession;
 use crate::store::state::StateDb;
 
 /// Runs (or, in inspect mode, looks up) every instance of a pipeline,
 /// computing missing ones through `executor`.
 pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options, executor: &dyn Executor) -> Result<RunResult> {
+    run_pipeline_with(p, cache, work_dir, opts, executor, None)
+}
+
+/// Passes a run with a remote may take: one that refused a damaged remote
+/// entry and therefore failed an instance goes round again (that entry is
+/// then computed here); each pass refuses at least one more entry.
+const MAX_PASSES: usize = 4;
+
+/// [`run_pipeline`] with a shared cache: a local miss is looked up on
+/// `remote` before it is computed (see `run::remote`).
+pub fn run_pipeline_with(
+    p: &Pipeline,
+    cache: &Cache,
+    work_dir: &Path,
+    opts: &Options,
+    executor: &dyn Executor,
+    remote: Option<&RemoteSession>,
+) -> Result<RunResult> {
+    let mut pass = 1;
+    loop {
+        let refused = remote.map_or(0, |r| r.refused_count());
+        let result = one_pass(p, cache, work_dir, opts, executor, remote)?;
+        let refused_more = remote.is_some_and(|r| r.refused_count() > refused);
+        if !refused_more || pass == MAX_PASSES || result.instances.iter().all(|i| matches!(i.outcome, Outcome::Available(_))) {
+            return Ok(result);
+        }
+        eprintln!("a damaged remote entry made instances fail: running again, computing it here");
+        pass += 1;
+    }
+}
+
+fn one_pass(
+    p: &Pipeline,
+    cache: &Cache,
+    work_dir: &Path,
+    opts: &Options,
+    executor: &dyn Executor,
+    remote: Option<&RemoteSession>,
+) -> Result<RunResult> {
     let started = Instant::now();
     let mut db = StateDb::open(&cache.state_path())?;
     let digester = Digester::new(&cache.state_path());
@@ -38,7 +78,7 @@ pub fn run_pipeline(p: &Pipeline, cache: &Cache, work_dir: &Path, opts: &Options
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome)>();
-    let shared = Shared { cache, work_dir, digester: &digester, mode: opts.mode, pipeline: p, executor };
+    let shared = Shared { cache, work_dir, digester: &digester, mode: opts.mode, pipeline: p, executor, remote };
 
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
@@ -162,7 +202,10 @@ impl Driver<'_> {
         if let Outcome::Available(prod) = outcome
             && self.opts.mode == Mode::Execute
         {
-            if let Err(e) = self.cache.link_result(&self.p.name(), &stage.name, item.as_deref(), &prod.key) {
+            if prod.remote_only {
+                // Its bytes stay on the remote until something needs them.
+                self.cache.unlink_result(&self.p.name(), &stage.name, item.as_deref());
+            } else if let Err(e) = self.cache.link_result(&self.p.name(), &stage.name, item.as_deref(), &prod.key) {
                 // The entry is complete; only the convenience link is missing.
                 eprintln!("warning: no result link for {}: {e:#}", instance_label(&stage.name, item.as_deref()));
             }
@@ -239,8 +282,16 @@ mod tests {
         for s in &mut stages {
             s.kind = if s.name == "train" { &ALL_CORES } else { &NORMAL };
         }
-        let p =
-            Pipeline { file: "t.yaml".into(), id: "t".into(), item_sets, stages, order, variants: Vec::new(), slurm: Default::default() };
+        let p = Pipeline {
+            file: "t.yaml".into(),
+            id: "t".into(),
+            item_sets,
+            stages,
+            order,
+            variants: Vec::new(),
+            slurm: Default::default(),
+            cache: Default::default(),
+        };
         let dir = lungflow_testkit::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("cache")).unwrap();
         let opts = Options { jobs: 2, keep_going: false, mode: Mode::Execute, progress: false };

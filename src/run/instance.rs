@@ -20,6 +20,7 @@ use crate::store::digest::{Digester, hash_tree};
 use crate::store::integrity::EntryState;
 use crate::store::keys::{key_of, parts_digest, tree_digest};
 use crate::store::manifest::{FileRecord, GatheredItem, InputRecord, KeyMaterial, Manifest};
+use crate::store::remote::session::RemoteSession;
 
 /// What workers share.
 pub(crate) struct Shared<'a> {
@@ -31,6 +32,8 @@ pub(crate) struct Shared<'a> {
     /// Where missing instances are computed (stages marked `local: true`
     /// always compute here).
     pub(crate) executor: &'a dyn Executor,
+    /// The shared cache, when the run has one.
+    pub(crate) remote: Option<&'a RemoteSession>,
 }
 
 impl Shared<'_> {
@@ -67,7 +70,8 @@ impl Shared<'_> {
             inputs: known,
         };
         let key = key_of(&material);
-        match self.lookup(&key) {
+        let label = instance_label(&stage.name, job.item.as_deref());
+        match self.lookup(&key).and_then(|found| self.settle(found, job.stage, &label)) {
             Ok(Some(p)) => return Outcome::Available(p),
             Ok(None) => {}
             Err(e) => return Outcome::Failed(format!("{e:#}")),
@@ -75,7 +79,7 @@ impl Shared<'_> {
         if self.mode == Mode::Inspect {
             return pending(Some(key), material.inputs.into_iter().map(|(n, r)| (n, PartialInput::Known(r))).collect());
         }
-        match self.compute(&job, material, &key) {
+        match self.compute(&job, material, &key).and_then(|p| self.share(p, &label)) {
             Ok(p) => Outcome::Available(p),
             Err(e) => Outcome::Failed(format!("{e:#}")),
         }
@@ -92,11 +96,11 @@ impl Shared<'_> {
                 Ok(Some(m)) => Some(self.produced(key, m, Some(reason))?),
                 _ => None,
             },
-            EntryState::Absent | EntryState::Damaged(_) => None,
+            EntryState::Absent | EntryState::Damaged(_) => self.on_remote(key)?,
         })
     }
 
-    fn produced(&self, key: &str, m: EntryOutputs, damaged: Option<String>) -> Result<Arc<Produced>> {
+    pub(crate) fn produced(&self, key: &str, m: EntryOutputs, damaged: Option<String>) -> Result<Arc<Produced>> {
         Ok(Arc::new(Produced {
             key: key.to_owned(),
             out_dir: self.cache.out_dir(key)?,
@@ -104,12 +108,13 @@ impl Shared<'_> {
             output_digest: m.output_digest,
             executed: None,
             damaged,
+            remote_only: false,
         }))
     }
 
     /// Under the key's lock: the entry if another run computed it meanwhile;
     /// a damaged entry is moved aside with a warning.
-    fn recheck(&self, key: &str, stage: &str, item: Option<&str>) -> Result<Option<Arc<Produced>>> {
+    pub(crate) fn recheck(&self, key: &str, stage: &str, item: Option<&str>) -> Result<Option<Arc<Produced>>> {
         match self.cache.check_entry(key)? {
             EntryState::Intact(m) => Ok(Some(self.produced(key, m, None)?)),
             EntryState::Absent => Ok(None),
@@ -170,7 +175,12 @@ impl Shared<'_> {
             Some(a) => a.staging.clone(),
             None => self.cache.staging(key)?,
         };
-        let inputs = if adopted.is_none() { self.stage_inputs(job, &staging)? } else { BTreeMap::new() };
+        let inputs = if adopted.is_none() {
+            self.fetch_inputs(job)?;
+            self.stage_inputs(job, &staging)?
+        } else {
+            BTreeMap::new()
+        };
         let work = match adopted {
             Some(a) => {
                 eprintln!("{label}: re-attached to {}, left running by an earlier run", a.name);
@@ -247,6 +257,7 @@ impl Shared<'_> {
             output_digest,
             executed: Some(done.seconds),
             damaged: None,
+            remote_only: false,
         }))
     }
 

@@ -19,6 +19,7 @@ pub mod local;
 pub mod options;
 pub mod outcome;
 pub mod progress;
+pub mod remote;
 pub mod scheduler;
 pub mod task_file;
 pub mod usage;

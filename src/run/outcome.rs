@@ -27,6 +27,9 @@ pub struct Produced {
     /// it should hold, so dependents' keys are known, but the next run moves
     /// it aside and computes it again.
     pub damaged: Option<String>,
+    /// Whether only the remote holds it (its record is known, its bytes are
+    /// fetched when a computation needs them or they are a final result).
+    pub remote_only: bool,
 }
 
 /// One input of an instance that has not been computed yet.
@@ -127,7 +130,7 @@ impl RunResult {
         self.instances
             .iter()
             .filter_map(|i| match &i.outcome {
-                Outcome::Available(p) => Some(p.key.clone()),
+                Outcome::Available(p) if !p.remote_only => Some(p.key.clone()),
                 _ => None,
             })
             .collect()

@@ -122,6 +122,7 @@ impl<'p> Scheduler<'p> {
                 let producer = &self.p.stages[*stage].name;
                 match &self.nodes[nodes[0]].outcome {
                     None => return ItemsState::Wait,
+                    Some(Outcome::Available(prod)) if prod.remote_only => Ok(item_dirs_named(&prod.outputs, subpath.as_deref())),
                     Some(Outcome::Available(prod)) => {
                         let dir = subpath.as_ref().map(|s| prod.out_dir.join(s)).unwrap_or_else(|| prod.out_dir.clone());
                         list_item_dirs(&dir)
@@ -270,6 +271,21 @@ enum ItemsState {
 }
 
 /// The sorted names of the subdirectories of `dir` (hidden ones skipped).
+/// The item folders an entry's file list shows under `subpath` (for an
+/// entry only the remote holds): those [`list_item_dirs`] would list, as
+/// far as a list of files shows folders (one holding no file has no blob).
+fn item_dirs_named(outputs: &[crate::store::manifest::FileRecord], subpath: Option<&str>) -> Vec<String> {
+    let prefix = subpath.map(|s| format!("{}/", s.trim_end_matches('/'))).unwrap_or_default();
+    let mut ids: Vec<String> = outputs
+        .iter()
+        .filter_map(|f| f.path.strip_prefix(&prefix)?.split_once('/').map(|(dir, _)| dir.to_owned()))
+        .filter(|name| !name.starts_with('.') && is_item_id(name))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 fn list_item_dirs(dir: &Path) -> Result<Vec<String>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut ids = Vec::new();
