@@ -17,12 +17,17 @@ pub mod gc;
 pub mod kinds;
 pub mod lineage;
 pub mod metrics;
+pub mod pull;
+pub mod push;
+pub mod remote_args;
 pub mod report;
 pub mod run;
 pub mod status;
 pub mod sweep;
 pub mod synth;
 pub mod task;
+pub mod transfer_bar;
+pub mod transfer_choice;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -58,6 +63,10 @@ enum Verb {
     Exec(exec::ExecArgs),
     /// Drop cache entries that no pipeline file in pipelines/ reaches.
     Gc(gc::GcArgs),
+    /// Upload the pipeline's entries that the remote (shared cache) lacks.
+    Push(push::PushArgs),
+    /// Download the pipeline's entries that only the remote holds, rehashing every file.
+    Pull(pull::PullArgs),
     /// Rehash every cache entry and report any that differ from their manifest.
     Verify(verify::VerifyArgs),
     /// Write a synthetic cohort of phantom chest CTs (DICOM + labels.csv).
@@ -112,6 +121,8 @@ fn dispatch(cli: Cli) -> Result<i32, Exit> {
         Verb::Exec(args) => exec::exec(args),
         Verb::Gc(args) => gc::gc(cache, args),
         Verb::Verify(args) => verify::verify(cache, args),
+        Verb::Push(args) => push::push(cache, args),
+        Verb::Pull(args) => pull::pull(cache, args),
         Verb::Synth(args) => synth::synth(args),
         Verb::Lineage(args) => lineage::lineage(cache, args),
         Verb::Report(args) => report::report_verb(cache, args),

@@ -7,17 +7,19 @@ use anyhow::Context;
 use crate::cli::after_run::{record_last_run, record_lineage};
 use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, work_dir};
 use crate::cli::executor_choice::ExecutorChoice;
+use crate::cli::remote_args::RemoteArgs;
 use crate::cli::report::write_report;
 use crate::pipeline::model::Pipeline;
 use crate::report::html::build::ReportOptions;
 use crate::report::metrics::rows as metric_rows;
 use crate::report::run_report::RunReport;
-use crate::run::driver::run_pipeline;
+use crate::run::driver::run_pipeline_with;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
 use crate::store::cache::now_rfc3339;
 use crate::store::names::path_component;
+use crate::store::remote::session::{RemoteSession, RemoteStats};
 
 /// Arguments of `lungflow run`.
 #[derive(clap::Args, Debug)]
@@ -41,11 +43,22 @@ pub struct RunArgs {
     /// Write the HTML report (`lungflow report`) at the end of the run.
     #[arg(long)]
     report: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
+    /// Push every entry the run makes available to the remote (the
+    /// pipeline's `cache: push: true` does the same).
+    #[arg(long)]
+    push: bool,
 }
 
 /// Runs the pipeline; exit code 1 when an instance failed or was skipped.
 pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
     let p = args.target.load()?;
+    // Before the cache is touched: a remote that cannot be used stops here.
+    let remote = args.remote.open(Some(&p))?.map(|r| RemoteSession::new(r, args.push || p.cache.push, p.cache.remote_required));
+    if args.push && remote.is_none() {
+        return Err(Exit::usage("--push needs a remote: give --remote s3://BUCKET/PREFIX or write cache: {remote: ...} in the pipeline"));
+    }
     let cache = Cache::open(cache_root)?;
     crate::run::interrupt::install(Some(&cache))?;
     let mode = if args.dry_run { Mode::Inspect } else { Mode::Execute };
@@ -56,9 +69,10 @@ pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
     let work_dir = work_dir()?;
     let executor = args.executor.open(mode, &p, &cache, &work_dir)?;
     let started = now_rfc3339();
-    let result = run_pipeline(&p, &cache, &work_dir, &opts, executor.as_ref())?;
+    let result = run_pipeline_with(&p, &cache, &work_dir, &opts, executor.as_ref(), remote.as_ref())?;
     let results = cache.results_dir(&p.name());
-    let report = RunReport::new(&p, &result, &results, args.dry_run);
+    let mut report = RunReport::new(&p, &result, &results, args.dry_run);
+    report.remote = remote.as_ref().map(|r| r.stats());
     if !args.dry_run {
         record_lineage(&cache, &result);
         record_last_run(&cache, &p, &report, started, args.executor);
@@ -84,6 +98,9 @@ pub fn run(cache_root: &Path, args: RunArgs) -> Result<i32, Exit> {
             println!("skipped {}: {}", r.stage, r.reason.as_deref().unwrap_or(""));
         }
         println!("{}", report.summary());
+        if let Some(r) = &report.remote {
+            println!("{}", remote_line(r));
+        }
         if !args.dry_run {
             println!("results: {}", results.display());
             print_once_stages(&p, &result, &results);
@@ -121,6 +138,24 @@ fn print_once_stages(p: &Pipeline, result: &RunResult, results: &Path) {
         }
         println!("{line}");
     }
+}
+
+/// One line on what moved to and from the remote.
+fn remote_line(r: &RemoteStats) -> String {
+    let mut line = format!(
+        "remote {}: {} found there, {} fetched ({} bytes), {} pushed ({} blobs, {} bytes)",
+        r.remote, r.records_found, r.entries_fetched, r.bytes_fetched, r.entries_pushed, r.blobs_pushed, r.bytes_pushed
+    );
+    if r.refused > 0 {
+        line.push_str(&format!(", {} refused (damaged there, computed here)", r.refused));
+    }
+    if r.disagreements > 0 {
+        line.push_str(&format!(", {} adopted from the remote (outputs differed)", r.disagreements));
+    }
+    if let Some(why) = &r.lost {
+        line.push_str(&format!("; lost during the run: {why}"));
+    }
+    line
 }
 
 /// A number with four significant digits, integers as integers.

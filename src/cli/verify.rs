@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::cli::args::{EXIT_FAILED, Exit, print_json};
+use crate::cli::remote_args::RemoteArgs;
 use crate::maintenance::verify as verify_cache;
 use crate::store::cache::Cache;
 
@@ -20,12 +21,22 @@ pub struct VerifyArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Rehash the blobs of this shared cache (s3://BUCKET/PREFIX) instead
+    /// of the local entries.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    remote: Option<String>,
+    /// With --remote: rehash only N blobs, spread evenly over their digests.
+    #[arg(long, value_name = "N")]
+    sample: Option<usize>,
 }
 
 /// Exit code 1 when anything was found damaged (repaired or not); 0 when
 /// nothing is, warnings included (entries whose lineage a stopped or running
 /// run has not recorded yet: the next run records them).
 pub fn verify(cache_root: &Path, args: VerifyArgs) -> Result<i32, Exit> {
+    if let Some(url) = &args.remote {
+        return verify_remote(url, &args);
+    }
     let cache = Cache::open(cache_root)?;
     let report = verify_cache(&cache, args.repair)?;
     if args.json {
@@ -44,4 +55,19 @@ pub fn verify(cache_root: &Path, args: VerifyArgs) -> Result<i32, Exit> {
         println!("checked {} entries, {} damaged", report.checked, report.problems.len());
     }
     Ok(if report.is_clean() { 0 } else { EXIT_FAILED })
+}
+
+/// `verify --remote`: rehash the remote's blobs; exit 1 when one is damaged or missing.
+fn verify_remote(url: &str, args: &VerifyArgs) -> Result<i32, Exit> {
+    let remote = RemoteArgs { remote: Some(url.to_owned()) }.require(None)?;
+    let (checked, problems) = remote.verify_blobs(args.sample).map_err(|e| Exit(EXIT_FAILED, e.to_string()))?;
+    if args.json {
+        print_json(&serde_json::json!({"remote": url, "checked": checked, "problems": problems}))?;
+    } else {
+        for p in &problems {
+            println!("DAMAGED {} {}: {}", p.key, p.file, p.problem);
+        }
+        println!("checked {checked} blobs on {url}, {} damaged or missing", problems.len());
+    }
+    Ok(if problems.is_empty() { 0 } else { EXIT_FAILED })
 }

@@ -19,11 +19,12 @@ use serde::Serialize;
 
 use crate::pipeline::load;
 use crate::pipeline::model::Pipeline;
-use crate::run::driver::run_pipeline;
+use crate::run::driver::run_pipeline_with;
 use crate::run::local::Local;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
 use crate::store::cache::Cache;
+use crate::store::remote::session::RemoteSession;
 use crate::store::state::{SlurmTaskRow, StateDb};
 use crate::store::unrecorded;
 
@@ -54,8 +55,8 @@ pub struct GcReport {
 /// What the pipelines reach: keys, and the stages and instances whose keys
 /// are not known (by pipeline id, stage and item).
 #[derive(Default)]
-struct Reach {
-    keys: HashSet<String>,
+pub(crate) struct Reach {
+    pub(crate) keys: HashSet<String>,
     unresolved_stages: HashSet<(String, String)>,
     unresolved: HashSet<(String, String, Option<String>)>,
 }
@@ -84,12 +85,16 @@ impl Reach {
     /// Whether an entry no key reaches may belong to an unresolved instance.
     fn may_need(&self, cache: &Cache, key: &str) -> bool {
         match cache.manifest(key) {
-            Ok(Some(m)) => {
-                let stage = (m.pipeline, m.stage);
-                self.unresolved_stages.contains(&stage) || self.unresolved.contains(&(stage.0, stage.1, m.material.item))
-            }
+            Ok(Some(m)) => self.may_need_manifest(&m),
             _ => false,
         }
+    }
+
+    /// Whether the entry of `m` belongs to an instance whose key is not known
+    /// yet (something upstream must be computed again first).
+    pub(crate) fn may_need_manifest(&self, m: &crate::store::manifest::Manifest) -> bool {
+        let stage = (m.pipeline.clone(), m.stage.clone());
+        self.unresolved_stages.contains(&stage) || self.unresolved.contains(&(stage.0, stage.1, m.material.item.clone()))
     }
 }
 
@@ -108,7 +113,7 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
         leftovers: 0,
         undecided: None,
     };
-    match reach_of(cache, work_dir, pipelines_dir, jobs) {
+    match reach_of(cache, work_dir, pipelines_dir, jobs, None) {
         Ok((reach, pipelines)) => {
             report.pipelines = pipelines;
             remove_unreached(cache, &reach, dry_run, &mut report)?;
@@ -126,7 +131,13 @@ pub fn gc(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize, dry
 }
 
 /// What the pipelines in `pipelines_dir` reach, and their files.
-fn reach_of(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize) -> Result<(Reach, Vec<String>)> {
+pub(crate) fn reach_of(
+    cache: &Cache,
+    work_dir: &Path,
+    pipelines_dir: &Path,
+    jobs: usize,
+    remote: Option<&RemoteSession>,
+) -> Result<(Reach, Vec<String>)> {
     let mut reach = Reach::default();
     let mut pipelines = Vec::new();
     let listing = fs::read_dir(pipelines_dir).with_context(|| format!("cannot list pipelines in {}", pipelines_dir.display()))?;
@@ -138,7 +149,7 @@ fn reach_of(cache: &Cache, work_dir: &Path, pipelines_dir: &Path, jobs: usize) -
     for file in files {
         let pipeline = load::load(&file, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
         let opts = Options { jobs, keep_going: true, mode: Mode::Inspect, progress: false };
-        let eval = run_pipeline(&pipeline, cache, work_dir, &opts, &Local::IN_PROCESS)
+        let eval = run_pipeline_with(&pipeline, cache, work_dir, &opts, &Local::IN_PROCESS, remote)
             .with_context(|| format!("cannot look up what {} reaches", file.display()))?;
         reach.add(&pipeline, eval);
         pipelines.push(file.display().to_string());
