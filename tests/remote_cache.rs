@@ -240,3 +240,149 @@ fn the_protocol_works_against_rclone_serve_s3_too() {
     assert_eq!(second.read("cache/results/pipe/first/a/first.txt"), "value of a\n");
     assert!(second.run(&["verify"]).status.success());
 }
+
+/// CHAIN with `prep`'s scale set to `scale`, as pipelines/pipe.yaml.
+fn chain_with_scale(p: &Project, scale: u32) {
+    std::fs::create_dir_all(p.path().join("pipelines")).unwrap();
+    p.write("pipelines/pipe.yaml", &CHAIN.replace("scale: 2", &format!("scale: {scale}")));
+}
+
+#[test]
+fn gc_of_the_remote_keeps_what_a_pipeline_reaches_and_deletes_the_rest_without_breaking_a_push() {
+    let server = S3Server::shared_seaweedfs();
+    server.create_bucket("gc-remote");
+    let env = server.env();
+    let url = "s3://gc-remote/g";
+    let p = chain_project();
+    for scale in [2, 3] {
+        chain_with_scale(&p, scale);
+        let out = with_remote(&p, &env, &["run", "pipelines/pipe.yaml", "--remote", url, "--push"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // scale 3 is what the folder's pipeline reaches: scale 2's prep and first are not.
+    let dry = with_remote(&p, &env, &["gc", "--remote", url, "--grace", "0", "--dry-run", "--json"]).output().unwrap();
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert_eq!(json_of(&dry)["records_deleted"].as_array().unwrap().len(), 6, "{}", json_of(&dry));
+    assert_eq!(server.list("gc-remote", "g/records/").len(), 13, "a dry run deletes nothing");
+
+    // A push of another variant beside a gc with the default grace period.
+    chain_with_scale(&p, 4);
+    assert!(p.run(&["run", "pipelines/pipe.yaml"]).status.success());
+    chain_with_scale(&p, 3);
+    let mut pushing = with_remote(&p, &env, &["push", "pipelines/pipe.yaml", "--remote", url, "--set", "prep.scale=4"]).spawn().unwrap();
+    let beside = with_remote(&p, &env, &["gc", "--remote", url, "--json"]).output().unwrap();
+    assert!(pushing.wait().unwrap().success());
+    assert!(beside.status.success(), "{}", stderr(&beside));
+    assert!(json_of(&beside)["records_deleted"].as_array().unwrap().is_empty(), "everything is younger than an hour");
+    assert_no_record_names_a_missing_blob(server, "gc-remote");
+
+    let out = with_remote(&p, &env, &["gc", "--remote", url, "--grace", "0", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc = json_of(&out);
+    assert_eq!(doc["records_deleted"].as_array().unwrap().len(), 12, "scale 2's and scale 4's prep and first: {doc}");
+    assert!(doc["blobs_deleted"].as_u64().unwrap() >= 6, "their clean.txt blobs: {doc}");
+    assert_eq!(server.list("gc-remote", "g/records/").len(), 7);
+    assert_no_record_names_a_missing_blob(server, "gc-remote");
+    let fresh = chain_project();
+    chain_with_scale(&fresh, 3);
+    let out = with_remote(&fresh, &env, &["run", "pipelines/pipe.yaml", "--remote", url, "--json"]).output().unwrap();
+    assert!(instances(&json_of(&out), "executed").is_empty(), "what the pipeline reaches is all still there");
+}
+
+#[test]
+fn verify_of_the_remote_rehashes_its_blobs_and_names_a_damaged_one() {
+    let server = S3Server::shared_seaweedfs();
+    server.create_bucket("verify-remote");
+    let env = server.env();
+    let url = "s3://verify-remote";
+    let p = chain_project();
+    assert!(with_remote(&p, &env, &["run", "pipe.yaml", "--remote", url, "--push"]).output().unwrap().status.success());
+    let clean = with_remote(&p, &env, &["verify", "--remote", url, "--json"]).output().unwrap();
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    assert_eq!(json_of(&clean)["checked"].as_u64(), Some(server.list("verify-remote", "blobs/").len() as u64));
+    let sampled = with_remote(&p, &env, &["verify", "--remote", url, "--sample", "2", "--json"]).output().unwrap();
+    assert_eq!(json_of(&sampled)["checked"].as_u64(), Some(2));
+    let first = p.read("cache/results/pipe/first/b/first.txt");
+    let digest = blake3::hash(first.as_bytes()).to_hex().to_string();
+    server.put("verify-remote", &format!("blobs/{}/{digest}", &digest[..2]), b"tampered\n");
+    let out = with_remote(&p, &env, &["verify", "--remote", url]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("DAMAGED") && text.contains("out/first.txt") && text.contains(&digest), "{text}");
+}
+
+/// A stage whose outputs differ every time it runs, and one that copies them.
+const RANDOM: &str = "stages:\n  rand:\n    kind: command\n    params:\n      cmd: \"head -c 16 /dev/urandom > {out}/r.bin\"\n      outputs: [r.bin]\n  copy:\n    kind: command\n    inputs:\n      r: \"@rand/r.bin\"\n    params:\n      cmd: \"cp {inputs.r} {out}/c.bin\"\n      outputs: [c.bin]\n";
+
+#[test]
+fn when_this_machine_computed_other_outputs_for_a_key_the_run_adopts_the_remotes() {
+    let server = S3Server::shared_seaweedfs();
+    server.create_bucket("disagree");
+    let env = server.env();
+    let url = "s3://disagree";
+    let (a, b) = (Project::new(), Project::new());
+    a.write("pipe.yaml", RANDOM);
+    b.write("pipe.yaml", RANDOM);
+    assert!(with_remote(&a, &env, &["run", "pipe.yaml", "--remote", url, "--push"]).output().unwrap().status.success());
+    assert!(b.run(&["run", "pipe.yaml"]).status.success());
+    let theirs = std::fs::read(a.path().join("cache/results/pipe/copy/c.bin")).unwrap();
+    assert_ne!(std::fs::read(b.path().join("cache/results/pipe/copy/c.bin")).unwrap(), theirs);
+    let out = with_remote(&b, &env, &["run", "pipe.yaml", "--remote", url, "--push", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("rand: this machine's outputs") && err.contains("adopting the remote's"), "{err}");
+    let doc = json_of(&out);
+    assert_eq!(doc["remote"]["disagreements"].as_u64(), Some(1), "{doc}");
+    assert!(instances(&doc, "executed").is_empty(), "copy is keyed on the remote's digest, which the remote has");
+    assert_eq!(std::fs::read(b.path().join("cache/results/pipe/copy/c.bin")).unwrap(), theirs);
+    assert_eq!(
+        std::fs::read(b.path().join("cache/results/pipe/rand/r.bin")).unwrap(),
+        std::fs::read(a.path().join("cache/results/pipe/rand/r.bin")).unwrap()
+    );
+    assert!(b.run(&["verify"]).status.success());
+}
+
+/// A slow first stage, so that the server can go away while it runs.
+const SLOW: &str = "stages:\n  slow:\n    kind: command\n    params:\n      cmd: \"sleep 3; echo x > {out}/x.txt\"\n      outputs: [x.txt]\n  after:\n    kind: command\n    inputs:\n      x: \"@slow/x.txt\"\n    params:\n      cmd: \"cat {inputs.x} > {out}/y.txt\"\n      outputs: [y.txt]\n";
+
+#[test]
+fn a_remote_that_goes_away_during_a_run_is_a_warning_unless_it_is_required() {
+    let mut server = S3Server::seaweedfs();
+    server.create_bucket("away");
+    let env = server.env();
+    let p = Project::new();
+    p.write("pipe.yaml", SLOW);
+    let running = with_remote(&p, &env, &["run", "pipe.yaml", "--remote", "s3://away", "--push", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.stop();
+    let out = running.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("going on without the remote").count(), 1, "one warning: {err}");
+    assert_eq!(instances(&json_of(&out), "executed").len(), 2);
+    assert!(json_of(&out)["remote"]["lost"].is_string());
+    server.start();
+    let pushed = with_remote(&p, &env, &["push", "pipe.yaml", "--remote", "s3://away", "--json"]).output().unwrap();
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    assert_eq!(json_of(&pushed)["moved"].as_u64(), Some(2), "the next push uploads what is missing");
+
+    let q = Project::new();
+    q.write("pipe.yaml", &format!("cache:\n  remote: s3://away/req\n  remote_required: true\n{SLOW}"));
+    let running = with_remote(&q, &env, &["run", "pipe.yaml", "--push"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.stop();
+    let out = running.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("remote_required"), "{}", String::from_utf8_lossy(&out.stdout));
+    let kept =
+        std::fs::read_dir(q.path().join("cache/entries")).unwrap().flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap()).count();
+    assert_eq!(kept, 1, "what was computed is kept");
+}

@@ -63,5 +63,8 @@ pub fn push(cache_root: &Path, args: PushArgs) -> Result<i32, Exit> {
     for (key, why) in &report.failed {
         eprintln!("error: entry {key}: {why}");
     }
-    Ok(if report.failed.is_empty() { 0 } else { EXIT_FAILED })
+    if let Some(why) = &report.lost {
+        eprintln!("error: {why}; {} entries were not moved (run it again when the remote answers: what is there stays)", report.cut_off);
+    }
+    Ok(if report.complete() { 0 } else { EXIT_FAILED })
 }

@@ -117,7 +117,8 @@ mod tests {
     fn a_record_that_lies_is_refused_with_the_reason() {
         let good = record();
         let key = good.manifest.key.clone();
-        let cases: Vec<(Box<dyn Fn(&mut Record)>, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut Record)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|r| r.manifest.key = "0".repeat(64)), "names key"),
             (Box::new(|r| r.manifest.material.kind_version = 2), "does not hash to its key"),
             (Box::new(|r| r.manifest.outputs[0].size = 4), "output digest"),

@@ -32,6 +32,28 @@ pub struct SyncReport {
     pub failed: Vec<(String, String)>,
     /// Entries left alone because another process held their lock (pull).
     pub busy: Vec<String>,
+    /// Entries not moved because the remote stopped answering.
+    pub cut_off: u64,
+    /// What the remote said when it stopped answering (the first time).
+    pub lost: Option<String>,
+}
+
+impl SyncReport {
+    /// Counts a failed entry: the remote going away once, anything else per entry.
+    fn failed(&mut self, key: &str, e: TransferError) {
+        match e {
+            TransferError::Remote(message) => {
+                self.cut_off += 1;
+                self.lost.get_or_insert(message);
+            }
+            e => self.failed.push((key.to_owned(), e.to_string())),
+        }
+    }
+
+    /// Whether every entry moved or was there.
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty() && self.cut_off == 0
+    }
 }
 
 /// The blobs and records a remote holds now.
@@ -74,7 +96,7 @@ impl Remote {
                 }
                 Ok(Pushed::AlreadyThere) => report.already += 1,
                 Ok(Pushed::Differs(_)) => report.differ.push(key.clone()),
-                Err(e) => report.failed.push((key.clone(), e.to_string())),
+                Err(e) => report.failed(key, e),
             }
         }
         report.differ.sort();
@@ -116,7 +138,7 @@ impl Remote {
                     report.files += files_of.get(key.as_str()).copied().unwrap_or(0);
                     report.bytes += bytes;
                 }
-                Err(e) => report.failed.push((key.clone(), e.to_string())),
+                Err(e) => report.failed(key, e),
             }
         }
         report
