@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 pub mod browser;
+pub mod counting_proxy;
 pub mod dicom;
 pub mod fuzz;
 pub mod s3;

@@ -121,7 +121,7 @@ mod tests {
         let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|r| r.manifest.key = "0".repeat(64)), "names key"),
             (Box::new(|r| r.manifest.material.kind_version = 2), "does not hash to its key"),
-            (Box::new(|r| r.manifest.outputs[0].size = 4), "output digest"),
+            (Box::new(|r| r.manifest.outputs[0].blake3 = "0".repeat(64)), "output digest"),
             (Box::new(|r| r.extras.push(FileRecord { path: "../../etc/x".into(), size: 1, blake3: "a".repeat(64) })), "leaves the entry"),
             (
                 Box::new(|r| r.extras.push(FileRecord { path: "other.bin".into(), size: 1, blake3: "a".repeat(64) })),
