@@ -97,6 +97,29 @@ fn a_second_clone_reuses_the_first_clones_results_and_downloads_only_the_final_o
     );
     assert_eq!(first.read("cache/results/pipe/submission/submission.csv"), second.read("cache/results/pipe/submission/submission.csv"));
 
+    // The lineage of a prediction reads the remote's records: nothing is downloaded.
+    let entries = |p: &Project| {
+        std::fs::read_dir(p.path().join("cache/entries")).unwrap().flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap()).count()
+    };
+    let before = entries(&second);
+    let csv = second.read("cache/results/pipe/submission/submission.csv");
+    let patient = csv.lines().nth(1).unwrap().split(',').next().unwrap().to_owned();
+    let (_, theirs) = first.json(&["lineage", "pipe.yaml", &patient]);
+    let out = with_remote(&second, &env, &["lineage", "pipe.yaml", &patient, "--remote", url, "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ours = json_of(&out);
+    assert_eq!(ours["entries"].as_array().map(Vec::len), theirs["entries"].as_array().map(Vec::len), "{ours}");
+    let files = |doc: &Value| -> Vec<(String, String)> {
+        doc["source_files"].as_array().unwrap().iter().map(|f| (f["entry"].to_string(), f["blake3"].to_string())).collect()
+    };
+    assert!(!files(&ours).is_empty() && files(&ours) == files(&theirs), "the same DICOM files, read from the remote's records");
+    assert!(ours["missing"].as_array().unwrap().is_empty());
+    assert_eq!(entries(&second), before, "a lineage downloads no entry");
+    let out = with_remote(&second, &env, &["lineage", "pipe.yaml", &patient, "--remote", url, "--verify", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(json_of(&out)["drift"].as_array().unwrap().is_empty());
+    assert!(entries(&second) > before, "--verify downloads what it checks");
+
     // No credential in anything either clone wrote.
     let secret = env.iter().find(|(k, _)| k == "AWS_SECRET_ACCESS_KEY").unwrap().1.clone();
     let id = env.iter().find(|(k, _)| k == "AWS_ACCESS_KEY_ID").unwrap().1.clone();

@@ -9,12 +9,14 @@ use lungflow_stages::RowProvenance;
 use serde_json::json;
 
 use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs};
+use crate::cli::remote_args::RemoteArgs;
 use crate::lineage::render::{mermaid, text};
-use crate::lineage::trace::{start_row, trace};
+use crate::lineage::trace::{named_keys, start_row, trace};
 use crate::lineage::verify::verify;
 use crate::pipeline::model::{Pipeline, Stage};
 use crate::store::cache::Cache;
 use crate::store::cache::check_key;
+use crate::store::remote::session::RemoteSession;
 use crate::store::state::StateDb;
 
 /// Arguments of `lungflow lineage`.
@@ -36,6 +38,8 @@ pub struct LineageArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
     format: LineageFormat,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 /// How `lineage` draws the tree.
@@ -58,7 +62,19 @@ pub fn lineage(cache_root: &Path, args: LineageArgs) -> Result<i32, Exit> {
     })?;
     check_key(&key)?;
     let row = start_row(&cache, &stage, &key, &provenance, &args.patient).map_err(|e| Exit::usage(format!("{e:#}")))?;
-    let lineage = trace(&cache, row)?;
+    let session = args.remote.open(Some(&p))?.map(|r| RemoteSession::new(r, false, false));
+    let lineage = trace(&cache, row, session.as_ref())?;
+    if let Some(session) = session.as_ref().filter(|_| args.verify) {
+        // What the check rehashes is downloaded first (and rehashed then too).
+        for (key, label) in named_keys(&lineage) {
+            if cache.manifest(&key)?.is_none() && session.lookup(&key).map_err(|e| Exit(EXIT_FAILED, e))?.is_some() {
+                let _lock = cache.lock(&key)?;
+                if cache.manifest(&key)?.is_none() {
+                    session.fetch(&cache, &key).map_err(|e| Exit(EXIT_FAILED, format!("{label}: {e}")))?;
+                }
+            }
+        }
+    }
     let checked = args.verify.then(|| verify(&cache, &lineage));
     if args.target.json {
         let mut doc = serde_json::to_value(&lineage).context("cannot encode JSON")?;

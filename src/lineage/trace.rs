@@ -17,6 +17,7 @@ use crate::store::bounded::{JSON_CAP, read_text_capped};
 use crate::store::cache::Cache;
 use crate::store::keys::canonical;
 use crate::store::manifest::{FileRecord, InputRecord};
+use crate::store::remote::session::RemoteSession;
 
 /// The table in which a stage lists the source files it read (`hu_volume`
 /// lists DICOM files: path, sop_instance_uid, size, blake3).
@@ -160,8 +161,11 @@ pub fn start_row(cache: &Cache, table_stage: &str, table_key: &str, provenance: 
     })
 }
 
-/// Follows the manifests from the row's prediction down to its source files.
-pub fn trace(cache: &Cache, row: StartRow) -> Result<Lineage> {
+/// Follows the manifests from the row's prediction down to its source files;
+/// an entry that only `remote` holds is read from its record (and its small
+/// `sources.parquet` and `split.json` from their blobs, rehashed), without
+/// downloading the entry.
+pub fn trace(cache: &Cache, row: StartRow, remote: Option<&RemoteSession>) -> Result<Lineage> {
     let patient = row.item.clone();
     let mut lineage = Lineage { root: row.producer_key.clone(), row, entries: Vec::new(), missing: Vec::new(), source_files: Vec::new() };
     let mut queue = VecDeque::from([lineage.root.clone()]);
@@ -170,9 +174,21 @@ pub fn trace(cache: &Cache, row: StartRow) -> Result<Lineage> {
         if !seen.insert(key.clone()) {
             continue;
         }
-        let Some(m) = cache.manifest(&key)? else {
-            lineage.missing.push(key);
-            continue;
+        let (m, remote_only) = match cache.manifest(&key)? {
+            Some(m) => (m, false),
+            None => match remote.map(|r| r.lookup(&key)).transpose().map_err(|e| anyhow::anyhow!(e))?.flatten() {
+                Some(record) => (record.manifest.clone(), true),
+                None => {
+                    lineage.missing.push(key);
+                    continue;
+                }
+            },
+        };
+        let output = |name: &str| -> Result<PathBuf> {
+            match remote.filter(|_| remote_only) {
+                Some(r) => r.output_file(cache, &key, name).map_err(|e| anyhow::anyhow!(e)),
+                None => Ok(cache.out_dir(&key)?.join(name)),
+            }
         };
         let mut inputs = Vec::new();
         for (role, input) in &m.material.inputs {
@@ -192,12 +208,20 @@ pub fn trace(cache: &Cache, row: StartRow) -> Result<Lineage> {
             });
         }
         if m.outputs.iter().any(|f| f.path == SOURCES_FILE) {
-            let path = cache.out_dir(&key)?.join(SOURCES_FILE);
-            lineage.source_files.extend(read_sources(&path, &key, &|input| input_location(cache, &m.material.inputs, input))?);
+            let path = output(SOURCES_FILE)?;
+            let read = read_sources(&path, &key, &|input| input_location(cache, &m.material.inputs, input));
+            if remote_only {
+                std::fs::remove_file(&path).ok();
+            }
+            lineage.source_files.extend(read?);
         }
         let split = if m.outputs.iter().any(|f| f.path == SPLIT_FILE) {
-            let path = cache.out_dir(&key)?.join(SPLIT_FILE);
-            let text = read_text_capped(&path, JSON_CAP).with_context(|| format!("cannot read {}", path.display()))?;
+            let path = output(SPLIT_FILE)?;
+            let text = read_text_capped(&path, JSON_CAP).with_context(|| format!("cannot read {}", path.display()));
+            if remote_only {
+                std::fs::remove_file(&path).ok();
+            }
+            let text = text?;
             Some(serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?)
         } else {
             None

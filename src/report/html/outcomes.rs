@@ -76,7 +76,7 @@ fn cell(v: &serde_json::Value) -> String {
 
 /// One row's lineage as `lungflow lineage --format text` prints it, folded.
 fn lineage_cell(f: &Facts<'_>, stage: &str, key: &str, provenance: &lungflow_stages::RowProvenance, item: &str, check: bool) -> String {
-    let traced = start_row(f.cache, stage, key, provenance, item).and_then(|row| trace(f.cache, row));
+    let traced = start_row(f.cache, stage, key, provenance, item).and_then(|row| trace(f.cache, row, None));
     match traced {
         Ok(lineage) => {
             let status = if check {

@@ -183,6 +183,34 @@ impl RemoteSession {
         }
     }
 
+    /// One output file of the remote entry `key`, rehashed, written to a
+    /// temporary file of `cache` (for reading a small table the entry holds
+    /// without downloading the entry); returns its path.
+    pub fn output_file(&self, cache: &Cache, key: &str, path: &str) -> Result<std::path::PathBuf, String> {
+        let record = self.lookup(key)?.ok_or_else(|| format!("the remote has no entry {key}"))?;
+        let file = record
+            .manifest
+            .outputs
+            .iter()
+            .find(|f| f.path == path)
+            .ok_or_else(|| format!("the remote entry {key} has no output {path}"))?;
+        let blob = self.remote.layout().blob(&file.blake3);
+        let bytes = self.remote.block_on(self.remote.get(&blob)).map_err(|e| self.remote.explain(&e, false).to_string())?;
+        let bytes =
+            bytes.ok_or_else(|| format!("the remote entry {key} is incomplete: its file out/{path} (blob {}) is missing", file.blake3))?;
+        let actual = blake3::hash(&bytes).to_hex().to_string();
+        if actual != file.blake3 {
+            return Err(format!(
+                "the remote entry {key} is damaged: its file out/{path} has blake3 {actual}, its record says {}",
+                file.blake3
+            ));
+        }
+        let name = std::path::Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let target = cache.root().join("tmp").join(format!("remote-{key}-{}-{name}", std::process::id()));
+        std::fs::write(&target, &bytes).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        Ok(target)
+    }
+
     fn is_gone(&self) -> bool {
         self.gone.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
