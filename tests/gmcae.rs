@@ -43,9 +43,11 @@ fn a_mixture_of_four_fits_better_than_one_gaussian() {
     for patient in std::fs::read_dir(results.join("lungs")).unwrap() {
         let patient = patient.unwrap().file_name();
         let crop = lungflow_stages::formats::volume::read_volume(&results.join("lungs").join(&patient).join("volume.arrow")).unwrap();
+        // pyarrow reads the zstd-compressed file (issue 31) to the values lungflow reads.
+        let file = results.join("features").join(&patient).join("features.arrow");
         let out = std::process::Command::new(python())
-            .args(["-c", "import sys, json, pyarrow.ipc as i; t = i.open_file(sys.argv[1]).read_all(); m = json.loads(t.schema.metadata[b'lungflow']); print(json.dumps([m, t.num_rows, t.schema.field('features').type.list_size]))"])
-            .arg(results.join("features").join(&patient).join("features.arrow"))
+            .args(["-c", "import sys, json, blake3, pyarrow.ipc as i; t = i.open_file(sys.argv[1]).read_all(); m = json.loads(t.schema.metadata[b'lungflow']); v = b''.join(c.values.to_numpy().astype('<f4').tobytes() for c in t.column('features').chunks); print(json.dumps([m, t.num_rows, t.schema.field('features').type.list_size, blake3.blake3(v).hexdigest()]))"])
+            .arg(&file)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -56,6 +58,11 @@ fn a_mixture_of_four_fits_better_than_one_gaussian() {
         assert_eq!(got[0]["shape"], serde_json::json!(shape));
         assert_eq!(got[1], shape[0]);
         assert_eq!(got[2], 8 * shape[1] * shape[2]);
+        let (_, values) = lungflow_stages::formats::features::read_features(&file).unwrap();
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(got[3], blake3::hash(&bytes).to_hex().as_str(), "pyarrow reads the values lungflow reads");
+        let stored = std::fs::metadata(&file).unwrap().len() as usize;
+        assert!(stored < bytes.len() * 3 / 4, "features.arrow is stored compressed: {stored} bytes for {} of values", bytes.len());
     }
     let split: serde_json::Value = serde_json::from_str(&p.read("cache/results/pipe/m4/split.json")).unwrap();
     let (train, val) = (split["train_patients"].as_array().unwrap(), split["val_patients"].as_array().unwrap());

@@ -85,6 +85,15 @@ def test_hu_is_voxel_exact(series):
     assert meta["series_uid"] == ref["uid"]
 
 
+def test_volumes_and_masks_are_stored_compressed(series):
+    """Issue 31: zstd buffers, which pyarrow reads as it reads any IPC file."""
+    name, _, out, _ = series
+    for rel, column in [("hu/volume.arrow", "hu"), ("iso/volume.arrow", "hu"), ("lungs/volume.arrow", "hu"), ("lungs/mask.arrow", "mask")]:
+        values, _, _ = read_grid(out / rel, column)
+        stored = (out / rel).stat().st_size
+        assert stored < 0.9 * values.nbytes, f"{name}/{rel}: {stored} bytes for {values.nbytes} of values"
+
+
 def test_hu_equals_pydicom_pixel_array_times_slope_plus_intercept(series):
     """Independent of the peer: pydicom's raw values, sorted by position."""
     name, src, out, _ = series

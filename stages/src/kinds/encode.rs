@@ -50,8 +50,9 @@ impl StageKind for Encode {
         "encode"
     }
 
+    /// 4: zstd-compressed files (issue 31; the same values).
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn doc(&self) -> &'static str {

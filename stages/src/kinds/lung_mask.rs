@@ -94,9 +94,10 @@ impl StageKind for LungMask {
 
     /// 2: volume files version 2 (`origin_mm` as `[z, y, x]`); 3: the lungs
     /// split and labelled 1 and 2, per-slice convex hulls (20 mm deep at most), 6 mm dilation and
-    /// bone removal (juxtapleural and hilar masses stay in), `mask.png`.
+    /// bone removal (juxtapleural and hilar masses stay in), `mask.png`; 4:
+    /// zstd-compressed files (issue 31; the same values).
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn doc(&self) -> &'static str {

@@ -31,9 +31,10 @@ impl StageKind for Resample {
         "resample"
     }
 
-    /// 2: volume files version 2 (`origin_mm` as `[z, y, x]`).
+    /// 2: volume files version 2 (`origin_mm` as `[z, y, x]`); 3:
+    /// zstd-compressed files (issue 31; the same values).
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn doc(&self) -> &'static str {
