@@ -150,14 +150,14 @@ json() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($
 up_lungflow() {
     timed "$1" lungflow push "$project" "$bin" --cache "$cache" push "$pipe" --remote "s3://rbench-r$1/lf" --json "${extra[@]}"
     local out=$work/r$1/lungflow-push.out
-    [ "$(json "$out" 'len(d["failed"])')" = 0 ] || fail "round $1: lungflow push failed entries: $(cat "$out")"
+    [ "$(json "$out" 'len(d["failed"]) + d.get("cut_off", 0)')" = 0 ] || fail "round $1: lungflow push left entries out: $(cat "$out")"
     row "$1" lungflow push "$(json "$out" 'd["files"]')" "$(json "$out" 'd["bytes"]')" \
         "entries $(json "$out" 'd["moved"]'); server: $(server_size "rbench-r$1/lf" | awk '{print $1 " objects, " $2 " B"}')"
 }
 down_lungflow() {
     timed "$1" lungflow pull "$project" "$bin" --cache "$work/r$1/lf-pulled" pull "$pipe" --remote "s3://rbench-r$1/lf" --json "${extra[@]}"
     local out=$work/r$1/lungflow-pull.out
-    [ "$(json "$out" 'len(d["failed"])')" = 0 ] || fail "round $1: lungflow pull failed entries: $(cat "$out")"
+    [ "$(json "$out" 'len(d["failed"]) + d.get("cut_off", 0)')" = 0 ] || fail "round $1: lungflow pull left entries out: $(cat "$out")"
     row "$1" lungflow pull "$(json "$out" 'd["files"]')" "$(json "$out" 'd["bytes"]')" \
         "entries $(json "$out" 'd["moved"]'); local: $(local_size "$work/r$1/lf-pulled/entries" | awk '{print $1 " files, " $2 " B"}')"
     rm -rf "$work/r$1/lf-pulled"
