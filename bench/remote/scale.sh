@@ -93,7 +93,7 @@ timed() {
 import json, sys
 n, r, op, t0, t1, rss, out = sys.argv[1:]
 d = json.load(open(out))
-print("\t".join(map(str, [n, r, op, f"{float(t1) - float(t0):.3f}", rss, d["moved"], d["files"], d["bytes"], len(d["failed"])])))
+print("\t".join(map(str, [n, r, op, f"{float(t1) - float(t0):.3f}", rss, d["moved"], d["files"], d["bytes"], len(d["failed"]) + d.get("cut_off", 0)])))
 EOF
 }
 printf 'n\tround\top\tseconds\trss_kb\tmoved\tfiles\tbytes\tfailed\n' >scale.tsv
