@@ -32,7 +32,7 @@ impl TransferBar {
 }
 
 impl Tally for TransferBar {
-    fn file(&self, bytes: u64) {
+    fn file(&self, bytes: u64, _moved: bool) {
         let files = self.files.fetch_add(1, Ordering::Relaxed) + 1;
         self.bar.inc(bytes);
         self.bar.set_message(format!("{files} files"));

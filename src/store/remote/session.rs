@@ -246,8 +246,8 @@ struct Counted<'a> {
 }
 
 impl Tally for Counted<'_> {
-    fn file(&self, bytes: u64) {
-        if bytes > 0 {
+    fn file(&self, bytes: u64, moved: bool) {
+        if moved {
             self.moved.blobs_pushed.fetch_add(1, Ordering::Relaxed);
             self.moved.bytes_pushed.fetch_add(bytes, Ordering::Relaxed);
         }

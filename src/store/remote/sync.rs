@@ -2,14 +2,14 @@
 //! blobs are listed once, only what is missing on the other side moves,
 //! many transfers in flight.
 
-use std::collections::HashSet;
+use std::sync::Mutex;
 
 use futures::StreamExt;
 use serde::Serialize;
 
 use super::client::Remote;
 use super::record::Record;
-use super::transfer::{Pushed, Tally, TransferError};
+use super::transfer::{Known, Pushed, Tally, TransferError};
 use crate::store::cache::Cache;
 
 /// Entries moved at once.
@@ -56,33 +56,25 @@ impl SyncReport {
     }
 }
 
-/// The blobs and records a remote holds now.
-pub struct Listing {
-    /// Digests of every blob.
-    pub blobs: HashSet<String>,
-    /// Keys of every record.
-    pub records: HashSet<String>,
-}
-
 impl Remote {
     /// Lists every blob and record under the prefix.
-    pub fn listing(&self) -> Result<Listing, TransferError> {
+    pub fn listing(&self) -> Result<Known, TransferError> {
         let layout = self.layout();
         let fail = |e| TransferError::Remote(self.explain(&e, false).to_string());
         let blobs = self.block_on(self.list(&layout.blobs())).map_err(fail)?;
         let records = self.block_on(self.list(&layout.records())).map_err(fail)?;
-        Ok(Listing {
-            blobs: blobs.iter().filter_map(|m| layout.digest_of(&m.location)).collect(),
+        Ok(Known {
+            blobs: Mutex::new(blobs.iter().filter_map(|m| layout.digest_of(&m.location)).collect()),
             records: records.iter().filter_map(|m| layout.key_of(&m.location)).collect(),
         })
     }
 
     /// Pushes the local entries `keys`: those whose record is listed are
     /// only checked to hold the same outputs; the others send their missing blobs.
-    pub fn push_many(&self, cache: &Cache, keys: &[String], listing: &Listing, tally: &dyn Tally) -> SyncReport {
+    pub fn push_many(&self, cache: &Cache, keys: &[String], known: &Known, tally: &dyn Tally) -> SyncReport {
         let results = self.block_on(
             futures::stream::iter(keys)
-                .map(|key| async move { (key, self.push_entry(cache, key, Some(&listing.blobs), tally).await) })
+                .map(|key| async move { (key, self.push_entry(cache, key, Some(known), tally).await) })
                 .buffer_unordered(ENTRIES_IN_FLIGHT)
                 .collect::<Vec<_>>(),
         );

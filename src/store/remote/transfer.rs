@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -74,12 +75,21 @@ pub enum Pushed {
 
 /// Counts what a transfer moved, for a progress bar.
 pub trait Tally: Sync {
-    /// One file of `bytes` moved.
-    fn file(&self, bytes: u64);
+    /// One file of `bytes` done: `moved`, or found there already.
+    fn file(&self, bytes: u64, moved: bool);
 }
 
 impl Tally for () {
-    fn file(&self, _: u64) {}
+    fn file(&self, _: u64, _: bool) {}
+}
+
+/// What a bulk push knows of the remote: the records and blobs listed when
+/// it started, and the blobs it has claimed since.
+pub struct Known {
+    /// Keys with a record.
+    pub records: HashSet<String>,
+    /// Digests of blobs there or being sent.
+    pub blobs: Mutex<HashSet<String>>,
 }
 
 impl Remote {
@@ -94,19 +104,15 @@ impl Remote {
     }
 
     /// Pushes the local entry `key`: each blob that is not in `known` (nor
-    /// on the remote, when `known` is `None`), every file rehashed as it is
+    /// on the remote, when `known` is `None`; a blob sent is added to
+    /// `known`, so bytes several entries hold go once), every file rehashed as it is
     /// read so that damaged bytes never leave; then its record, only if none
     /// is there. A record already there with other outputs is returned.
-    pub async fn push_entry(
-        &self,
-        cache: &Cache,
-        key: &str,
-        known: Option<&HashSet<String>>,
-        tally: &dyn Tally,
-    ) -> Result<Pushed, TransferError> {
+    pub async fn push_entry(&self, cache: &Cache, key: &str, known: Option<&Known>, tally: &dyn Tally) -> Result<Pushed, TransferError> {
         let local = |e: anyhow::Error| TransferError::Local(e);
         let manifest = cache.manifest(key).map_err(local)?.ok_or_else(|| local(anyhow::anyhow!("no local entry {key}")))?;
-        if let Some(there) = self.read_record(key).await? {
+        let maybe_there = known.is_none_or(|k| k.records.contains(key));
+        if maybe_there && let Some(there) = self.read_record(key).await? {
             return Ok(if there.manifest.output_digest == manifest.output_digest {
                 Pushed::AlreadyThere
             } else {
@@ -140,6 +146,7 @@ impl Remote {
         for (rel, f) in sent.iter().filter_map(|(_, skipped)| skipped.clone()) {
             self.push_blob(key, entry.join(&rel), rel, f, None, &()).await?;
         }
+        let uploaded = sent.iter().filter(|(_, skipped)| skipped.is_none()).count() as u64;
         let sent: Vec<u64> = sent.iter().map(|(n, _)| *n).collect();
         if written {
             // Whoever wrote last on a store without conditional writes wins:
@@ -148,7 +155,7 @@ impl Remote {
                 Some(r) if r.manifest.output_digest != record.manifest.output_digest => return Ok(Pushed::Differs(Box::new(r))),
                 _ => {}
             }
-            return Ok(Pushed::New { blobs: sent.iter().filter(|&&b| b > 0).count() as u64, bytes: sent.iter().sum() });
+            return Ok(Pushed::New { blobs: uploaded, bytes: sent.iter().sum() });
         }
         match self.read_record(key).await? {
             Some(r) if r.manifest.output_digest != record.manifest.output_digest => Ok(Pushed::Differs(Box::new(r))),
@@ -164,16 +171,18 @@ impl Remote {
         path: std::path::PathBuf,
         rel: String,
         f: FileRecord,
-        known: Option<&HashSet<String>>,
+        known: Option<&Known>,
         tally: &dyn Tally,
     ) -> Result<(u64, Option<(String, FileRecord)>), TransferError> {
         let blob = self.layout().blob(&f.blake3);
         let there = match known {
-            Some(set) => set.contains(&f.blake3),
+            // Claimed by the first entry that holds it (and checked again
+            // after this entry's record is written, should that upload fail).
+            Some(k) => !k.blobs.lock().unwrap_or_else(|e| e.into_inner()).insert(f.blake3.clone()),
             None => self.exists(&blob).await.map_err(|e| self.failed(e))?,
         };
         if there {
-            tally.file(0);
+            tally.file(0, false);
             return Ok((0, Some((rel, f))));
         }
         let bytes =
@@ -187,7 +196,7 @@ impl Remote {
         }
         let size = bytes.len() as u64;
         self.put(&blob, Bytes::from(bytes)).await.map_err(|e| self.failed(e))?;
-        tally.file(size);
+        tally.file(size, true);
         Ok((size, None))
     }
 
@@ -202,8 +211,17 @@ impl Remote {
             .buffer_unordered(PER_ENTRY)
             .try_collect()
             .await;
-        let published =
-            got.and_then(|sizes| cache.publish(&staging, &record.manifest).map(|()| sizes.iter().sum()).map_err(TransferError::Local));
+        let published = match got {
+            Ok(sizes) => {
+                // Publishing syncs every file: off the thread that drives the transfers.
+                let (cache, dir, manifest) = (cache.clone(), staging.clone(), record.manifest.clone());
+                match tokio::task::spawn_blocking(move || cache.publish(&dir, &manifest)).await {
+                    Ok(done) => done.map(|()| sizes.iter().sum()).map_err(TransferError::Local),
+                    Err(e) => Err(TransferError::Local(anyhow::anyhow!("publishing {key} stopped: {e}"))),
+                }
+            }
+            Err(e) => Err(e),
+        };
         if published.is_err() {
             std::fs::remove_dir_all(&staging).ok();
         }
@@ -224,7 +242,7 @@ impl Remote {
             tokio::fs::create_dir_all(parent).await.map_err(local)?;
         }
         tokio::fs::write(&path, &bytes).await.map_err(local)?;
-        tally.file(bytes.len() as u64);
+        tally.file(bytes.len() as u64, true);
         Ok(bytes.len() as u64)
     }
 }
