@@ -47,8 +47,8 @@ def main():
         return {
             "secs": secs,
             "median": statistics.median(secs),
-            "files": int(first["files"]),
-            "bytes": int(first["bytes"]),
+            "files": int(float(first["files"])),
+            "bytes": int(float(first["bytes"])),
             "same": same,
             "rss": max(int(rows[k]["rss_kb"]) for k in rows),
             "note": first["note"],
