@@ -36,6 +36,23 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A fresh bucket on the test process's SeaweedFS, and its environment.
+fn shared_bucket(name: &str) -> (&'static S3Server, Vec<(String, String)>) {
+    let server = S3Server::shared_seaweedfs();
+    server.create_bucket(name);
+    (server, server.env())
+}
+
+/// The value of `name` in a server's environment.
+fn env_value(env: &[(String, String)], name: &str) -> String {
+    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// How many entries a project's cache holds.
+fn entries(p: &Project) -> usize {
+    std::fs::read_dir(p.path().join("cache/entries")).unwrap().flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap()).count()
+}
+
 /// Every record on the bucket names only blobs that are there.
 fn assert_no_record_names_a_missing_blob(server: &S3Server, bucket: &str) {
     let objects = server.list(bucket, "");
@@ -55,9 +72,7 @@ fn assert_no_record_names_a_missing_blob(server: &S3Server, bucket: &str) {
 
 #[test]
 fn a_second_clone_reuses_the_first_clones_results_and_downloads_only_the_final_ones() {
-    let server = S3Server::shared_seaweedfs();
-    server.create_bucket("share");
-    let env = server.env();
+    let (server, env) = shared_bucket("share");
     let url = "s3://share/team";
 
     let first = Project::new();
@@ -98,9 +113,6 @@ fn a_second_clone_reuses_the_first_clones_results_and_downloads_only_the_final_o
     assert_eq!(first.read("cache/results/pipe/submission/submission.csv"), second.read("cache/results/pipe/submission/submission.csv"));
 
     // The lineage of a prediction reads the remote's records: nothing is downloaded.
-    let entries = |p: &Project| {
-        std::fs::read_dir(p.path().join("cache/entries")).unwrap().flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap()).count()
-    };
     let before = entries(&second);
     let csv = second.read("cache/results/pipe/submission/submission.csv");
     let patient = csv.lines().nth(1).unwrap().split(',').next().unwrap().to_owned();
@@ -121,8 +133,7 @@ fn a_second_clone_reuses_the_first_clones_results_and_downloads_only_the_final_o
     assert!(entries(&second) > before, "--verify downloads what it checks");
 
     // No credential in anything either clone wrote.
-    let secret = env.iter().find(|(k, _)| k == "AWS_SECRET_ACCESS_KEY").unwrap().1.clone();
-    let id = env.iter().find(|(k, _)| k == "AWS_ACCESS_KEY_ID").unwrap().1.clone();
+    let (secret, id) = (env_value(&env, "AWS_SECRET_ACCESS_KEY"), env_value(&env, "AWS_ACCESS_KEY_ID"));
     for p in [&first, &second] {
         let grep = Command::new("grep").args(["-rIl", "-e", &secret, "-e", &id]).arg(p.path().join("cache")).output().unwrap();
         assert!(grep.stdout.is_empty(), "credentials written to {}", String::from_utf8_lossy(&grep.stdout));
@@ -131,9 +142,7 @@ fn a_second_clone_reuses_the_first_clones_results_and_downloads_only_the_final_o
 
 #[test]
 fn a_damaged_remote_blob_is_reported_and_its_instance_computed_here() {
-    let server = S3Server::shared_seaweedfs();
-    server.create_bucket("poison");
-    let env = server.env();
+    let (server, env) = shared_bucket("poison");
     let url = "s3://poison";
     let first = chain_project();
     let out = with_remote(&first, &env, &["run", "pipe.yaml", "--remote", url, "--push"]).output().unwrap();
@@ -162,10 +171,8 @@ fn a_damaged_remote_blob_is_reported_and_its_instance_computed_here() {
 
 #[test]
 fn a_remote_that_cannot_be_used_stops_the_run_with_exit_2_before_anything_is_touched() {
-    let server = S3Server::shared_seaweedfs();
-    server.create_bucket("exists");
-    let good = server.env();
-    let secret = good.iter().find(|(k, _)| k == "AWS_SECRET_ACCESS_KEY").unwrap().1.clone();
+    let (_, good) = shared_bucket("exists");
+    let secret = env_value(&good, "AWS_SECRET_ACCESS_KEY");
     let mut wrong = good.clone();
     for (k, v) in wrong.iter_mut() {
         if k == "AWS_SECRET_ACCESS_KEY" {
@@ -193,9 +200,7 @@ fn a_remote_that_cannot_be_used_stops_the_run_with_exit_2_before_anything_is_tou
 
 #[test]
 fn two_pushes_of_the_same_entries_at_once_store_each_blob_once_and_one_record_per_key() {
-    let server = S3Server::shared_seaweedfs();
-    server.create_bucket("race");
-    let env = server.env();
+    let (server, env) = shared_bucket("race");
     let (a, b) = (chain_project(), chain_project());
     for p in [&a, &b] {
         assert!(p.run(&["run", "pipe.yaml"]).status.success());
@@ -272,9 +277,7 @@ fn chain_with_scale(p: &Project, scale: u32) {
 
 #[test]
 fn gc_of_the_remote_keeps_what_a_pipeline_reaches_and_deletes_the_rest_without_breaking_a_push() {
-    let server = S3Server::shared_seaweedfs();
-    server.create_bucket("gc-remote");
-    let env = server.env();
+    let (server, env) = shared_bucket("gc-remote");
     let url = "s3://gc-remote/g";
     let p = chain_project();
     for scale in [2, 3] {
@@ -314,9 +317,7 @@ fn gc_of_the_remote_keeps_what_a_pipeline_reaches_and_deletes_the_rest_without_b
 
 #[test]
 fn verify_of_the_remote_rehashes_its_blobs_and_names_a_damaged_one() {
-    let server = S3Server::shared_seaweedfs();
-    server.create_bucket("verify-remote");
-    let env = server.env();
+    let (server, env) = shared_bucket("verify-remote");
     let url = "s3://verify-remote";
     let p = chain_project();
     assert!(with_remote(&p, &env, &["run", "pipe.yaml", "--remote", url, "--push"]).output().unwrap().status.success());
@@ -339,9 +340,7 @@ const RANDOM: &str = "stages:\n  rand:\n    kind: command\n    params:\n      cm
 
 #[test]
 fn when_this_machine_computed_other_outputs_for_a_key_the_run_adopts_the_remotes() {
-    let server = S3Server::shared_seaweedfs();
-    server.create_bucket("disagree");
-    let env = server.env();
+    let (_, env) = shared_bucket("disagree");
     let url = "s3://disagree";
     let (a, b) = (Project::new(), Project::new());
     a.write("pipe.yaml", RANDOM);
@@ -405,7 +404,6 @@ fn a_remote_that_goes_away_during_a_run_is_a_warning_unless_it_is_required() {
     let out = running.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("remote_required"), "{}", String::from_utf8_lossy(&out.stdout));
-    let kept =
-        std::fs::read_dir(q.path().join("cache/entries")).unwrap().flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap()).count();
+    let kept = entries(&q);
     assert_eq!(kept, 1, "what was computed is kept");
 }

@@ -2,8 +2,8 @@
 //! the pipeline that only the remote holds (every blob rehashed), and link
 //! them into the results folder.
 
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, default_jobs, print_json, work_dir};
 use crate::cli::remote_args::RemoteArgs;
@@ -34,15 +34,14 @@ pub fn pull(cache_root: &Path, args: PullArgs) -> Result<i32, Exit> {
     let opts = Options { jobs: default_jobs(), keep_going: true, mode: Mode::Inspect, progress: false };
     let run = run_pipeline_with(&p, &cache, &work_dir()?, &opts, &Local::IN_PROCESS, Some(&session))?;
     let chosen = args.only.instances(&p, &run)?;
-    let mut records = Vec::new();
-    for prod in chosen.iter().filter(|prod| prod.remote_only) {
-        if let Ok(Some(r)) = session.lookup(&prod.key)
-            && !records.iter().any(|x: &Arc<_>| Arc::ptr_eq(x, &r))
-        {
-            records.push(r);
-        }
-    }
-    let records: Vec<_> = records.iter().map(|r| (**r).clone()).collect();
+    // Each key once (sweep variants share entries); the records the
+    // inspection looked up, not copies.
+    let mut seen = HashSet::new();
+    let records: Vec<_> = chosen
+        .iter()
+        .filter(|prod| prod.remote_only && seen.insert(prod.key.clone()))
+        .filter_map(|prod| session.lookup(&prod.key).ok().flatten())
+        .collect();
     let to_get: u64 = records.iter().flat_map(|r| r.files()).map(|(_, f)| f.size).sum();
     let bar = TransferBar::new("pull", to_get, !args.target.json);
     let report = session.remote().pull_many(&cache, &records, &bar);

@@ -33,7 +33,7 @@ pub fn push(cache_root: &Path, args: PushArgs) -> Result<i32, Exit> {
         chosen.iter().filter(|prod| !prod.remote_only).map(|prod| prod.key.clone()).collect::<HashSet<_>>().into_iter().collect();
     let listing = remote.listing().map_err(|e| Exit(EXIT_FAILED, e.to_string()))?;
     let mut seen = HashSet::new();
-    let there = listing.blobs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let there = listing.blobs.lock().unwrap_or_else(|e| e.into_inner());
     let to_send: u64 = chosen
         .iter()
         .filter(|prod| !listing.records.contains(&prod.key))
@@ -41,6 +41,7 @@ pub fn push(cache_root: &Path, args: PushArgs) -> Result<i32, Exit> {
         .filter(|f| !there.contains(&f.blake3) && seen.insert(f.blake3.clone()))
         .map(|f| f.size)
         .sum();
+    drop(there);
     let bar = TransferBar::new("push", to_send, !args.target.json);
     let report = remote.push_many(&cache, &keys, &listing, &bar);
     bar.finish();

@@ -2,7 +2,7 @@
 //! blobs are listed once, only what is missing on the other side moves,
 //! many transfers in flight.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -98,36 +98,35 @@ impl Remote {
 
     /// Fetches the entries of `records` that this cache lacks, each under
     /// its key's lock (one another process holds is left alone).
-    pub fn pull_many(&self, cache: &Cache, records: &[Record], tally: &dyn Tally) -> SyncReport {
+    pub fn pull_many(&self, cache: &Cache, records: &[Arc<Record>], tally: &dyn Tally) -> SyncReport {
         let results = self.block_on(
             futures::stream::iter(records)
                 .map(|record| async move {
                     let key = &record.manifest.key;
                     let lock = match cache.try_lock(key) {
                         Ok(Some(lock)) => lock,
-                        Ok(None) => return (key, Ok(PullOne::Busy)),
-                        Err(e) => return (key, Err(TransferError::Local(e))),
+                        Ok(None) => return (record, Ok(PullOne::Busy)),
+                        Err(e) => return (record, Err(TransferError::Local(e))),
                     };
                     if cache.manifest(key).ok().flatten().is_some() {
-                        return (key, Ok(PullOne::Here));
+                        return (record, Ok(PullOne::Here));
                     }
                     let got = self.fetch_entry(cache, key, record, tally).await;
                     drop(lock);
-                    (key, got.map(PullOne::Fetched))
+                    (record, got.map(PullOne::Fetched))
                 })
                 .buffer_unordered(ENTRIES_IN_FLIGHT)
                 .collect::<Vec<_>>(),
         );
-        let files_of: std::collections::HashMap<&str, u64> =
-            records.iter().map(|r| (r.manifest.key.as_str(), r.files().count() as u64)).collect();
         let mut report = SyncReport::default();
-        for (key, result) in results {
+        for (record, result) in results {
+            let key = &record.manifest.key;
             match result {
                 Ok(PullOne::Busy) => report.busy.push(key.clone()),
                 Ok(PullOne::Here) => report.already += 1,
                 Ok(PullOne::Fetched(bytes)) => {
                     report.moved += 1;
-                    report.files += files_of.get(key.as_str()).copied().unwrap_or(0);
+                    report.files += record.files().count() as u64;
                     report.bytes += bytes;
                 }
                 Err(e) => report.failed(key, e),
