@@ -7,7 +7,9 @@
 //!
 //! The probability tables hold one row per patient: `id` (text), `cancer`
 //! (the true label, boolean) and `probability` (unclipped); the out-of-fold
-//! table has the patient's `fold` (int32) between the last two.
+//! table has one row per patient and repeat, with the `repeat` and the
+//! `fold` (int32, both from 1) that held the patient out between the last
+//! two ([`OutOfFold`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -69,6 +71,22 @@ pub struct HeldOut {
     pub probability: f64,
 }
 
+/// One patient's out-of-fold probability in one repeat of a
+/// cross-validation: a row of `cv_predictions.parquet`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutOfFold {
+    /// Patient id.
+    pub id: String,
+    /// The true label.
+    pub cancer: bool,
+    /// The repeat (deal of the folds), from 1.
+    pub repeat: usize,
+    /// The fold that held the patient out, from 1.
+    pub fold: usize,
+    /// The probability of the model that did not see the patient.
+    pub probability: f64,
+}
+
 /// One fold's row of `cv_folds.parquet`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FoldRow {
@@ -104,24 +122,23 @@ pub fn write_epochs(dir: &Path, rows: &[EpochRow], prior_val_log_loss: f64) -> R
 
 /// Writes `dir/validation.parquet`.
 pub fn write_validation(dir: &Path, rows: &[HeldOut]) -> Result<(), StageError> {
-    write_held_out(&dir.join(VALIDATION_TABLE), rows, None)
+    write_held_out(&dir.join(VALIDATION_TABLE), rows, Vec::new())
 }
 
-/// Writes `dir/cv_predictions.parquet`: each row with the fold that held it out.
-pub fn write_cv_predictions(dir: &Path, rows: &[(HeldOut, usize)]) -> Result<(), StageError> {
-    let (held, folds): (Vec<HeldOut>, Vec<usize>) = rows.iter().cloned().unzip();
-    write_held_out(&dir.join(CV_PREDICTIONS_TABLE), &held, Some(&folds))
+/// Writes `dir/cv_predictions.parquet`: one row per patient and repeat.
+pub fn write_cv_predictions(dir: &Path, rows: &[OutOfFold]) -> Result<(), StageError> {
+    let held: Vec<HeldOut> = rows.iter().map(|r| HeldOut { id: r.id.clone(), cancer: r.cancer, probability: r.probability }).collect();
+    let int = |f: fn(&OutOfFold) -> usize| Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| f(r) as i32))) as ArrayRef;
+    write_held_out(&dir.join(CV_PREDICTIONS_TABLE), &held, vec![("repeat", int(|r| r.repeat)), ("fold", int(|r| r.fold))])
 }
 
-/// A probability table, with a `fold` column before `probability` when given.
-fn write_held_out(path: &Path, rows: &[HeldOut], folds: Option<&[usize]>) -> Result<(), StageError> {
+/// A probability table, with `between` columns before `probability`.
+fn write_held_out(path: &Path, rows: &[HeldOut], between: Vec<(&str, ArrayRef)>) -> Result<(), StageError> {
     let mut columns = vec![
         (ID_COLUMN, Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.id.as_str()))) as ArrayRef),
         (LABEL_COLUMN, Arc::new(BooleanArray::from(rows.iter().map(|r| r.cancer).collect::<Vec<_>>())) as ArrayRef),
     ];
-    if let Some(folds) = folds {
-        columns.push(("fold", Arc::new(Int32Array::from_iter_values(folds.iter().map(|&f| f as i32))) as ArrayRef));
-    }
+    columns.extend(between);
     columns.push((PROBABILITY_COLUMN, Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.probability))) as ArrayRef));
     write_parquet(path, &RecordBatch::try_from_iter(columns).map_err(StageError::msg)?)
 }
@@ -158,6 +175,28 @@ pub fn read_held_out(path: &Path) -> Result<Vec<HeldOut>, StageError> {
     Ok(ids.into_iter().zip(labels).zip(probabilities).map(|((id, &l), &p)| HeldOut { id, cancer: l > 0.5, probability: p }).collect())
 }
 
+/// Reads `cv_predictions.parquet` back, in row order; a table without a
+/// `repeat` column (written before repeats existed) is one repeat.
+pub fn read_out_of_fold(path: &Path) -> Result<Vec<OutOfFold>, StageError> {
+    let held = read_held_out(path)?;
+    let columns = read_numeric_columns(path)?;
+    let ints = |name: &str| -> Result<Option<Vec<usize>>, StageError> {
+        let Some((_, v)) = columns.iter().find(|(n, _)| n == name) else { return Ok(None) };
+        if v.len() != held.len() || v.iter().any(|&x| !(x >= 1.0 && x.fract() == 0.0)) {
+            return Err(StageError(format!("{}: column {name} must hold a whole number from 1 on every row", path.display())));
+        }
+        Ok(Some(v.iter().map(|&x| x as usize).collect()))
+    };
+    let folds = ints("fold")?.ok_or_else(|| StageError(format!("{}: no column fold (is it an out-of-fold table?)", path.display())))?;
+    let repeats = ints("repeat")?.unwrap_or_else(|| vec![1; held.len()]);
+    Ok(held
+        .into_iter()
+        .zip(repeats)
+        .zip(folds)
+        .map(|((h, repeat), fold)| OutOfFold { id: h.id, cancer: h.cancer, repeat, fold, probability: h.probability })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,13 +212,17 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let rows = vec![held("b", true, 0.75), held("a", false, 0.125)];
         write_validation(&dir, &rows).unwrap();
-        write_cv_predictions(&dir, &[(rows[0].clone(), 1), (rows[1].clone(), 0)]).unwrap();
+        let oof = |h: &HeldOut, repeat, fold| OutOfFold { id: h.id.clone(), cancer: h.cancer, repeat, fold, probability: h.probability };
+        let out_of_fold = vec![oof(&rows[0], 1, 2), oof(&rows[1], 1, 1), oof(&rows[0], 2, 1)];
+        write_cv_predictions(&dir, &out_of_fold).unwrap();
         assert_eq!(read_held_out(&dir.join(VALIDATION_TABLE)).unwrap(), rows);
-        assert_eq!(read_held_out(&dir.join(CV_PREDICTIONS_TABLE)).unwrap(), rows);
+        assert_eq!(read_held_out(&dir.join(CV_PREDICTIONS_TABLE)).unwrap()[..2], rows);
+        assert_eq!(read_out_of_fold(&dir.join(CV_PREDICTIONS_TABLE)).unwrap(), out_of_fold);
+        assert!(read_out_of_fold(&dir.join(VALIDATION_TABLE)).unwrap_err().0.contains("no column fold"));
         let names = |file: &str| read_numeric_columns(&dir.join(file)).unwrap().into_iter().map(|c| c.0).collect::<Vec<_>>();
         assert_eq!(names(VALIDATION_TABLE), [LABEL_COLUMN, PROBABILITY_COLUMN]);
-        assert_eq!(names(CV_PREDICTIONS_TABLE), [LABEL_COLUMN, "fold", PROBABILITY_COLUMN]);
-        assert_eq!(read_rows(&dir.join(CV_PREDICTIONS_TABLE)).unwrap()[0]["fold"], 1);
+        assert_eq!(names(CV_PREDICTIONS_TABLE), [LABEL_COLUMN, "repeat", "fold", PROBABILITY_COLUMN]);
+        assert_eq!(read_rows(&dir.join(CV_PREDICTIONS_TABLE)).unwrap()[0]["fold"], 2);
         let err = read_held_out(&dir.join("missing.parquet")).unwrap_err();
         assert!(err.0.contains("missing.parquet"), "{err}");
         std::fs::remove_dir_all(dir).ok();

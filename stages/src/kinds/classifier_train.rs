@@ -31,8 +31,8 @@ use serde_json::json;
 
 use crate::contract::{ReportView, ScoredLabels};
 use crate::formats::classifier::{
-    AUC_PNG, EpochRow, FoldRow, HeldOut, LABEL_COLUMN, LOG_LOSS_PNG, PROBABILITY_COLUMN, SetScores, VALIDATION_TABLE, write_cv_folds,
-    write_cv_predictions, write_epochs, write_validation,
+    AUC_PNG, EpochRow, FoldRow, HeldOut, LABEL_COLUMN, LOG_LOSS_PNG, OutOfFold, PROBABILITY_COLUMN, SetScores, VALIDATION_TABLE,
+    write_cv_folds, write_cv_predictions, write_epochs, write_validation,
 };
 use crate::formats::features::{FEATURES_FILE, read_features};
 use crate::formats::labels::read_labels;
@@ -374,8 +374,12 @@ fn write_cv_tables(out: &Path, cv: &CrossValidation) -> Result<(), StageError> {
         scores: set(&s.scores),
     });
     write_cv_folds(out, &folds.collect::<Vec<_>>())?;
-    let held = |(id, cancer, fold, probability): &(String, bool, usize, f64)| {
-        (HeldOut { id: id.clone(), cancer: *cancer, probability: *probability }, *fold)
+    let held = |(id, cancer, fold, probability): &(String, bool, usize, f64)| OutOfFold {
+        id: id.clone(),
+        cancer: *cancer,
+        repeat: 1,
+        fold: *fold,
+        probability: *probability,
     };
     write_cv_predictions(out, &cv.predictions.iter().map(held).collect::<Vec<_>>())
 }

@@ -6,13 +6,11 @@
 //! spread over folds says how much a quality figure from one split of a few
 //! dozen patients can be trusted.
 
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::data::{Sample, stratified_split_of};
 use super::dropout::MaskStream;
+use super::folds::stratified_folds;
 use super::model::Classifier;
 use super::scores::{Scores, score};
 use super::side_by_side::{Log, side_by_side};
@@ -66,34 +64,6 @@ impl CrossValidation {
     }
 }
 
-/// Indices of `samples` dealt into `k` folds, stratified by label: each
-/// class is shuffled (seeded) and dealt in turn, so fold sizes differ by at
-/// most one and every fold holds both classes. Each fold is sorted.
-pub fn stratified_folds(samples: &[Sample], k: usize, seed: u64) -> Result<Vec<Vec<usize>>, StageError> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut folds = vec![Vec::new(); k];
-    let mut next = 0;
-    for class in [false, true] {
-        let mut idx: Vec<usize> = (0..samples.len()).filter(|&i| samples[i].label == class).collect();
-        if idx.len() < k {
-            return Err(StageError(format!(
-                "folds = {k} needs at least {k} labelled patients with cancer = {} (have {})",
-                class as u8,
-                idx.len()
-            )));
-        }
-        idx.shuffle(&mut rng);
-        for i in idx {
-            folds[next % k].push(i);
-            next += 1;
-        }
-    }
-    for f in &mut folds {
-        f.sort_unstable();
-    }
-    Ok(folds)
-}
-
 /// One fold's patients: those held out, and the training and validation
 /// split of the rest that the recipe uses.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,7 +77,7 @@ pub struct FoldPlan {
 /// The folds and each fold's split of the other patients, worked out before
 /// any training so that `folds` too large for the data fails at once.
 pub fn plan_folds(samples: &[Sample], k: usize, val_fraction: f64, seed: u64) -> Result<Vec<FoldPlan>, StageError> {
-    stratified_folds(samples, k, seed)?
+    stratified_folds(&samples.iter().map(|s| s.label).collect::<Vec<_>>(), k, seed)?
         .into_iter()
         .enumerate()
         .map(|(f, held_out)| {
@@ -197,24 +167,6 @@ mod tests {
     fn samples(n: usize, every: usize) -> Vec<Sample> {
         let f = FeatureMap { channels: 1, shape: [1, 1, 1], data: vec![0.0] };
         (0..n).map(|i| Sample { id: format!("p{i:02}"), label: i % every == 0, features: f.clone(), blocks: 2 }).collect()
-    }
-
-    #[test]
-    fn folds_cover_every_patient_once_balanced_by_class() {
-        let s = samples(23, 3); // 8 with cancer, 15 without
-        let folds = stratified_folds(&s, 4, 7).unwrap();
-        let mut all: Vec<usize> = folds.concat();
-        all.sort_unstable();
-        assert_eq!(all, (0..23).collect::<Vec<_>>());
-        let sizes: Vec<usize> = folds.iter().map(Vec::len).collect();
-        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
-        for f in &folds {
-            assert_eq!(f.iter().filter(|&&i| s[i].label).count(), 2, "{folds:?}");
-        }
-        assert_eq!(stratified_folds(&s, 4, 7).unwrap(), folds, "seeded");
-        assert_ne!(stratified_folds(&s, 4, 8).unwrap(), folds, "another seed deals otherwise");
-        let err = stratified_folds(&s, 9, 7).unwrap_err();
-        assert!(err.0.contains("folds = 9 needs at least 9 labelled patients with cancer = 1 (have 8)"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod cross_validation;
 pub mod data;
 pub mod dropout;
+pub mod folds;
 pub mod model;
 pub mod scores;
 pub mod side_by_side;
