@@ -38,7 +38,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The central 95 % of some values; `None` for none.
-fn central_95(mut values: Vec<f64>) -> Option<Interval> {
+pub(crate) fn central_95(mut values: Vec<f64>) -> Option<Interval> {
     if values.is_empty() {
         return None;
     }

@@ -8,6 +8,7 @@ pub mod data;
 pub mod dropout;
 pub mod folds;
 pub mod model;
+pub mod paired;
 pub mod scores;
 pub mod side_by_side;
 pub mod spp;
