@@ -90,8 +90,12 @@ pub struct OutOfFold {
 /// One fold's row of `cv_folds.parquet`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FoldRow {
-    /// The fold, from 0.
+    /// The repeat, from 1.
+    pub repeat: usize,
+    /// The fold, from 1.
     pub fold: usize,
+    /// Starts abandoned before one learned.
+    pub restarts: usize,
     /// Patients held out in it.
     pub patients: usize,
     /// How many of them have cancer.
@@ -101,6 +105,15 @@ pub struct FoldRow {
     /// Scores on its held-out patients.
     pub scores: SetScores,
 }
+
+/// The folder, inside a classifier's output, of the model that fold `fold`
+/// of repeat `repeat` kept (both from 1): `folds/rRfF`.
+pub fn fold_model_dir(repeat: usize, fold: usize) -> String {
+    format!("{FOLD_MODELS_DIR}/r{repeat}f{fold}")
+}
+
+/// The folder of the fold models inside a classifier's output.
+pub const FOLD_MODELS_DIR: &str = "folds";
 
 /// Writes `dir/metrics.parquet`: per epoch the training and validation
 /// scores, and the class prior's validation log loss (the same every row).
@@ -148,7 +161,9 @@ pub fn write_cv_folds(dir: &Path, rows: &[FoldRow]) -> Result<(), StageError> {
     let int = |f: &dyn Fn(&FoldRow) -> usize| Arc::new(Int32Array::from_iter_values(rows.iter().map(|s| f(s) as i32))) as ArrayRef;
     let real = |f: &dyn Fn(&SetScores) -> f64| Arc::new(Float64Array::from_iter_values(rows.iter().map(|s| f(&s.scores)))) as ArrayRef;
     let batch = RecordBatch::try_from_iter([
+        ("repeat", int(&|s| s.repeat)),
         ("fold", int(&|s| s.fold)),
+        ("restarts", int(&|s| s.restarts)),
         ("patients", int(&|s| s.patients)),
         ("cancers", int(&|s| s.cancers)),
         ("best_epoch", int(&|s| s.best_epoch)),
@@ -235,7 +250,8 @@ mod tests {
         let s = |x: f64| SetScores { log_loss: x, accuracy: x / 2.0, auc: x / 4.0 };
         write_epochs(&dir, &[EpochRow { epoch: 1, train: s(0.5), val: s(0.75) }, EpochRow { epoch: 2, train: s(0.25), val: s(1.0) }], 0.7)
             .unwrap();
-        write_cv_folds(&dir, &[FoldRow { fold: 0, patients: 3, cancers: 1, best_epoch: 2, scores: s(0.5) }]).unwrap();
+        write_cv_folds(&dir, &[FoldRow { repeat: 1, fold: 1, restarts: 0, patients: 3, cancers: 1, best_epoch: 2, scores: s(0.5) }])
+            .unwrap();
         let epochs = read_numeric_columns(&dir.join(METRICS_TABLE)).unwrap();
         let names: Vec<&str> = epochs.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(

@@ -1,6 +1,8 @@
 //! `prediction.json`, one patient's probability of cancer: `id`,
-//! `probability` (unclipped) and `symmetries` (how many cube symmetries were
-//! averaged).
+//! `probability` (unclipped), `symmetries` (how many cube symmetries were
+//! averaged) and `models`: each averaged model's own probability, by its
+//! folder inside the classifier's output (`.` for the kept model,
+//! `folds/rRfF` for a cross-validation fold's), for the lineage.
 
 use std::path::Path;
 
@@ -20,6 +22,18 @@ pub struct Prediction {
     pub probability: f64,
     /// Cube symmetries averaged (1 = the feature map as is).
     pub symmetries: usize,
+    /// Each averaged model's probability (`probability` is their mean).
+    #[serde(default)]
+    pub models: Vec<ModelScore>,
+}
+
+/// One model's probability for the patient.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelScore {
+    /// The model's folder inside the classifier's output.
+    pub model: String,
+    /// Its probability (mean over the symmetries).
+    pub probability: f64,
 }
 
 /// Writes a prediction file.
@@ -41,7 +55,12 @@ mod tests {
     #[test]
     fn predictions_round_trip() {
         let path = std::env::temp_dir().join(format!("lf-prediction-{}.json", std::process::id()));
-        let p = Prediction { id: "a".into(), probability: 0.25, symmetries: 4 };
+        let p = Prediction {
+            id: "a".into(),
+            probability: 0.25,
+            symmetries: 4,
+            models: vec![ModelScore { model: ".".into(), probability: 0.25 }],
+        };
         write_prediction(&path, &p).unwrap();
         assert_eq!(read_prediction(&path).unwrap(), p);
         std::fs::remove_file(&path).ok();

@@ -15,12 +15,32 @@
 //! `auc.png`, as in [`formats::training`](crate::formats::training) and
 //! [`formats::classifier`](crate::formats::classifier).
 //!
-//! With `folds: k` the recipe is also cross-validated over the labelled
-//! patients (see [`cross_validation`](crate::models::classifier::cross_validation)):
+//! With `folds: k` (and `repeats: r`) the recipe is also cross-validated
+//! over the labelled patients, r deals of k folds (see
+//! [`cross_validation`](crate::models::classifier::cross_validation)):
 //! `cv_folds.parquet` (per fold), `cv_predictions.parquet` (every labelled
-//! patient's out-of-fold probability) and `cv_*` metrics (mean and standard
-//! deviation over folds, and the pooled out-of-fold scores). The kept model
-//! is the one trained on the split, as without folds.
+//! patient's out-of-fold probability, per repeat) and `cv_*` metrics: the
+//! mean, standard deviation and minimum of the folds' AUCs, the
+//! cross-validated AUC (pooled out-of-fold, mean over repeats) with its
+//! patient-bootstrap 95 % interval, log loss, Brier score and expected
+//! calibration error of the pooled out-of-fold probabilities. Each fold's
+//! model is kept under `folds/rRfF/` (`model.mpk`, `model.json`), so that
+//! `predict` can average them with the model trained on the split.
+//!
+//! With an input `baseline` (a kind that writes `cv_predictions.parquet`
+//! on the same folds, e.g. `baseline_cv`), the metrics add the paired
+//! difference of the cross-validated AUCs (`cv_auc_diff` with its 95 %
+//! interval over the same patient resamples) and `beats_baseline` (1 when
+//! the interval lies above 0).
+//!
+//! The recipe (all parameters): the features are centred and scaled per
+//! channel on each fit's training patients; pooling reads the dilated lung
+//! region only (`pool_lung`, from `encode`'s `lung.arrow`); new layers start
+//! from Glorot weights, zero biases and the output bias at logit(prior);
+//! AdamW with weight decay and a linear warm-up; early stopping counts once
+//! the training log loss is `learn_margin` below the prior's, and a start
+//! that never gets there in `restart_after` epochs is replaced by the next
+//! of `restarts` (said in the log). Every fold draws its own weights.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,20 +51,22 @@ use serde_json::json;
 
 use crate::contract::{ReportView, ScoredLabels};
 use crate::formats::classifier::{
-    AUC_PNG, EpochRow, FoldRow, HeldOut, LABEL_COLUMN, LOG_LOSS_PNG, OutOfFold, PROBABILITY_COLUMN, SetScores, VALIDATION_TABLE,
-    write_cv_folds, write_cv_predictions, write_epochs, write_validation,
+    AUC_PNG, CV_PREDICTIONS_TABLE, EpochRow, FoldRow, HeldOut, LABEL_COLUMN, LOG_LOSS_PNG, PROBABILITY_COLUMN, SetScores, VALIDATION_TABLE,
+    fold_model_dir, read_out_of_fold, write_cv_folds, write_cv_predictions, write_epochs, write_validation,
 };
-use crate::formats::features::{FEATURES_FILE, read_features};
 use crate::formats::labels::read_labels;
 use crate::formats::training::{load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split, write_timings};
 use crate::logs::line_log;
-use crate::models::classifier::cross_validation::{CrossValidation, FoldPlan, cross_validate, plan_folds};
-use crate::models::classifier::data::{Sample, stratified_split};
+use crate::models::classifier::calibration::{brier, expected_calibration_error};
+use crate::models::classifier::cross_validation::{CrossValidation, FoldPlan, cross_validate, mean_sd, plan_folds};
+use crate::models::classifier::data::{Sample, read_patient_features, stratified_split};
+use crate::models::classifier::folds::repeat_seed;
 use crate::models::classifier::model::{Classifier, ClassifierShape};
-use crate::models::classifier::scores::Scores;
+use crate::models::classifier::normalise::ChannelStats;
+use crate::models::classifier::paired::{OutOfFoldMatrix, cv_auc, paired_auc_difference};
+use crate::models::classifier::scores::{Scores, positive_rate};
 use crate::models::classifier::side_by_side::{buffered, joined};
-use crate::models::classifier::train::{EpochScores, TrainOptions, TrainResult, prepare, train};
-use crate::models::gmcae::features::FeatureMap;
+use crate::models::classifier::train::{EpochScores, Start, TrainOptions, TrainResult, prepare, train};
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::parse_widths;
 use crate::params::{input_path, positive};
@@ -55,24 +77,48 @@ training_params! {
     /// The parameters of `classifier_train`.
     pub struct Params {
         /// widths of the 3³ convolutions after the encoder
-        widths: String = "16,16",
+        widths: String = "8",
         /// stride of the first convolution (2 halves each axis: 8x less work)
         #[range(1..=16)]
         stride: i64 = 2,
         /// spatial pyramid levels (bins per axis)
-        levels: String = "1,2,4",
-        /// units of the hidden dense layer
-        #[range(1..=4096)]
-        hidden: i64 = 32,
+        levels: String = "1",
+        /// units of the hidden dense layer (0 = none: the logit reads the pooled vector)
+        #[range(0..=4096)]
+        hidden: i64 = 0,
         /// dropout before the dense layers
         #[range(0.0..=0.99)]
-        dropout: f64 = 0.3,
+        dropout: f64 = 0.0,
+        /// max-pool over the dilated lung region only (needs encode's lung.arrow)
+        pool_lung: bool = true,
+        /// code voxels the lung region is grown by (negative: shrunk, to leave out the mask's shell of chest wall)
+        #[range(-16..=16)]
+        pool_grow: i64 = -1,
+        /// centre and scale each feature channel on the training patients
+        normalise: bool = true,
+        /// centre and scale the pooled vector on the training patients at every epoch's start
+        head_norm: bool = false,
         /// last GMCAE encoder blocks trained with the classifier (0 = encoder frozen)
         #[range(0..=64)]
         fine_tune: i64 = 0,
-        /// Adam learning rate
+        /// AdamW learning rate
         #[range(1e-8..=1.0)]
         lr: f64 = 1e-3,
+        /// AdamW decoupled weight decay
+        #[range(0.0..=10.0)]
+        weight_decay: f64 = 0.01,
+        /// epochs of linear learning-rate warm-up
+        #[range(0..=1000)]
+        warmup_epochs: i64 = 2,
+        /// nats the training log loss must fall below the prior's to count as learning
+        #[range(0.0..=1.0)]
+        learn_margin: f64 = 0.05,
+        /// epochs a start may take to learn before the next start replaces it (0 = never)
+        #[range(0..=100000)]
+        restart_after: i64 = 10,
+        /// further starts (fresh initial weights) tried when one does not learn
+        #[range(0..=16)]
+        restarts: i64 = 2,
     }
     training {
         /// patients per step
@@ -86,6 +132,9 @@ training_params! {
             /// k-fold cross-validation of the recipe over the labelled patients (0 = none)
             #[range(0..=100)]
             folds: i64 = 0,
+            /// deals of the folds (each with its own fold seeds)
+            #[range(1..=100)]
+            repeats: i64 = 1,
         }
         /// random cube symmetry (of 48) per patient per step
         augment,
@@ -102,8 +151,12 @@ impl Params {
             widths: parse_widths(&self.widths)?,
             stride: positive("stride", self.stride)?,
             levels: parse_widths(&self.levels)?,
-            hidden: positive("hidden", self.hidden)?,
+            hidden: usize::try_from(self.hidden).map_err(|_| StageError::msg("hidden must be 0 or more"))?,
             dropout: self.dropout,
+            pool_lung: self.pool_lung,
+            pool_grow: self.pool_grow,
+            input_mean: Vec::new(),
+            input_scale: Vec::new(),
         })
     }
 
@@ -117,6 +170,11 @@ impl Params {
             clip_norm: self.clip_norm,
             seed: self.seed as u64,
             augment: self.augment,
+            weight_decay: self.weight_decay,
+            warmup_epochs: self.warmup_epochs as usize,
+            learn_margin: self.learn_margin,
+            restart_after: self.restart_after as usize,
+            head_norm: self.head_norm,
         })
     }
 }
@@ -129,12 +187,14 @@ impl StageKind for ClassifierTrain {
         "classifier_train"
     }
 
+    /// 4: the recipe of issue 30 (lung pooling, normalisation, restarts,
+    /// repeats, fold models kept).
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn doc(&self) -> &'static str {
-        "trains the 3-D CNN + spatial pyramid pooling classifier on gathered encoder features (inputs `features`, `labels`, optional `encoder`)"
+        "trains the 3-D CNN + spatial pyramid pooling classifier on gathered encoder features (inputs `features`, `labels`, optional `encoder` and `baseline`)"
     }
 
     fn wants_all_cores(&self) -> bool {
@@ -157,7 +217,8 @@ impl StageKind for ClassifierTrain {
         let _heap = crate::models::heap::ReuseFreedMemory::start();
         let p = Params::parse(ctx.params)?;
         let labels_path = input_path(ctx, "labels")?;
-        let samples = load_labelled(input_path(ctx, "features")?, &read_labels(labels_path)?, labels_path)?;
+        let pooling = p.pool_lung.then_some(p.pool_grow);
+        let samples = load_labelled(input_path(ctx, "features")?, &read_labels(labels_path)?, labels_path, pooling)?;
         // The whole architecture is checked before any data-dependent step.
         let encoder = if p.fine_tune > 0 {
             Some(input_path(ctx, "encoder").map_err(|e| StageError(format!("fine_tune > 0 needs the GMCAE: {e}")))?)
@@ -171,25 +232,50 @@ impl StageKind for ClassifierTrain {
         shape.check_size(o.batch_size, spatial)?;
         let folds = match p.folds {
             0 => None,
-            k if k >= 2 => Some(plan_folds(&samples, k as usize, p.val_fraction, p.seed as u64)?),
+            k if k >= 2 => Some(plan_folds(&samples, k as usize, p.repeats as usize, p.val_fraction, p.seed as u64)?),
             k => return Err(StageError(format!("folds must be 0 (no cross-validation) or at least 2, got {k}"))),
         };
+        let baseline = match ctx.inputs.get("baseline") {
+            Some(_) if folds.is_none() => {
+                return Err(StageError::msg("a `baseline` input is compared on the cross-validation's folds: set folds (and repeats)"));
+            }
+            Some(_) => Some(read_baseline(input_path(ctx, "baseline")?)?),
+            None => None,
+        };
         let mut log = line_log(ctx.log_path)?;
-        let fit = Fit { encoder, out: ctx.out_dir, shape: &shape, samples: &samples, split: &split, o: &o, folds: folds.as_deref() };
+        let stats = ChannelStats::of(&samples);
+        let fit = Fit {
+            encoder,
+            out: ctx.out_dir,
+            shape: &shape,
+            normalise: p.normalise.then_some(&stats),
+            samples: &samples,
+            split: &split,
+            o: &o,
+            restarts: p.restarts as usize,
+            folds: folds.as_deref(),
+        };
         let (result, cv) = on_device!(p.device.as_str(), fit_on(&fit, &mut log))?;
         write_timings(ctx.timings_path, result.epochs.iter().map(|m| json!({"epoch": m.epoch, "seconds": m.seconds})).collect())?;
         if let Some(cv) = &cv {
             write_cv_tables(ctx.out_dir, cv)?;
         }
-        write_outputs(ctx.out_dir, &shape, &samples, &split, &result, cv.as_ref())
+        let summary = cv.as_ref().map(|cv| cv_metrics(cv, baseline.as_ref(), p.seed as u64, &mut log)).transpose()?;
+        write_outputs(ctx.out_dir, &fit.shape_for(&split.0), &samples, &split, &result, summary)
     }
 }
 
 /// Loads the features of every labelled patient from a gathered `encode`
-/// input (one folder per patient). Patients without a label are skipped
+/// input (one folder per patient), with their pooling region (dilated by
+/// `pooling` code voxels) when given. Patients without a label are skipped
 /// (they are the test patients); a label without features is an error, and
 /// so is a labels file that labels no one.
-fn load_labelled(dir: &Path, labels: &BTreeMap<String, bool>, labels_path: &Path) -> Result<Vec<Sample>, StageError> {
+fn load_labelled(
+    dir: &Path,
+    labels: &BTreeMap<String, bool>,
+    labels_path: &Path,
+    pooling: Option<i64>,
+) -> Result<Vec<Sample>, StageError> {
     if labels.is_empty() {
         return Err(StageError(format!("{}: the file labels no patient, so there is nothing to train on", labels_path.display())));
     }
@@ -201,9 +287,8 @@ fn load_labelled(dir: &Path, labels: &BTreeMap<String, bool>, labels_path: &Path
                 labels_path.display()
             )));
         }
-        let (meta, data) = read_features(&dir.join(id).join(FEATURES_FILE))?;
-        let features = FeatureMap { channels: meta.channels, shape: meta.shape, data };
-        samples.push(Sample { id: id.clone(), label, features, blocks: meta.blocks });
+        let (meta, features, region) = read_patient_features(&dir.join(id), pooling)?;
+        samples.push(Sample { id: id.clone(), label, features, blocks: meta.blocks, region });
     }
     let first = &samples[0];
     if let Some(s) = samples.iter().find(|s| s.features.channels != first.features.channels || s.blocks != first.blocks) {
@@ -236,17 +321,35 @@ struct Fit<'a> {
     encoder: Option<&'a Path>,
     /// Where the best model is saved.
     out: &'a Path,
+    /// The architecture, before the input normalisation of a fit.
     shape: &'a ClassifierShape,
+    /// The channels' statistics, when the inputs are normalised.
+    normalise: Option<&'a ChannelStats>,
     samples: &'a [Sample],
     split: &'a (Vec<usize>, Vec<usize>),
     o: &'a TrainOptions,
+    /// Further starts per training.
+    restarts: usize,
     /// Cross-validation folds, if any.
     folds: Option<&'a [FoldPlan]>,
 }
 
-/// Builds the network (with the GMCAE's blocks when fine-tuning) and trains
-/// it; with folds, cross-validates the same recipe at the same time. Every
-/// training starts from the same seed and is made ready here, one after
+impl Fit<'_> {
+    /// The architecture of a model fitted on the patients at `train`: with
+    /// their channels' centring and scaling when normalising.
+    fn shape_for(&self, train: &[usize]) -> ClassifierShape {
+        let mut shape = self.shape.clone();
+        if let Some(stats) = self.normalise {
+            (shape.input_mean, shape.input_scale) = stats.mean_scale(train);
+        }
+        shape
+    }
+}
+
+/// Builds the networks (with the GMCAE's blocks when fine-tuning) and trains
+/// the kept one; with folds, cross-validates the same recipe at the same
+/// time and saves each fold's model under `folds/`. Every training's starts
+/// (its own seed, and one more per restart) are made ready here, one after
 /// another (the backend's generator is global); then they run side by side,
 /// and each gives the bits it would give alone.
 fn fit_on<B: crate::models::kernels::KernelBackend>(
@@ -262,19 +365,25 @@ fn fit_on<B: crate::models::kernels::KernelBackend>(
             Some(gmcae.encoder_tail(f.samples[0].blocks))
         }
     };
-    let fresh = |train_len: usize| {
-        // Seeded after loading, so the classifier's weights do not depend on it.
-        Autodiff::<B>::seed(device, f.o.seed);
-        let model: Classifier<Autodiff<B>> = f.shape.init(device);
-        let model = match &tail {
-            Some(tail) => model.with_tail(tail.clone()),
-            None => model,
-        };
-        prepare(model, &f.samples[0], f.o, train_len, device)
+    let starts = |train: &[usize], seed: u64| -> Vec<Start<Autodiff<B>>> {
+        let shape = f.shape_for(train);
+        let prior = positive_rate(&train.iter().map(|&i| f.samples[i].label).collect::<Vec<_>>());
+        (0..=f.restarts)
+            .map(|a| {
+                // Seeded after loading, so the classifier's weights do not depend on it.
+                Autodiff::<B>::seed(device, repeat_seed(seed, a));
+                let model: Classifier<Autodiff<B>> = shape.init(device);
+                let model = match &tail {
+                    Some(tail) => model.with_tail(tail.clone()),
+                    None => model,
+                };
+                prepare(model, &f.samples[0], f.o, (train.len(), prior), device)
+            })
+            .collect()
     };
     let (train_idx, val_idx) = f.split;
-    let main = fresh(train_idx.len());
-    let folds = f.folds.map(|plan| (plan, plan.iter().map(|fold| fresh(fold.split.0.len())).collect::<Vec<_>>()));
+    let main = starts(train_idx, f.o.seed);
+    let folds = f.folds.map(|plan| (plan, plan.iter().map(|fold| starts(&fold.split.0, fold.seed)).collect::<Vec<_>>()));
     std::thread::scope(|scope| {
         let cv = folds.map(|(plan, starts)| scope.spawn(move || buffered(|log| cross_validate(starts, f.samples, plan, f.o, device, log))));
         // The kept model's lines go to the log as they come; the folds' after it.
@@ -282,7 +391,15 @@ fn fit_on<B: crate::models::kernels::KernelBackend>(
         let cv = match cv.map(joined) {
             Some((cv, lines)) => {
                 lines.iter().for_each(|line| log(line));
-                Some(cv?)
+                let (cv, models) = cv?;
+                let plan = f.folds.expect("folds were planned");
+                for ((fold, model), plan) in cv.folds.iter().zip(&models).zip(plan) {
+                    let dir = f.out.join(fold_model_dir(fold.repeat, fold.fold));
+                    std::fs::create_dir_all(&dir).map_err(|e| StageError(format!("cannot create {}: {e}", dir.display())))?;
+                    save_weights(model, &dir)?;
+                    write_model_json(&dir, &f.shape_for(&plan.split.0))?;
+                }
+                Some(cv)
             }
             None => None,
         };
@@ -290,13 +407,80 @@ fn fit_on<B: crate::models::kernels::KernelBackend>(
     })
 }
 
+/// The baseline's out-of-fold predictions (`cv_predictions.parquet` in
+/// its output folder).
+fn read_baseline(dir: &Path) -> Result<OutOfFoldMatrix, StageError> {
+    let path = dir.join(CV_PREDICTIONS_TABLE);
+    OutOfFoldMatrix::from_rows(&read_out_of_fold(&path)?, &path.display().to_string())
+}
+
+/// Patient resamples of the cross-validation's bootstrap intervals.
+const CV_RESAMPLES: usize = 2000;
+
+/// The cross-validation's metrics (see the module docs), with the paired
+/// difference to `baseline` when given.
+fn cv_metrics(
+    cv: &CrossValidation,
+    baseline: Option<&OutOfFoldMatrix>,
+    seed: u64,
+    log: &mut dyn FnMut(&str),
+) -> Result<serde_json::Map<String, serde_json::Value>, StageError> {
+    let mut m = serde_json::Map::new();
+    let aucs: Vec<f64> = cv.folds.iter().map(|s| s.scores.auc).collect();
+    let (auc_mean, auc_sd) = mean_sd(&aucs);
+    let (loss_mean, loss_sd) = cv.spread(|s| s.log_loss);
+    let pooled = cv.pooled();
+    let model = OutOfFoldMatrix::from_rows(&cv.predictions, "the cross-validation")?;
+    let estimate = cv_auc(&model, CV_RESAMPLES, seed);
+    let p: Vec<f64> = cv.predictions.iter().map(|r| r.probability).collect();
+    let y: Vec<bool> = cv.predictions.iter().map(|r| r.cancer).collect();
+    let mut put = |name: &str, value: serde_json::Value| m.insert(name.to_owned(), value);
+    put("cv_auc", json!(estimate.value));
+    put("cv_auc_low", json!(estimate.interval.map(|i| i.low)));
+    put("cv_auc_high", json!(estimate.interval.map(|i| i.high)));
+    put("cv_auc_mean", json!(auc_mean));
+    put("cv_auc_sd", json!(auc_sd));
+    put("cv_auc_min", json!(aucs.iter().copied().fold(f64::INFINITY, f64::min)));
+    put("cv_log_loss_mean", json!(loss_mean));
+    put("cv_log_loss_sd", json!(loss_sd));
+    put("cv_pooled_auc", json!(pooled.auc));
+    put("cv_pooled_log_loss", json!(pooled.log_loss));
+    put("cv_brier", json!(brier(&p, &y)));
+    put("cv_ece", json!(expected_calibration_error(&p, &y, CALIBRATION_BINS)));
+    put("cv_folds", json!(cv.folds.iter().map(|f| f.fold).max().unwrap_or(0)));
+    put("cv_repeats", json!(cv.folds.iter().map(|f| f.repeat).max().unwrap_or(0)));
+    put("cv_restarts", json!(cv.folds.iter().map(|f| f.restarts).sum::<usize>()));
+    if let Some(baseline) = baseline {
+        let diff = paired_auc_difference(&model, baseline, CV_RESAMPLES, seed)?;
+        let base = cv_auc(baseline, 1, seed).value;
+        let beats = diff.interval.is_some_and(|i| i.low > 0.0);
+        log(&format!(
+            "against the baseline: cross-validated AUC {:.3} vs {base:.3}, paired difference {:+.3} [{:+.3}, {:+.3}]{}",
+            estimate.value,
+            diff.value,
+            diff.interval.map_or(f64::NAN, |i| i.low),
+            diff.interval.map_or(f64::NAN, |i| i.high),
+            if beats { "" } else { ": the model does NOT beat its baseline" }
+        ));
+        m.insert("baseline_cv_auc".into(), json!(base));
+        m.insert("cv_auc_diff".into(), json!(diff.value));
+        m.insert("cv_auc_diff_low".into(), json!(diff.interval.map(|i| i.low)));
+        m.insert("cv_auc_diff_high".into(), json!(diff.interval.map(|i| i.high)));
+        m.insert("beats_baseline".into(), json!(u8::from(beats)));
+    }
+    Ok(m)
+}
+
+/// Equal-width probability bins of the expected calibration error.
+const CALIBRATION_BINS: usize = 10;
+
 fn write_outputs(
     out: &Path,
     shape: &ClassifierShape,
     samples: &[Sample],
     (train_idx, val_idx): &(Vec<usize>, Vec<usize>),
     r: &TrainResult,
-    cv: Option<&CrossValidation>,
+    cv: Option<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(), StageError> {
     write_tables(out, r)?;
     let best = &r.epochs[r.best_epoch - 1];
@@ -311,21 +495,9 @@ fn write_outputs(
         "epochs": r.epochs.len(),
         "training_cancer_rate": r.prior,
     });
+    metrics["restarts"] = json!(r.restarts);
     if let Some(cv) = cv {
-        let (auc_mean, auc_sd) = cv.spread(|s| s.auc);
-        let (loss_mean, loss_sd) = cv.spread(|s| s.log_loss);
-        let pooled = cv.pooled();
-        for (name, value) in [
-            ("cv_auc_mean", auc_mean),
-            ("cv_auc_sd", auc_sd),
-            ("cv_log_loss_mean", loss_mean),
-            ("cv_log_loss_sd", loss_sd),
-            ("cv_pooled_auc", pooled.auc),
-            ("cv_pooled_log_loss", pooled.log_loss),
-        ] {
-            metrics[name] = json!(value);
-        }
-        metrics["cv_folds"] = json!(cv.folds.len());
+        metrics.as_object_mut().expect("an object").extend(cv);
     }
     write_metrics(out, &metrics)?;
     write_model_json(out, shape)?;
@@ -367,21 +539,16 @@ fn write_tables(out: &Path, r: &TrainResult) -> Result<(), StageError> {
 /// `cv_folds.parquet` (one row per fold) and `cv_predictions.parquet`.
 fn write_cv_tables(out: &Path, cv: &CrossValidation) -> Result<(), StageError> {
     let folds = cv.folds.iter().map(|s| FoldRow {
+        repeat: s.repeat,
         fold: s.fold,
         patients: s.patients,
         cancers: s.cancers,
         best_epoch: s.best_epoch,
+        restarts: s.restarts,
         scores: set(&s.scores),
     });
     write_cv_folds(out, &folds.collect::<Vec<_>>())?;
-    let held = |(id, cancer, fold, probability): &(String, bool, usize, f64)| OutOfFold {
-        id: id.clone(),
-        cancer: *cancer,
-        repeat: 1,
-        fold: *fold,
-        probability: *probability,
-    };
-    write_cv_predictions(out, &cv.predictions.iter().map(held).collect::<Vec<_>>())
+    write_cv_predictions(out, &cv.predictions)
 }
 
 /// A model's scores as the tables write them.
@@ -405,7 +572,7 @@ mod tests {
         let labels_path = dir.join(crate::formats::labels::TRAIN_LABELS_FILE);
         std::fs::write(&labels_path, "id,cancer\n").unwrap();
         let labels = read_labels(&labels_path).unwrap();
-        let err = load_labelled(&dir, &labels, &labels_path).unwrap_err();
+        let err = load_labelled(&dir, &labels, &labels_path, None).unwrap_err();
         assert!(err.0.starts_with(&format!("{}: the file labels no patient", labels_path.display())), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }
@@ -414,7 +581,7 @@ mod tests {
     fn a_labelled_patient_without_features_is_an_error_naming_the_labels_file() {
         let dir = temp("no-features");
         let labels = BTreeMap::from([("p1".to_owned(), true)]);
-        let err = load_labelled(&dir, &labels, Path::new("labels.csv")).unwrap_err();
+        let err = load_labelled(&dir, &labels, Path::new("labels.csv"), None).unwrap_err();
         assert!(err.0.contains("labels.csv labels patient p1, but no features"), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }

@@ -2,13 +2,16 @@
 //! whole cropped lung volume (fully convolutional, in z-slabs with a halo).
 //!
 //! Inputs: `model` (a `gmcae_train` output) and `lungs` (a `lung_mask`
-//! output). Output [`features.arrow`](crate::formats::features).
+//! output). Outputs [`features.arrow`](crate::formats::features) and
+//! `lung.arrow`, the lung mask on the feature grid (the fraction of each
+//! code voxel's input voxels inside the mask), so that a classifier can pool
+//! over the lungs alone while the encoder saw the whole crop (no cut edges).
 
 use std::path::Path;
 
-use crate::formats::features::{FEATURES_FILE, FeatureMeta, write_features};
+use crate::formats::features::{FEATURES_FILE, FeatureMeta, LUNG_FILE, write_features, write_lung};
 use crate::formats::training::{load_model, read_model_json};
-use crate::formats::volume::{MASK_FILE, VOLUME_FILE, Volume, read_mask, read_volume};
+use crate::formats::volume::{MASK_FILE, Mask, VOLUME_FILE, Volume, read_mask, read_volume};
 use crate::limits::{checked_len, try_filled};
 use crate::models::gmcae::features::{FeatureMap, encode_volume};
 use crate::models::gmcae::model::GmcaeShape;
@@ -50,13 +53,13 @@ impl StageKind for Encode {
         "encode"
     }
 
-    /// 4: zstd-compressed files (issue 31; the same values).
+    /// 4: zstd-compressed files (issue 31; the same values). 5: `lung.arrow`.
     fn version(&self) -> u32 {
-        4
+        5
     }
 
     fn doc(&self) -> &'static str {
-        "applies the trained GMCAE encoder (input `model`) to a whole lung crop (input `lungs`): features.arrow"
+        "applies the trained GMCAE encoder (input `model`) to a whole lung crop (input `lungs`): features.arrow, and lung.arrow (the lung mask on the feature grid)"
     }
 
     fn params(&self) -> Vec<ParamSpec> {
@@ -70,7 +73,8 @@ impl StageKind for Encode {
         let model_dir = input_path(ctx, "model")?;
         let shape: GmcaeShape = read_model_json(model_dir)?;
         let blocks = encoder_blocks(p.blocks, shape.widths.len())?;
-        let v = read_lungs(input_path(ctx, "lungs")?, p.mask_outside)?;
+        let lungs = input_path(ctx, "lungs")?;
+        let (v, mask) = read_lungs(lungs, p.mask_outside)?;
         let step = 1usize << blocks;
         let (input, padded) = padded_input(&v, step, &scale)?;
         let features = inside_the_pool(|| on_device!(p.device.as_str(), encode_with(model_dir, blocks, &input, padded, slab)))?;
@@ -82,7 +86,8 @@ impl StageKind for Encode {
             spacing_mm: v.meta.spacing_mm,
             patient_id: ctx.item.unwrap_or(&v.meta.patient_id).to_owned(),
         };
-        write_features(&ctx.out_dir.join(FEATURES_FILE), &meta, &features.data)
+        write_features(&ctx.out_dir.join(FEATURES_FILE), &meta, &features.data)?;
+        write_lung(&ctx.out_dir.join(LUNG_FILE), &meta, &lung_fractions(&mask.data, v.meta.shape, step, features.shape))
     }
 }
 
@@ -95,27 +100,46 @@ fn encoder_blocks(requested: i64, total: usize) -> Result<usize, StageError> {
     }
 }
 
-/// The lung crop's HU volume, with voxels outside the mask set to air when
-/// `mask_outside` is given.
-fn read_lungs(lungs: &Path, mask_outside: bool) -> Result<Volume, StageError> {
+/// The lung crop's HU volume and its mask (checked to match), with voxels
+/// outside the mask set to air when `mask_outside` is given.
+fn read_lungs(lungs: &Path, mask_outside: bool) -> Result<(Volume, Mask), StageError> {
     let mut v = read_volume(&lungs.join(VOLUME_FILE))?;
+    let mask = read_mask(&lungs.join(MASK_FILE))?;
+    if mask.meta.shape != v.meta.shape {
+        return Err(StageError(format!(
+            "{}: mask shape {:?} differs from the volume's {:?}",
+            lungs.display(),
+            mask.meta.shape,
+            v.meta.shape
+        )));
+    }
     if mask_outside {
-        let mask = read_mask(&lungs.join(MASK_FILE))?;
-        if mask.meta.shape != v.meta.shape {
-            return Err(StageError(format!(
-                "{}: mask shape {:?} differs from the volume's {:?}",
-                lungs.display(),
-                mask.meta.shape,
-                v.meta.shape
-            )));
-        }
         for (hu, &inside) in v.data.iter_mut().zip(&mask.data) {
             if inside == 0 {
                 *hu = HuScale::AIR_HU;
             }
         }
     }
-    Ok(v)
+    Ok((v, mask))
+}
+
+/// The fraction of each code voxel's `step`³ input voxels inside `mask`
+/// (of `shape`; the padding beyond it counts as outside), `[z][y][x]` over
+/// the code grid `code`.
+fn lung_fractions(mask: &[u8], shape: [usize; 3], step: usize, code: [usize; 3]) -> Vec<f32> {
+    let [nz, ny, nx] = shape;
+    let mut counts = vec![0u32; code.iter().product()];
+    for z in 0..nz {
+        for y in 0..ny {
+            let row = &mask[(z * ny + y) * nx..][..nx];
+            let out = ((z / step) * code[1] + y / step) * code[2];
+            for (x, &inside) in row.iter().enumerate() {
+                counts[out + x / step] += u32::from(inside != 0);
+            }
+        }
+    }
+    let whole = (step * step * step) as f32;
+    counts.into_iter().map(|c| c as f32 / whole).collect()
 }
 
 /// The scaled volume, padded with air on every axis up to a multiple of the
@@ -162,5 +186,24 @@ mod tests {
         assert_eq!(encoder_blocks(2, 3).unwrap(), 2);
         assert!(encoder_blocks(4, 3).unwrap_err().0.contains("between 0 (all) and 3"));
         assert!(encoder_blocks(-1, 3).is_err());
+    }
+
+    #[test]
+    fn lung_fractions_match_a_plain_count_per_code_voxel() {
+        let (shape, step) = ([5, 4, 7], 2);
+        let code = [3, 2, 4];
+        let mask: Vec<u8> = (0..140).map(|i| u8::from(i * 7 % 5 < 2)).collect();
+        let got = lung_fractions(&mask, shape, step, code);
+        for (cz, cy, cx) in (0..3).flat_map(|z| (0..2).flat_map(move |y| (0..4).map(move |x| (z, y, x)))) {
+            let mut n = 0;
+            for z in cz * 2..(cz * 2 + 2).min(5) {
+                for y in cy * 2..cy * 2 + 2 {
+                    for x in cx * 2..(cx * 2 + 2).min(7) {
+                        n += usize::from(mask[(z * 4 + y) * 7 + x] != 0);
+                    }
+                }
+            }
+            assert_eq!(got[(cz * 2 + cy) * 4 + cx], n as f32 / 8.0, "code voxel {cz},{cy},{cx}");
+        }
     }
 }

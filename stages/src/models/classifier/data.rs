@@ -6,7 +6,11 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use std::path::Path;
+
+use super::lung_pool::pool_region;
 use crate::StageError;
+use crate::formats::features::{FEATURES_FILE, FeatureMeta, LUNG_FILE, read_features, read_lung};
 use crate::models::gmcae::features::FeatureMap;
 use crate::models::symmetry::Symmetry;
 
@@ -21,6 +25,9 @@ pub struct Sample {
     pub features: FeatureMap,
     /// Encoder blocks that produced it.
     pub blocks: usize,
+    /// The pooling region on the feature grid (see
+    /// [`lung_pool`](super::lung_pool)), when the classifier pools over the lungs.
+    pub region: Option<Vec<f32>>,
 }
 
 /// Indices of training and validation samples, split by patient and
@@ -56,6 +63,27 @@ pub fn stratified_split_of(
     train.sort_unstable();
     val.sort_unstable();
     Ok((train, val))
+}
+
+/// One patient's features from its `encode` output folder: their
+/// description, the map, and, when `pooling` gives a dilation, the pooling
+/// region from `lung.arrow` beside it.
+pub fn read_patient_features(dir: &Path, pooling: Option<i64>) -> Result<(FeatureMeta, FeatureMap, Option<Vec<f32>>), StageError> {
+    let (meta, data) = read_features(&dir.join(FEATURES_FILE))?;
+    let region = match pooling {
+        None => None,
+        Some(dilate) => {
+            let path = dir.join(LUNG_FILE);
+            if !path.exists() {
+                return Err(StageError(format!(
+                    "{}: missing; the classifier pools over the lungs (pool_lung) and needs the lung grid that encode (version 5 and later) writes beside the features",
+                    path.display()
+                )));
+            }
+            Some(pool_region(&read_lung(&path, &meta)?, meta.shape, dilate))
+        }
+    };
+    Ok((meta.clone(), FeatureMap { channels: meta.channels, shape: meta.shape, data }, region))
 }
 
 /// The feature map as `[1, c, z, y, x]` with `symmetry` applied to its three
@@ -119,7 +147,7 @@ mod tests {
     fn the_split_is_stratified_and_by_patient() {
         let f = FeatureMap { channels: 1, shape: [1, 1, 1], data: vec![0.0] };
         let samples: Vec<Sample> =
-            (0..20).map(|i| Sample { id: format!("p{i}"), label: i % 4 == 0, features: f.clone(), blocks: 3 }).collect();
+            (0..20).map(|i| Sample { id: format!("p{i}"), label: i % 4 == 0, features: f.clone(), blocks: 3, region: None }).collect();
         let (train, val) = stratified_split(&samples, 0.25, 1).unwrap();
         assert_eq!(train.len() + val.len(), 20);
         assert!(train.iter().all(|i| !val.contains(i)));

@@ -3,11 +3,14 @@
 //! by with their bootstrap intervals.
 
 pub mod bootstrap;
+pub mod calibration;
 pub mod cross_validation;
 pub mod data;
 pub mod dropout;
 pub mod folds;
+pub mod lung_pool;
 pub mod model;
+pub mod normalise;
 pub mod paired;
 pub mod scores;
 pub mod side_by_side;

@@ -1,17 +1,30 @@
 //! The classifier: optional fine-tuned encoder blocks, 3-D convolutions,
-//! spatial pyramid pooling, two dense layers and a logit.
+//! spatial pyramid pooling (over the whole map, or over the lungs alone:
+//! see [`lung_pool`](super::lung_pool)), two dense layers and a logit.
+//!
+//! The features are first centred and scaled per channel with constants
+//! measured on the training patients (kept in `model.json`), and so is the
+//! pooled vector before the dense layers: training sets its centring and
+//! scaling from the training patients' pooled vectors at the start of every
+//! epoch ([`Classifier::with_head_norm`]; saved with the weights). The new
+//! layers draw Glorot-uniform weights and start with zero biases, the
+//! output's at logit(prior) once training sets it: the first steps then
+//! start from the class prior with every unit partly on.
 
 use burn::module::Module;
+use burn::module::Param;
 use burn::nn::conv::Conv3d;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::conv::Conv3dConfig;
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig3d};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::data::tensor;
 use super::dropout::{MaskStream, dropout};
+use super::lung_pool::strided_region;
 use super::spp::{pooled_len, spatial_pyramid_pool};
 use crate::models::gmcae::features::FeatureMap;
-use crate::models::gmcae::model::{conv3, encoder_blocks};
+use crate::models::gmcae::model::encoder_blocks;
 use crate::models::kernels::{KernelBackend, conv3d, relu};
 use crate::models::symmetry::Symmetry;
 
@@ -29,10 +42,24 @@ pub struct ClassifierShape {
     pub stride: usize,
     /// Spatial pyramid levels (bins per axis).
     pub levels: Vec<usize>,
-    /// Units of the hidden dense layer.
+    /// Units of the hidden dense layer (0: none, the logit reads the pooled
+    /// vector directly).
     pub hidden: usize,
     /// Dropout before each dense layer while training.
     pub dropout: f64,
+    /// Pool over the lung region only (`lung.arrow` beside the features).
+    #[serde(default)]
+    pub pool_lung: bool,
+    /// Code voxels the lung region is grown by (negative: shrunk).
+    #[serde(default)]
+    pub pool_grow: i64,
+    /// Per-channel value subtracted from the features (empty: none).
+    #[serde(default)]
+    pub input_mean: Vec<f32>,
+    /// Per-channel factor applied after (empty: none; 0 for a channel that
+    /// never varied).
+    #[serde(default)]
+    pub input_scale: Vec<f32>,
 }
 
 impl ClassifierShape {
@@ -48,29 +75,61 @@ impl ClassifierShape {
         let bins: usize = self.levels.iter().map(|l| l * l * l).sum();
         let last = self.widths.last().copied().unwrap_or(self.in_channels);
         let what = format!("levels {:?} x {last} channels x hidden {}: the dense layer's weights", self.levels, self.hidden);
-        crate::limits::checked_len(&[bins, last, self.hidden], f32s, what)?;
+        crate::limits::checked_len(&[bins, last, self.hidden.max(1)], f32s, what)?;
         Ok(())
     }
 
-    /// Builds the network with fresh weights.
+    /// Builds the network with fresh weights: Glorot-uniform, biases zero.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Classifier<B> {
         let tail = encoder_blocks(self.in_channels, &self.tail_widths, device);
         let mut channels = self.tail_widths.last().copied().unwrap_or(self.in_channels);
         let mut convs = Vec::with_capacity(self.widths.len());
+        let glorot = Initializer::XavierUniform { gain: 1.0 };
         for (i, &w) in self.widths.iter().enumerate() {
-            convs.push(conv3(channels, w, if i == 0 { self.stride } else { 1 }, device));
+            let stride = if i == 0 { self.stride } else { 1 };
+            let conv = Conv3dConfig::new([channels, w], [3, 3, 3])
+                .with_stride([stride; 3])
+                .with_padding(PaddingConfig3d::Explicit(1, 1, 1))
+                .with_initializer(glorot.clone())
+                .init(device);
+            convs.push(Conv3d { bias: conv.bias.as_ref().map(|b| zeros(b, device)), ..conv });
             channels = w;
         }
         let pooled = pooled_len(channels, &self.levels);
+        let linear = |i: usize, o: usize| {
+            let l: Linear<B> = LinearConfig::new(i, o).with_initializer(glorot.clone()).init(device);
+            Linear { bias: l.bias.as_ref().map(|b| zeros(b, device)), ..l }
+        };
+        // Strides of every convolution, the fine-tuned blocks' (stride 1
+        // then 2) first.
+        let strides =
+            self.tail_widths.iter().flat_map(|_| [1, 2]).chain((0..self.widths.len()).map(|i| if i == 0 { self.stride } else { 1 }));
+        let (mean, scale) = (&self.input_mean, &self.input_scale);
         Classifier {
             tail,
             convs,
-            hidden: LinearConfig::new(pooled, self.hidden).init(device),
-            out: LinearConfig::new(self.hidden, 1).init(device),
+            hidden: (self.hidden > 0).then(|| linear(pooled, self.hidden)),
+            out: linear(if self.hidden > 0 { self.hidden } else { pooled }, 1),
             dropout: DropoutConfig::new(self.dropout).init(),
             levels: self.levels.clone(),
+            strides: strides.collect(),
+            head_mean: constant(Tensor::zeros([pooled], device)),
+            head_scale: constant(Tensor::ones([pooled], device)),
+            pool_lung: self.pool_lung,
+            input_mean: mean.clone(),
+            input_scale: scale.clone(),
         }
     }
+}
+
+/// A parameter that training does not change by gradient.
+fn constant<B: Backend>(t: Tensor<B, 1>) -> Param<Tensor<B, 1>> {
+    Param::from_tensor(t).set_require_grad(false)
+}
+
+/// A zero bias of `b`'s length.
+fn zeros<B: Backend>(b: &Param<Tensor<B, 1>>, device: &B::Device) -> Param<Tensor<B, 1>> {
+    Param::from_tensor(Tensor::zeros(b.dims(), device))
 }
 
 /// The classifier network.
@@ -78,10 +137,20 @@ impl ClassifierShape {
 pub struct Classifier<B: Backend> {
     tail: Vec<Conv3d<B>>,
     convs: Vec<Conv3d<B>>,
-    hidden: Linear<B>,
+    hidden: Option<Linear<B>>,
     out: Linear<B>,
     dropout: Dropout,
     levels: Vec<usize>,
+    /// Strides of the fine-tuned blocks' and the new convolutions.
+    strides: Vec<usize>,
+    /// Subtracted from the pooled vector (set by training, not by gradient).
+    head_mean: Param<Tensor<B, 1>>,
+    /// Then multiplied with it.
+    head_scale: Param<Tensor<B, 1>>,
+    /// Whether pooling reads the lung region only.
+    pool_lung: bool,
+    input_mean: Vec<f32>,
+    input_scale: Vec<f32>,
 }
 
 impl<B: Backend> Classifier<B> {
@@ -92,26 +161,75 @@ impl<B: Backend> Classifier<B> {
         self.tail = tail;
         self
     }
+
+    /// Sets the centring and scaling of the pooled vector (from the
+    /// training patients' pooled vectors).
+    pub fn with_head_norm(mut self, mean: Vec<f32>, scale: Vec<f32>, device: &B::Device) -> Self {
+        self.head_mean = constant(Tensor::from_data(TensorData::new(mean.clone(), [mean.len()]), device));
+        self.head_scale = constant(Tensor::from_data(TensorData::new(scale.clone(), [scale.len()]), device));
+        self
+    }
+
+    /// Sets the output's bias (the logit before any evidence), e.g. to
+    /// logit(prior) before training.
+    pub fn with_output_bias(mut self, logit: f64, device: &B::Device) -> Self {
+        self.out.bias = Some(Param::from_tensor(Tensor::from_floats([logit as f32], device)));
+        self
+    }
 }
 
 impl<B: KernelBackend> Classifier<B> {
-    /// The probability of cancer for one patient's feature map seen through
+    /// The probability of cancer for one patient's feature map (and its
+    /// pooling region, when the model pools over the lungs) seen through
     /// `symmetry`.
-    pub fn probability(&self, features: &FeatureMap, symmetry: Symmetry, device: &B::Device) -> f64 {
-        let logit = self.forward(tensor::<B>(features, symmetry, device)).into_scalar().elem::<f64>();
+    pub fn probability(&self, features: &FeatureMap, region: Option<&[f32]>, symmetry: Symmetry, device: &B::Device) -> f64 {
+        let (x, region) = self.input(features, region, symmetry, device);
+        let logit = self.forward(x, region).into_scalar().elem::<f64>();
         1.0 / (1.0 + (-logit).exp())
     }
 
+    /// One patient's input tensors: the feature map `[1, c, z, y, x]` and,
+    /// when the model pools over the lungs, the pooling region `region`
+    /// (on the feature grid) carried onto the last convolution's grid,
+    /// `[1, 1, z', y', x']`; both seen through `symmetry`.
+    ///
+    /// # Panics
+    /// When the model pools over the lungs and `region` is `None` (the
+    /// callers load it whenever the shape says so).
+    pub fn input(
+        &self,
+        features: &FeatureMap,
+        region: Option<&[f32]>,
+        symmetry: Symmetry,
+        device: &B::Device,
+    ) -> (Tensor<B, 5>, Option<Tensor<B, 5>>) {
+        let x = tensor::<B>(&self.normalised(features), symmetry, device);
+        if !self.pool_lung {
+            return (x, None);
+        }
+        let region = region.expect("a model that pools over the lungs needs the lung region");
+        let grid = FeatureMap { channels: 1, shape: features.shape, data: region.to_vec() };
+        let seen = tensor::<B>(&grid, symmetry, device);
+        let [_, _, z, y, x_len] = seen.dims();
+        let (mut values, mut shape): (Vec<f32>, [usize; 3]) = (seen.into_data().to_vec().expect("float region"), [z, y, x_len]);
+        for &stride in self.strides.iter().filter(|&&s| s > 1) {
+            (values, shape) = strided_region(&values, shape, stride);
+        }
+        let [z, y, x_len] = shape;
+        (x, Some(Tensor::from_data(TensorData::new(values, [1, 1, z, y, x_len]), device)))
+    }
+
     /// The logit of one feature map or a batch of equal-sized ones:
-    /// `[n, c, z, y, x]` to `[n, 1]`, without dropout.
-    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 2> {
-        self.forward_with(x, None)
+    /// `[n, c, z, y, x]` to `[n, 1]`, without dropout; `region` as
+    /// [`Classifier::input`] makes it.
+    pub fn forward(&self, x: Tensor<B, 5>, region: Option<Tensor<B, 5>>) -> Tensor<B, 2> {
+        self.forward_with(x, region, None)
     }
 
     /// [`Classifier::forward`] while training: dropout before each dense
     /// layer, its masks taken from `masks`.
-    pub fn forward_train(&self, x: Tensor<B, 5>, masks: &mut MaskStream) -> Tensor<B, 2> {
-        self.forward_with(x, Some(masks))
+    pub fn forward_train(&self, x: Tensor<B, 5>, region: Option<Tensor<B, 5>>, masks: &mut MaskStream) -> Tensor<B, 2> {
+        self.forward_with(x, region, Some(masks))
     }
 
     /// The dropout probability.
@@ -119,17 +237,54 @@ impl<B: KernelBackend> Classifier<B> {
         self.dropout.prob
     }
 
+    /// The last convolution's activations (ReLU: never negative).
+    pub fn activations(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        let x = self.tail.iter().fold(x, |x, conv| relu(conv3d(conv, x)));
+        self.convs.iter().fold(x, |x, conv| relu(conv3d(conv, x)))
+    }
+
+    /// The pyramid-pooled activations `[n, len]`, over the region alone
+    /// when one is given: activations are never negative, so zeroing those
+    /// outside it leaves each bin's maximum over its voxels (0 for none).
+    pub fn pooled(&self, x: Tensor<B, 5>, region: Option<Tensor<B, 5>>) -> Tensor<B, 2> {
+        let x = self.activations(x);
+        let x = match region {
+            Some(region) => x * region,
+            None => x,
+        };
+        spatial_pyramid_pool(x, &self.levels)
+    }
+
+    /// The features with `(x − mean)·scale` applied per channel, when the
+    /// shape gives them (on the host: burn's broadcast arithmetic on a
+    /// whole map cost more than the convolutions here).
+    fn normalised<'a>(&self, f: &'a FeatureMap) -> std::borrow::Cow<'a, FeatureMap> {
+        if self.input_scale.is_empty() {
+            return std::borrow::Cow::Borrowed(f);
+        }
+        let plane = f.shape[1] * f.shape[2];
+        let mut data = f.data.clone();
+        for (i, row) in data.chunks_exact_mut(plane).enumerate() {
+            let c = i % f.channels;
+            let (m, s) = (self.input_mean[c], self.input_scale[c]);
+            row.iter_mut().for_each(|v| *v = (*v - m) * s);
+        }
+        std::borrow::Cow::Owned(FeatureMap { channels: f.channels, shape: f.shape, data })
+    }
+
     /// The logit, with dropout when `masks` are given.
-    fn forward_with(&self, x: Tensor<B, 5>, mut masks: Option<&mut MaskStream>) -> Tensor<B, 2> {
+    fn forward_with(&self, x: Tensor<B, 5>, region: Option<Tensor<B, 5>>, mut masks: Option<&mut MaskStream>) -> Tensor<B, 2> {
         let mut drop = |t: Tensor<B, 2>| match masks.as_deref_mut() {
             Some(masks) => dropout(t, self.dropout.prob, masks),
             None => t,
         };
-        let x = self.tail.iter().fold(x, |x, conv| relu(conv3d(conv, x)));
-        let x = self.convs.iter().fold(x, |x, conv| relu(conv3d(conv, x)));
-        let pooled = drop(spatial_pyramid_pool(x, &self.levels));
-        let hidden = drop(relu(self.hidden.forward(pooled)));
-        self.out.forward(hidden)
+        let pooled = self.pooled(x, region);
+        let [_, len] = pooled.dims();
+        let pooled = drop((pooled - self.head_mean.val().reshape([1, len])) * self.head_scale.val().reshape([1, len]));
+        match &self.hidden {
+            Some(hidden) => self.out.forward(drop(relu(hidden.forward(pooled)))),
+            None => self.out.forward(pooled),
+        }
     }
 }
 
@@ -146,7 +301,62 @@ mod tests {
     use burn::backend::Flex;
 
     fn shape() -> ClassifierShape {
-        ClassifierShape { in_channels: 3, tail_widths: vec![], widths: vec![4], stride: 2, levels: vec![1, 2, 4], hidden: 5, dropout: 0.0 }
+        ClassifierShape {
+            in_channels: 3,
+            tail_widths: vec![],
+            widths: vec![4],
+            stride: 2,
+            levels: vec![1, 2, 4],
+            hidden: 5,
+            dropout: 0.0,
+            pool_lung: false,
+            pool_grow: 0,
+            input_mean: vec![],
+            input_scale: vec![],
+        }
+    }
+
+    #[test]
+    fn pooling_over_the_lungs_is_the_maximum_over_the_region_s_voxels_of_a_plain_loop() {
+        let device = Default::default();
+        let lungs =
+            ClassifierShape { pool_lung: true, levels: vec![1, 2], input_mean: vec![0.5; 3], input_scale: vec![2.0, 0.0, 1.0], ..shape() };
+        let model: Classifier<Flex> = lungs.init(&device);
+        let dims = [7, 6, 9];
+        let n: usize = dims.iter().product();
+        let data: Vec<f32> = (0..3 * n).map(|i| ((i * 31 % 17) as f32 / 8.0) - 1.0).collect();
+        let f = FeatureMap { channels: 3, shape: dims, data };
+        let region: Vec<f32> = (0..n).map(|i| if (i / 9) % 6 < 2 && i % 9 > 4 { 1.0 } else { 0.0 }).collect();
+        let (x, r) = model.input(&f, Some(&region), Symmetry::IDENTITY, &device);
+        let r = r.unwrap();
+        let act = model.activations(x.clone());
+        let [_, c, z, y, w] = act.dims();
+        assert_eq!(r.dims(), [1, 1, z, y, w]);
+        let (a, m): (Vec<f32>, Vec<f32>) = (act.into_data().to_vec().unwrap(), r.into_data().to_vec().unwrap());
+        let got: Vec<f32> =
+            model.pooled(x, Some(Tensor::from_data(TensorData::new(m.clone(), [1, 1, z, y, w]), &device))).into_data().to_vec().unwrap();
+        // Level 1, then level 2's eight bins z-major, channels innermost.
+        let mut expected = Vec::new();
+        for l in [1usize, 2] {
+            for (bz, by, bx) in (0..l).flat_map(|a| (0..l).flat_map(move |b| (0..l).map(move |d| (a, b, d)))) {
+                for ch in 0..c {
+                    let mut best = 0.0f32;
+                    for iz in super::super::spp::bin(bz, l, z) {
+                        for iy in super::super::spp::bin(by, l, y) {
+                            for ix in super::super::spp::bin(bx, l, w) {
+                                let at = (iz * y + iy) * w + ix;
+                                if m[at] > 0.0 {
+                                    best = best.max(a[ch * z * y * w + at]);
+                                }
+                            }
+                        }
+                    }
+                    expected.push(best);
+                }
+            }
+        }
+        assert_eq!(got, expected);
+        assert!(expected.iter().any(|&v| v > 0.0) && expected.iter().any(|&v| v == 0.0), "{expected:?}");
     }
 
     #[test]
@@ -154,11 +364,11 @@ mod tests {
         let device = Default::default();
         let model: Classifier<Flex> = shape().init(&device);
         for dims in [[1, 3, 3, 5, 7], [2, 3, 9, 4, 4], [1, 3, 1, 1, 1]] {
-            let out = model.forward(Tensor::ones(dims, &device));
+            let out = model.forward(Tensor::ones(dims, &device), None);
             assert_eq!(out.dims(), [dims[0], 1]);
         }
         let tuned = ClassifierShape { tail_widths: vec![6], ..shape() }.init::<Flex>(&device);
-        assert_eq!(tuned.forward(Tensor::ones([1, 3, 6, 6, 6], &device)).dims(), [1, 1]);
+        assert_eq!(tuned.forward(Tensor::ones([1, 3, 6, 6, 6], &device), None).dims(), [1, 1]);
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! Training the classifier: Adam on binary cross-entropy, a random cube
-//! symmetry per patient per step, global-norm clipping, per-epoch scores on
-//! training and validation patients, early stopping on validation log loss.
+//! Training the classifier: AdamW on binary cross-entropy with a linear
+//! warm-up of the learning rate, a random cube symmetry per patient per step
+//! (optional), global-norm clipping, per-epoch scores on training and
+//! validation patients, and early stopping on validation log loss once the
+//! training log loss is a real margin below the class prior's. A run that
+//! never gets there within `restart_after` epochs starts again from the
+//! next prepared start (its own initial weights), saying so in the log.
 
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -13,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::data::{Sample, tensor};
+use super::data::Sample;
 use super::dropout::MaskStream;
 use super::model::{Classifier, bce_with_logits};
 use super::scores::{Scores, positive_rate, prior_log_loss, score};
@@ -40,6 +44,20 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Apply one of the 48 cube symmetries to each training feature map.
     pub augment: bool,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    /// Epochs over which the learning rate rises linearly from
+    /// `learning_rate / steps` to `learning_rate` (0: none).
+    pub warmup_epochs: usize,
+    /// How far (nats) the training log loss must fall below the class
+    /// prior's before the model counts as learning (and patience counts).
+    pub learn_margin: f64,
+    /// Epochs a start may take to count as learning before the next start
+    /// replaces it (0: never restart).
+    pub restart_after: usize,
+    /// Centre and scale the pooled vector on the training patients at the
+    /// start of every epoch.
+    pub head_norm: bool,
 }
 
 /// One epoch's numbers.
@@ -56,8 +74,18 @@ pub struct EpochScores {
 }
 
 /// The optimiser every classifier trains with (PyTorch's Adam epsilon).
-fn adam() -> AdamConfig {
-    AdamConfig::new().with_epsilon(1e-8)
+fn adam(weight_decay: f64) -> AdamWConfig {
+    AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(weight_decay as f32)
+}
+
+/// The learning rate of step `step` (from 0) of `steps_per_epoch`: linear
+/// warm-up over the first `o.warmup_epochs` epochs, then `o.learning_rate`.
+pub fn learning_rate(o: &TrainOptions, step: usize, steps_per_epoch: usize) -> f64 {
+    let warmup = o.warmup_epochs * steps_per_epoch;
+    if step >= warmup {
+        return o.learning_rate;
+    }
+    o.learning_rate * (step + 1) as f64 / warmup as f64
 }
 
 /// The samples at `idx`.
@@ -78,13 +106,35 @@ pub struct TrainResult {
     pub prior_val_log_loss: f64,
     /// Validation probabilities of that model, by patient.
     pub val_predictions: Vec<(String, bool, f64)>,
+    /// Starts abandoned because they never learned (0: the first one did).
+    pub restarts: usize,
 }
 
 /// Probabilities of cancer for some samples, one forward pass each (sizes
 /// differ), several at once: a pass has no random part, so the values do
 /// not depend on how the passes share the threads.
 pub fn predict<B: KernelBackend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
-    samples.par_iter().map(|s| model.probability(&s.features, Symmetry::IDENTITY, device)).collect()
+    samples.par_iter().map(|s| model.probability(&s.features, s.region.as_deref(), Symmetry::IDENTITY, device)).collect()
+}
+
+/// The per-component mean and 1/sd (0 for a component that does not vary)
+/// of the pooled vectors of `set`, from `model`.
+pub fn head_norm<B: KernelBackend>(model: &Classifier<B>, set: &[&Sample], device: &B::Device) -> (Vec<f32>, Vec<f32>) {
+    let pooled: Vec<Vec<f32>> = set
+        .par_iter()
+        .map(|s| {
+            let (x, region) = model.input(&s.features, s.region.as_deref(), Symmetry::IDENTITY, device);
+            model.pooled(x, region).into_data().to_vec().expect("float pooled vector")
+        })
+        .collect();
+    let n = pooled.len() as f64;
+    (0..pooled.first().map_or(0, Vec::len))
+        .map(|j| {
+            let mean = pooled.iter().map(|p| f64::from(p[j])).sum::<f64>() / n;
+            let var = pooled.iter().map(|p| (f64::from(p[j]) - mean).powi(2)).sum::<f64>() / n;
+            (mean as f32, if var.sqrt() < 1e-6 { 0.0 } else { (1.0 / var.sqrt()) as f32 })
+        })
+        .unzip()
 }
 
 /// A freshly built `model` made ready to train on `train_len` patients for
@@ -92,29 +142,38 @@ pub fn predict<B: KernelBackend>(model: &Classifier<B>, samples: &[&Sample], dev
 /// generator (so that it may train beside other trainings): its first
 /// forward pass draws its parameters and first dropout masks, interleaved
 /// as a training's first pass would, and the rest of its masks are drawn
-/// ahead. `example` is any feature map of the right channel count.
+/// ahead; then its output bias is set to logit(`prior`), the training
+/// patients' cancer rate. `example` is any sample of the right channel count.
 pub fn prepare<B: KernelAutodiff>(
     model: Classifier<B>,
     example: &Sample,
     o: &TrainOptions,
-    train_len: usize,
+    (train_len, prior): (usize, f64),
     device: &B::Device,
-) -> (Classifier<B>, MaskStream) {
+) -> Start<B> {
     let mut masks = MaskStream::new(model.dropout_prob());
-    let _ = model.forward_train(tensor::<B>(&example.features, Symmetry::IDENTITY, device), &mut masks);
+    let (x, region) = model.input(&example.features, example.region.as_deref(), Symmetry::IDENTITY, device);
+    let _ = model.forward_train(x, region, &mut masks);
     // Every pass takes masks of the same sizes (one patient; the pyramid's
     // length does not depend on the volume), and an epoch passes each
     // training patient once.
     let per_pass = masks.drawn();
     masks.draw_ahead::<B>(per_pass * o.epochs * train_len, device);
-    (model, masks)
+    let p = prior.clamp(1e-6, 1.0 - 1e-6);
+    (model.with_output_bias((p / (1.0 - p)).ln(), device), masks)
 }
 
-/// Trains `model` on `samples[train]`, validating on `samples[val]`, with
-/// the dropout masks of `masks` (see [`prepare`]); `save_best` is handed
-/// the model after every epoch that lowers the validation log loss.
+/// A model made ready by [`prepare`], with its dropout masks.
+pub type Start<B> = (Classifier<B>, MaskStream);
+
+/// Trains from the first of `starts` on `samples[train]`, validating on
+/// `samples[val]`; a start whose training log loss is not `o.learn_margin`
+/// below the prior's after `o.restart_after` epochs gives way to the next
+/// (the last start always runs to the end). `save_best` is handed the model
+/// after every epoch that lowers the validation log loss of the start that
+/// runs.
 pub fn train<B: KernelAutodiff>(
-    (mut model, mut masks): (Classifier<B>, MaskStream),
+    starts: Vec<Start<B>>,
     samples: &[Sample],
     (train_idx, val_idx): (&[usize], &[usize]),
     o: &TrainOptions,
@@ -122,7 +181,46 @@ pub fn train<B: KernelAutodiff>(
     save_best: SaveBest<'_, Classifier<B::InnerBackend>>,
     log: &mut dyn FnMut(&str),
 ) -> Result<TrainResult, StageError> {
-    let mut optim = adam().init();
+    let attempts = starts.len();
+    assert!(attempts > 0, "at least one start");
+    for (a, start) in starts.into_iter().enumerate() {
+        let last = a + 1 == attempts;
+        let mut result = train_start(start, samples, (train_idx, val_idx), o, device, &mut *save_best, !last, &mut *log)?;
+        if result.learned || last {
+            result.run.restarts = a;
+            return Ok(result.run);
+        }
+        log(&format!(
+            "restart {}/{}: the training log loss stayed within {} nats of the prior's for {} epochs; trying the next initial weights",
+            a + 1,
+            attempts - 1,
+            o.learn_margin,
+            o.restart_after
+        ));
+    }
+    unreachable!("the last start always returns")
+}
+
+/// What one start gave.
+struct StartResult {
+    run: TrainResult,
+    learned: bool,
+}
+
+/// One start's training; with `may_give_up`, it stops after
+/// `o.restart_after` epochs when it has not learned by then.
+#[allow(clippy::too_many_arguments)]
+fn train_start<B: KernelAutodiff>(
+    (mut model, mut masks): Start<B>,
+    samples: &[Sample],
+    (train_idx, val_idx): (&[usize], &[usize]),
+    o: &TrainOptions,
+    device: &B::Device,
+    save_best: SaveBest<'_, Classifier<B::InnerBackend>>,
+    may_give_up: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<StartResult, StageError> {
+    let mut optim = adam(o.weight_decay).init();
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
     let (train_set, val_set) = (pick(samples, train_idx), pick(samples, val_idx));
     let labels = |set: &[&Sample]| set.iter().map(|s| s.label).collect::<Vec<bool>>();
@@ -134,18 +232,24 @@ pub fn train<B: KernelAutodiff>(
         prior,
         prior_val_log_loss: prior_log_loss(prior, &val_labels),
         val_predictions: Vec::new(),
+        restarts: 0,
     };
     let mut best = f64::INFINITY;
-    // Early stopping waits until the model has learned something: a ReLU
+    // Early stopping waits until the model has learned something: a
     // network can sit at the class prior for several epochs before its
     // loss starts to fall, and stopping it there keeps a useless model.
-    let prior_train_log_loss = prior_log_loss(prior, &train_labels);
+    let learned_below = prior_log_loss(prior, &train_labels) - o.learn_margin;
     let mut learned = false;
     let mut order: Vec<usize> = (0..train_set.len()).collect();
+    let mut step = 0;
     for epoch in 1..=o.epochs {
         let clock = Instant::now();
+        if o.head_norm {
+            let (mean, scale) = head_norm(&model.valid(), &train_set, device);
+            model = model.with_head_norm(mean, scale, device);
+        }
         order.shuffle(&mut rng);
-        model = epoch_steps(model, &mut optim, &train_set, &order, o, epoch, (&mut rng, &mut masks), device)?;
+        model = epoch_steps(model, &mut optim, &train_set, &order, o, (epoch, &mut step), (&mut rng, &mut masks), device)?;
         let inference = model.valid();
         let train_p = predict(&inference, &train_set, device);
         let val_p = predict(&inference, &val_set, device);
@@ -166,7 +270,7 @@ pub fn train<B: KernelAutodiff>(
             result.prior_val_log_loss
         ));
         let val_loss = scores.val.log_loss;
-        learned |= scores.train.log_loss < prior_train_log_loss;
+        learned |= scores.train.log_loss < learned_below;
         result.epochs.push(scores);
         if val_loss < best {
             best = val_loss;
@@ -177,11 +281,14 @@ pub fn train<B: KernelAutodiff>(
             log(&format!("early stop: no lower validation log loss for {} epochs", o.patience));
             break;
         }
+        if may_give_up && !learned && o.restart_after > 0 && epoch >= o.restart_after {
+            break;
+        }
     }
     if result.best_epoch == 0 {
         return Err(StageError("no epoch gave a finite validation log loss".into()));
     }
-    Ok(result)
+    Ok(StartResult { run: result, learned })
 }
 
 /// One pass over the training patients in `order`, in batches; `rng`
@@ -193,16 +300,19 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
     train_set: &[&Sample],
     order: &[usize],
     o: &TrainOptions,
-    epoch: usize,
+    (epoch, step): (usize, &mut usize),
     (rng, masks): (&mut ChaCha8Rng, &mut MaskStream),
     device: &B::Device,
 ) -> Result<Classifier<B>, StageError> {
     let symmetries = Symmetry::all();
+    let steps_per_epoch = order.len().div_ceil(o.batch_size);
     for (b, chunk) in order.chunks(o.batch_size).enumerate() {
         let mut logits = Vec::with_capacity(chunk.len());
         for &i in chunk {
             let symmetry = if o.augment { *symmetries.choose(rng).expect("48 symmetries") } else { Symmetry::IDENTITY };
-            logits.push(model.forward_train(tensor::<B>(&train_set[i].features, symmetry, device), masks));
+            let s = train_set[i];
+            let (x, region) = model.input(&s.features, s.region.as_deref(), symmetry, device);
+            logits.push(model.forward_train(x, region, masks));
         }
         let y: Vec<f32> = chunk.iter().map(|&i| train_set[i].label as u8 as f32).collect();
         let targets = Tensor::<B, 2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
@@ -215,7 +325,8 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
         if o.clip_norm > 0.0 {
             clip_global_norm::<B, _>(&model, &mut grads, o.clip_norm);
         }
-        model = optim.step(o.learning_rate, model, grads);
+        model = optim.step(learning_rate(o, *step, steps_per_epoch), model, grads);
+        *step += 1;
     }
     Ok(model)
 }
