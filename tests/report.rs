@@ -2,7 +2,8 @@
 //! Chromium (Debian's `chromium`, which the testkit installs when missing):
 //! the page loads with the network off and without console errors, every
 //! section is there, the graph has one node per stage, the timeline one bar
-//! per executed instance, and the screenshot is not blank.
+//! per executed instance, the evaluation's ROC curve and reliability diagram
+//! are drawn, and the screenshot is not blank.
 //!
 //! Set `LUNGFLOW_REPORT_SCREENSHOT=PATH` to keep the chain report's
 //! screenshot (the README's picture is made this way).
@@ -15,6 +16,12 @@ use std::time::Duration;
 use common::{Project, chain, cohort_pipeline};
 use lungflow_testkit::browser;
 use serde_json::Value;
+
+/// An `evaluate` stage after `chain`'s submission, with the cohort's nodules.
+const EVALUATE: &str = r#"  evaluate:
+    kind: evaluate
+    inputs: {submission: "@submission", labels: "@cohort/labels.csv", nodules: "@cohort/nodules.csv"}
+"#;
 
 /// Every `http://` or `https://` in the page other than SVG's namespace name.
 fn web_references(html: &str) -> Vec<String> {
@@ -47,8 +54,9 @@ fn report_path(stderr: &str) -> std::path::PathBuf {
 fn the_chain_report_opens_offline_with_every_section_and_one_bar_per_executed_instance() {
     let p = Project::new();
     let yaml = format!(
-        "{}{}",
-        cohort_pipeline("patients: 12, seed: 5, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0, test_fraction: 0.25"),
+        "{}{}{EVALUATE}",
+        // Seed 3 puts both classes among the 3 test patients, so that their ROC curve exists.
+        cohort_pipeline("patients: 12, seed: 3, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0, test_fraction: 0.25"),
         chain("patients", "@cohort/dicom/{item}", "@cohort/stage1_labels.csv", "@cohort/stage1_sample_submission.csv")
     );
     p.write("pipe.yaml", &yaml);
@@ -74,13 +82,15 @@ fn the_chain_report_opens_offline_with_every_section_and_one_bar_per_executed_in
             "document.querySelectorAll('#models svg .series').length",
             "document.querySelectorAll('#data img.mask').length",
             "document.querySelectorAll('#resources tbody tr').length",
+            "Array.from(document.querySelectorAll('#models svg.chart')).map(function (s) { \
+               return [s.querySelector('title').textContent, s.querySelectorAll('.series').length]; })",
         ],
         &shot,
     );
     let ids: Vec<&str> = values[0].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(ids, ["summary", "graph", "timeline", "resources", "models", "data", "predictions", "failures"]);
     let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"));
-    let stages = 10; // cohort, hu, iso, lungs, patches, gmcae, encode, classifier, predict, submission
+    let stages = 11; // cohort, hu, iso, lungs, patches, gmcae, encode, classifier, predict, submission, evaluate
     assert_eq!(n(&values[1]), stages, "one node per stage");
     assert_eq!(n(&values[2]), executed as u64, "one bar per executed instance");
     assert_eq!(n(&values[3]), 3, "the test patients' rows");
@@ -88,6 +98,11 @@ fn the_chain_report_opens_offline_with_every_section_and_one_bar_per_executed_in
     assert!(n(&values[5]) >= 4, "GMCAE and classifier curves: {}", values[5]);
     assert_eq!(n(&values[6]), 12, "a lung mask per patient (12 = the sample)");
     assert_eq!(n(&values[7]), stages, "a resources row per stage");
+    // evaluate's ROC curve and reliability diagram, each drawn with its one series.
+    let charts = values[8].as_array().unwrap();
+    let drawn = |start: &str| charts.iter().any(|c| c[0].as_str().unwrap().starts_with(start) && c[1] == 1);
+    assert!(drawn("ROC of the submission (AUC "), "{charts:?}");
+    assert!(drawn("reliability (3 patients in 10 bins)"), "{charts:?}");
     if let Ok(keep) = std::env::var("LUNGFLOW_REPORT_SCREENSHOT") {
         // The README's picture: the top of the page, taller than a screen.
         browser::render(&html_path, &[], Path::new(&keep), 1280, 2400, false, Duration::from_secs(120)).unwrap();

@@ -254,6 +254,11 @@ pub struct ReportView {
     pub item_picture: Option<ItemPicture>,
     /// A table of held-out scores against true labels, drawn as an ROC curve.
     pub scored_labels: Option<ScoredLabels>,
+    /// A table of an ROC curve's points, drawn as the curve.
+    pub roc_curve: Option<RocCurve>,
+    /// A reliability table (predicted against observed rate per probability
+    /// bin), drawn as a reliability diagram.
+    pub reliability: Option<Reliability>,
 }
 
 /// A picture an instance of a per-item kind writes (a segmentation outlined
@@ -285,6 +290,39 @@ pub struct ScoredLabels {
     /// Column of the scores (probabilities of the positive class).
     pub score_column: &'static str,
     /// What a row is, in the plural, as the curve's title counts them (`patients`).
+    pub rows_are: &'static str,
+}
+
+/// A Parquet table of the points of an ROC curve, in drawing order (from
+/// (0, 0) to (1, 1)): the report draws it, with the area under it, for a
+/// stage that runs once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RocCurve {
+    /// File name of the table in the kind's output directory.
+    pub table: &'static str,
+    /// Column of false-positive rates (the x axis).
+    pub false_positive_column: &'static str,
+    /// Column of true-positive rates (the y axis).
+    pub true_positive_column: &'static str,
+    /// Whose curve it is, as the chart's title names it (`the submission`).
+    pub of: &'static str,
+}
+
+/// A Parquet reliability table, one row per probability bin: the report
+/// draws the observed rate against the mean predicted probability of every
+/// non-empty bin, beside the diagonal of perfect calibration, for a stage
+/// that runs once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reliability {
+    /// File name of the table in the kind's output directory.
+    pub table: &'static str,
+    /// Column of the bin's mean predicted probability (the x axis).
+    pub predicted_column: &'static str,
+    /// Column of the bin's observed positive rate (the y axis).
+    pub observed_column: &'static str,
+    /// Column of the bin's row count (a bin with none is not drawn).
+    pub count_column: &'static str,
+    /// What a row is, in the plural, as the chart's title counts them (`patients`).
     pub rows_are: &'static str,
 }
 

@@ -1,6 +1,6 @@
 //! The sections about what the stages made: the models (per-epoch curves
-//! drawn from `metrics.parquet`, the ROC curve of the scores a kind declares
-//! ([`ScoredLabels`]), the figures it wrote) and the data (the pictures
+//! drawn from `metrics.parquet`, the curves a kind declares ([`super::curves`]),
+//! the figures it wrote) and the data (the pictures
 //! per-item kinds declare ([`ItemPicture`]), the cohort table). What is
 //! particular to a kind comes from its [`ReportView`](lungflow_stages::contract::ReportView).
 
@@ -8,12 +8,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use base64::Engine;
-use lungflow_stages::contract::{ItemPicture, ScoredLabels};
+use lungflow_stages::contract::{ItemPicture, ReportView, ScoredLabels};
 use lungflow_stages::formats::table::read_numeric_columns;
 use lungflow_stages::formats::training::METRICS_TABLE;
 
 use crate::store::bounded::{PICTURE_CAP, read_capped};
 
+use super::curves::{column, declared_charts};
 use super::facts::{Facts, Instance, Standing};
 use super::overview::standing_name;
 use super::page::{note, table};
@@ -29,9 +30,9 @@ pub fn inline_png(path: &Path, alt: &str, class: &str) -> Option<String> {
     Some(format!("<img class=\"{class}\" alt=\"{}\" src=\"data:image/png;base64,{data}\">", escape(alt)))
 }
 
-/// Every stage that runs once and wrote per-epoch metrics: its curves as
-/// SVG, the ROC curve of the scores its kind declares when it wrote them,
-/// and its top-level PNG figures.
+/// Every stage that runs once and wrote per-epoch metrics or a table its
+/// kind declares a chart of: its curves as SVG (per epoch, then the
+/// declared ones), and its top-level PNG figures.
 pub fn models(f: &Facts<'_>) -> String {
     let mut html = String::new();
     for &s in &f.p.order {
@@ -40,30 +41,38 @@ pub fn models(f: &Facts<'_>) -> String {
             continue;
         }
         let Some(inst) = f.of_stage(s).next() else { continue };
-        let Some(metrics) = f.output(inst, METRICS_TABLE) else { continue };
+        let Some(charts) = charts(f, stage.kind.report_view(), inst) else { continue };
         html.push_str(&format!(
-            "<h3>{} <span class=\"note\">({})</span></h3><div class=\"figures\">",
+            "<h3>{} <span class=\"note\">({})</span></h3><div class=\"figures\">{charts}</div>",
             escape(&stage.name),
             escape(stage.kind.name())
         ));
+        html.push_str(&figures(f, inst));
+    }
+    if html.is_empty() {
+        note("No stage that runs once wrote per-epoch metrics (metrics.parquet) or a table its kind draws.")
+    } else {
+        html
+    }
+}
+
+/// An instance's charts as SVG (or a note on an unreadable per-epoch
+/// table); `None` when it wrote nothing to draw.
+fn charts(f: &Facts<'_>, view: ReportView, inst: &Instance) -> Option<String> {
+    let read = |file: &str| read_numeric_columns(&f.output(inst, file)?).ok();
+    let declared = declared_charts(&view, read);
+    let mut html = String::new();
+    if let Some(metrics) = f.output(inst, METRICS_TABLE) {
         match read_numeric_columns(&metrics) {
             Ok(columns) => {
-                let scored = stage.kind.report_view().scored_labels;
-                let table = scored.and_then(|d| Some((d, read_numeric_columns(&f.output(inst, d.table)?).ok()?)));
-                let prior = table.as_ref().and_then(|(d, t)| prior_log_loss(t, d));
-                for chart in epoch_charts(&columns, prior) {
-                    html.push_str(&line_chart(&chart));
-                }
-                if let Some(roc) = table.as_ref().and_then(|(d, t)| roc_chart(t, d)) {
-                    html.push_str(&line_chart(&roc));
-                }
+                let prior = view.scored_labels.and_then(|d| prior_log_loss(&read(d.table)?, &d));
+                html.extend(epoch_charts(&columns, prior).iter().map(line_chart));
             }
             Err(e) => html.push_str(&note(&e.to_string())),
         }
-        html.push_str("</div>");
-        html.push_str(&figures(f, inst));
     }
-    if html.is_empty() { note("No stage that runs once wrote per-epoch metrics (metrics.parquet).") } else { html }
+    html.extend(declared.iter().map(line_chart));
+    (!html.is_empty()).then_some(html)
 }
 
 /// One chart per metric of a per-epoch table: `train_X` and `val_X` go
@@ -103,55 +112,11 @@ pub fn epoch_charts(columns: &[(String, Vec<f64>)], prior: Option<f64>) -> Vec<C
     charts
 }
 
-/// The values of column `name` of a table read by `read_numeric_columns`.
-fn column<'t>(table: &'t [(String, Vec<f64>)], name: &str) -> Option<&'t Vec<f64>> {
-    table.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-}
-
 /// The log loss of always predicting the held-out rows' positive rate.
 fn prior_log_loss(table: &[(String, Vec<f64>)], scored: &ScoredLabels) -> Option<f64> {
     let labels = column(table, scored.label_column)?;
     let p = labels.iter().sum::<f64>() / labels.len().max(1) as f64;
     (p > 0.0 && p < 1.0).then(|| -(p * p.ln() + (1.0 - p) * (1.0 - p).ln()))
-}
-
-/// The ROC curve of a table of held-out scores, with the columns `scored`
-/// names (labels as 0/1, scores).
-pub fn roc_chart(table: &[(String, Vec<f64>)], scored: &ScoredLabels) -> Option<Chart> {
-    let (labels, probs) = (column(table, scored.label_column)?, column(table, scored.score_column)?);
-    let mut pairs: Vec<(f64, bool)> = probs.iter().zip(labels).filter(|(p, _)| p.is_finite()).map(|(&p, &l)| (p, l > 0.5)).collect();
-    let positives = pairs.iter().filter(|(_, l)| *l).count() as f64;
-    let negatives = pairs.len() as f64 - positives;
-    if positives == 0.0 || negatives == 0.0 {
-        return None;
-    }
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (mut tp, mut fp, mut points, mut auc) = (0.0, 0.0, vec![(0.0, 0.0)], 0.0);
-    let mut i = 0;
-    while i < pairs.len() {
-        let threshold = pairs[i].0;
-        let (prev_fp, prev_tp) = (fp, tp);
-        while i < pairs.len() && pairs[i].0 == threshold {
-            if pairs[i].1 {
-                tp += 1.0
-            } else {
-                fp += 1.0
-            }
-            i += 1;
-        }
-        auc += (fp - prev_fp) / negatives * (tp + prev_tp) / 2.0 / positives;
-        points.push((fp / negatives, tp / positives));
-    }
-    Some(Chart {
-        title: format!("validation ROC (AUC {auc:.3}, {} {})", pairs.len(), scored.rows_are),
-        x_label: "false positive rate".into(),
-        y_label: "true positive rate".into(),
-        series: vec![Series { name: "validation".into(), points, dashed: false }],
-        diagonal: true,
-        x_range: Some((0.0, 1.0)),
-        y_range: Some((0.0, 1.0)),
-        ..Chart::default()
-    })
 }
 
 /// The PNG figures at the top of an instance's outputs, folded.
@@ -286,16 +251,6 @@ mod tests {
 
     const SCORED: ScoredLabels =
         ScoredLabels { table: "held_out.parquet", label_column: "truth", score_column: "score", rows_are: "cases" };
-
-    #[test]
-    fn the_roc_curve_and_its_area_match_a_hand_count() {
-        let v = vec![("truth".to_owned(), vec![1.0, 0.0, 1.0, 0.0]), ("score".to_owned(), vec![0.9, 0.8, 0.4, 0.1])];
-        let roc = roc_chart(&v, &SCORED).unwrap();
-        assert_eq!(roc.title, "validation ROC (AUC 0.750, 4 cases)");
-        assert_eq!(roc.series[0].points, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]);
-        assert!(roc_chart(&[("truth".into(), vec![1.0]), ("score".into(), vec![0.5])], &SCORED).is_none());
-        assert!(roc_chart(&v[..1], &SCORED).is_none(), "no score column, no curve");
-    }
 
     #[test]
     fn the_class_prior_comes_from_the_declared_label_column() {

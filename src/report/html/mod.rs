@@ -2,7 +2,7 @@
 //!
 //! - [`build`]: gathers the facts ([`facts`]) and draws the sections:
 //!   [`overview`] (summary, graph, timeline, resources), [`content`]
-//!   (models, data) and [`outcomes`] (predictions with their lineage, sweep,
+//!   (models, data, with the charts kinds declare in [`curves`]) and [`outcomes`] (predictions with their lineage, sweep,
 //!   failures), inside [`page`] (the document, its style and its one small
 //!   script, all inline);
 //! - [`svg`], [`dag`], [`timeline`]: pictures drawn as inline SVG (pure
@@ -15,6 +15,7 @@
 pub mod axis;
 pub mod build;
 pub mod content;
+pub mod curves;
 pub mod dag;
 pub mod dag_layout;
 pub mod facts;

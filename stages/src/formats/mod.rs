@@ -5,8 +5,10 @@
 //! IPC files of one row per slice ([`slices`]); small summaries are JSON.
 
 pub mod classifier;
+pub mod evaluation;
 pub mod features;
 pub mod labels;
+pub mod nodules;
 pub mod patches;
 pub mod prediction;
 pub mod slices;

@@ -82,14 +82,14 @@ mod tests {
         assert_eq!(with, ["submission"]);
     }
 
-    /// The report's pictures and ROC curve come from these declarations
+    /// The report's pictures and curves come from these declarations
     /// only, so each must name a file the kind writes.
     #[test]
-    fn the_lung_masks_and_the_classifier_s_validation_table_are_what_the_report_shows() {
+    fn the_lung_masks_the_classifier_s_validation_table_and_the_evaluation_s_curves_are_what_the_report_shows() {
         let nothing = crate::contract::ReportView::default();
         let declaring: Vec<_> = all_kinds().into_iter().map(|k| (k.name(), k.report_view())).filter(|(_, v)| *v != nothing).collect();
         let names: Vec<&str> = declaring.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["lung_mask", "classifier_train"]);
+        assert_eq!(names, ["lung_mask", "classifier_train", "evaluate"]);
         let picture = declaring[0].1.item_picture.expect("lung_mask shows a picture");
         assert_eq!(picture.file, lung_mask::PICTURE_FILE);
         assert!(find_kind("lung_mask").unwrap().doc().contains(picture.file));
@@ -100,7 +100,21 @@ mod tests {
         let row = crate::formats::classifier::HeldOut { id: "p1".into(), cancer: true, probability: 0.75 };
         crate::formats::classifier::write_validation(&dir, &[row]).unwrap();
         let columns = crate::formats::table::read_numeric_columns(&dir.join(scores.table)).unwrap();
-        std::fs::remove_dir_all(&dir).ok();
         assert_eq!(columns, [(scores.label_column.to_owned(), vec![1.0]), (scores.score_column.to_owned(), vec![0.75])]);
+        // evaluate's curves name columns its writers write.
+        let (roc, bins) = (declaring[2].1.roc_curve.expect("an ROC curve"), declaring[2].1.reliability.expect("a reliability diagram"));
+        let calibration = crate::models::classifier::calibration::reliability(&[0.25], &[true], 2);
+        crate::formats::evaluation::write_reliability(&dir, &calibration).unwrap();
+        crate::formats::evaluation::write_roc(&dir, &crate::models::classifier::calibration::roc_points(&[0.25, 0.5], &[true, false]))
+            .unwrap();
+        let names = |table: &str| -> Vec<String> {
+            crate::formats::table::read_numeric_columns(&dir.join(table)).unwrap().into_iter().map(|c| c.0).collect()
+        };
+        let (roc_columns, bin_columns) = (names(roc.table), names(bins.table));
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(roc_columns.iter().any(|c| c == roc.false_positive_column) && roc_columns.iter().any(|c| c == roc.true_positive_column));
+        for column in [bins.predicted_column, bins.observed_column, bins.count_column] {
+            assert!(bin_columns.iter().any(|c| c == column), "{column} in {bin_columns:?}");
+        }
     }
 }

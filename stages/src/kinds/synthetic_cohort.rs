@@ -7,9 +7,10 @@
 //! (`id,cancer` for every patient: the truth), the DSB 2017 pair
 //! `stage1_labels.csv` (the training patients' labels) and
 //! `stage1_sample_submission.csv` (the test patients, `cancer` 0.5), and
-//! `nodules.csv` (every planted nodule). Patient i is a test patient when
-//! ⌊(i+1)·f⌋ > ⌊i·f⌋ for the test fraction f, so the split of earlier
-//! patients never changes as the cohort grows.
+//! `nodules.csv` (every planted nodule, in [`crate::formats::nodules`]'s
+//! format). Patient i is a test patient when ⌊(i+1)·f⌋ > ⌊i·f⌋ for the test
+//! fraction f, so the split of earlier patients never changes as the cohort
+//! grows.
 //! The same parameters always give byte-identical files.
 
 use std::fmt::Write as _;
@@ -21,14 +22,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dicom::writer::{PixelEncoding, SliceInfo, write_slice};
 use crate::formats::labels::{LABELS_FILE, SAMPLE_SUBMISSION_FILE, TRAIN_LABELS_FILE};
+use crate::formats::nodules::{NODULES_FILE, NODULES_HEADER};
 use crate::limits::checked_len;
 use crate::phantom::{NoduleSizes, Phantom, ScanGrid};
 use crate::{ParamSpec, RunContext, StageError, StageKind, kind_params};
 
 /// Folder of patient folders in the output.
 pub const DICOM_DIR: &str = "dicom";
-/// Planted nodules in the output.
-pub const NODULES_FILE: &str = "nodules.csv";
 
 /// What a cohort looks like.
 #[derive(Clone, Debug)]
@@ -155,7 +155,7 @@ pub fn write_cohort(o: &CohortOptions, out: &Path) -> Result<Vec<Patient>, Stage
     let mut labels = String::from("id,cancer\n");
     let mut train_labels = labels.clone();
     let mut sample_submission = labels.clone();
-    let mut nodules = String::from("id,x_mm,y_mm,z_mm,diameter_mm,pleural\n");
+    let mut nodules = format!("{NODULES_HEADER}\n");
     for (i, p) in patients.iter().enumerate() {
         write_series(o, i, p, &out.join(DICOM_DIR).join(&p.id))?;
         let _ = writeln!(labels, "{},{}", p.id, p.cancer as u8);

@@ -1,6 +1,6 @@
 //! The cancer classifier on encoder features: a 3-D CNN with spatial pyramid
 //! pooling, its training loop, cross-validation, and the scores it is judged
-//! by with their bootstrap intervals.
+//! by with their bootstrap intervals and calibration.
 
 pub mod bootstrap;
 pub mod calibration;
@@ -13,6 +13,7 @@ pub mod model;
 pub mod normalise;
 pub mod paired;
 pub mod scores;
+pub mod sensitivity;
 pub mod side_by_side;
 pub mod spp;
 pub mod train;
