@@ -73,7 +73,15 @@ mod tests {
             let specs = serde_json::to_string(&specs).unwrap();
             text.push_str(&format!("{} open={} cores={} {specs}\n", k.name(), k.open_params(), k.wants_all_cores()));
         }
-        assert_eq!(text, include_str!("params.snapshot"), "parameters changed: if on purpose, update kinds/params.snapshot");
+        if std::env::var_os("LUNGFLOW_UPDATE_SNAPSHOT").is_some() {
+            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/src/kinds/params.snapshot"), &text).unwrap();
+            return;
+        }
+        assert_eq!(
+            text,
+            include_str!("params.snapshot"),
+            "parameters changed: if on purpose, rerun with LUNGFLOW_UPDATE_SNAPSHOT=1 to update kinds/params.snapshot"
+        );
     }
 
     #[test]
