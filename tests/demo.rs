@@ -5,14 +5,18 @@
 mod common;
 use common::*;
 
-/// The lowest cross-validated mean AUC accepted. The demo gives 0.738; over
-/// three seeds of the whole chain 0.738, 0.930 and 0.761 (mean 0.810, sd
-/// 0.105). In one fold of three the classifier's training can die in its
-/// first epoch, which the single split never showed (BENCHMARKS.md, issue 14).
-const CV_AUC_BAR: f64 = 0.65;
-/// The lowest held-out test AUC accepted. The demo gives 0.973; over three
-/// seeds 0.973, 0.897 and 0.906 (mean 0.926, sd 0.041).
-const TEST_AUC_BAR: f64 = 0.85;
+/// The lowest mean over the 5 folds of the cross-validated AUC accepted.
+/// The demo gives 0.953 (folds 0.951, 0.901, 0.938, 1.000, 0.975), the
+/// same to the last bit on every run and machine of this kind (README,
+/// Reproducibility), so the margin is for a change of kernel or machine
+/// kind, not run-to-run noise; the spread over seeds of the whole chain is
+/// not measured yet (issue 30 stays open for it).
+const CV_AUC_BAR: f64 = 0.90;
+/// The lowest single fold's AUC accepted; the demo gives 0.901 (fold 2).
+const FOLD_AUC_BAR: f64 = 0.85;
+/// The lowest held-out test AUC accepted (the average of the kept model
+/// and the five fold models). The demo gives 0.973.
+const TEST_AUC_BAR: f64 = 0.93;
 
 #[test]
 fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
@@ -31,6 +35,16 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
     // test, with margins over what BENCHMARKS.md measured.
     let cv_auc = m("classifier", "cv_auc_mean");
     assert!(cv_auc >= CV_AUC_BAR, "cross-validated AUC {cv_auc} (metrics: {metrics})");
+    let worst = m("classifier", "cv_auc_min");
+    assert!(worst >= FOLD_AUC_BAR, "worst fold's AUC {worst} (metrics: {metrics})");
+    let (cv_low, cv_pooled, cv_high) = (m("classifier", "cv_auc_low"), m("classifier", "cv_auc"), m("classifier", "cv_auc_high"));
+    assert!(cv_low < cv_pooled && cv_pooled < cv_high, "pooled out-of-fold AUC {cv_pooled} in [{cv_low}, {cv_high}]");
+    // Every fold's model is kept and averaged into every prediction.
+    let ids = p.read("cache/results/demo/cohort/stage1_sample_submission.csv");
+    let first = ids.lines().nth(1).unwrap().split(',').next().unwrap();
+    let prediction: serde_json::Value =
+        serde_json::from_str(&p.read(&format!("cache/results/demo/predict/{first}/prediction.json"))).unwrap();
+    assert_eq!(prediction["models"].as_array().map(Vec::len), Some(6), "{prediction}");
     let test_auc = m("evaluate", "auc");
     assert!(test_auc >= TEST_AUC_BAR, "held-out test AUC {test_auc} (metrics: {metrics})");
     let (loss, prior) = (m("evaluate", "log_loss"), m("evaluate", "prior_log_loss"));

@@ -270,12 +270,7 @@ impl StageKind for ClassifierTrain {
 /// `pooling` code voxels) when given. Patients without a label are skipped
 /// (they are the test patients); a label without features is an error, and
 /// so is a labels file that labels no one.
-fn load_labelled(
-    dir: &Path,
-    labels: &BTreeMap<String, bool>,
-    labels_path: &Path,
-    pooling: Option<i64>,
-) -> Result<Vec<Sample>, StageError> {
+fn load_labelled(dir: &Path, labels: &BTreeMap<String, bool>, labels_path: &Path, pooling: Option<i64>) -> Result<Vec<Sample>, StageError> {
     if labels.is_empty() {
         return Err(StageError(format!("{}: the file labels no patient, so there is nothing to train on", labels_path.display())));
     }
