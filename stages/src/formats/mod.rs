@@ -7,6 +7,7 @@
 pub mod classifier;
 pub mod features;
 pub mod labels;
+pub mod nodule_score;
 pub mod patches;
 pub mod prediction;
 pub mod slices;

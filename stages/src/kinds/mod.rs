@@ -16,6 +16,7 @@ pub mod evaluate;
 pub mod gmcae_train;
 pub mod hu_volume;
 pub mod lung_mask;
+pub mod nodule_score;
 pub mod patches;
 pub mod predict;
 pub mod resample;
@@ -29,6 +30,7 @@ pub fn all_kinds() -> Vec<&'static dyn StageKind> {
         &hu_volume::HuVolume,
         &resample::Resample,
         &lung_mask::LungMask,
+        &nodule_score::NoduleScore,
         &synthetic_cohort::SyntheticCohort,
         &patches::Patches,
         &gmcae_train::GmcaeTrain,
