@@ -4,6 +4,7 @@
 //! Tables are Parquet ([`table`]); volumes, masks and feature maps are Arrow
 //! IPC files of one row per slice ([`slices`]); small summaries are JSON.
 
+pub mod baseline;
 pub mod classifier;
 pub mod features;
 pub mod labels;

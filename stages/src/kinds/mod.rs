@@ -9,6 +9,7 @@
 
 use crate::StageKind;
 
+pub mod baseline_cv;
 pub mod classifier_train;
 pub mod command;
 pub mod encode;
@@ -39,6 +40,7 @@ pub fn all_kinds() -> Vec<&'static dyn StageKind> {
         &predict::Predict,
         &submission::Submission,
         &evaluate::Evaluate,
+        &baseline_cv::BaselineCv,
     ]
 }
 
