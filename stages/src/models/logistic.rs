@@ -8,8 +8,8 @@
 //! Newton's method with step halving. The objective is strictly convex, so
 //! the minimum is unique; the tiny ridge keeps it finite when the classes
 //! are separable (there the likelihood alone keeps rising as `b` grows) and
-//! barely moves it otherwise. It stops when a Newton step moves neither
-//! coefficient by more than [`TOLERANCE`].
+//! barely moves it otherwise. It stops when a full Newton step would move
+//! neither coefficient by more than [`TOLERANCE`].
 
 /// The ridge penalty's weight `λ` (on both coefficients, in standardized units).
 pub const RIDGE: f64 = 1e-4;
@@ -76,14 +76,16 @@ pub fn fit(scores: &[f64], labels: &[bool]) -> Logistic {
         }
         let det = h[0] * h[2] - h[1] * h[1];
         let step = [(h[2] * g[0] - h[1] * g[1]) / det, (h[0] * g[1] - h[1] * g[0]) / det];
-        // Halve the step until the objective does not rise (far from the minimum it may).
+        // Halve the step while the objective rises by more than rounding
+        // (far from the minimum a full step may overshoot).
         let (before, mut t) = (objective(a, b), 1.0);
-        while objective(a - t * step[0], b - t * step[1]) > before && t > 1e-10 {
+        let slack = 1e-12 * before.abs().max(1.0);
+        while objective(a - t * step[0], b - t * step[1]) > before + slack && t > 1e-10 {
             t /= 2.0;
         }
         a -= t * step[0];
         b -= t * step[1];
-        if (t * step[0]).abs().max((t * step[1]).abs()) <= TOLERANCE {
+        if step[0].abs().max(step[1].abs()) <= TOLERANCE {
             break;
         }
     }
