@@ -58,19 +58,19 @@ fn columns(d: &mut [f32], base: usize, shape: [usize; 2], stride: usize, s: f64,
 /// squared distance along the row to the nearest 0, `s` the spacing.
 fn nearest_along_row(row: &mut [f32], s: f64) {
     let mut last: Option<usize> = None;
-    for q in 0..row.len() {
-        if row[q] == 0.0 {
+    for (q, v) in row.iter_mut().enumerate() {
+        if *v == 0.0 {
             last = Some(q);
         } else if let Some(p) = last {
-            row[q] = ((q - p) as f64 * s).powi(2) as f32;
+            *v = ((q - p) as f64 * s).powi(2) as f32;
         }
     }
     last = None;
-    for q in (0..row.len()).rev() {
-        if row[q] == 0.0 {
+    for (q, v) in row.iter_mut().enumerate().rev() {
+        if *v == 0.0 {
             last = Some(q);
         } else if let Some(p) = last {
-            row[q] = row[q].min(((p - q) as f64 * s).powi(2) as f32);
+            *v = v.min(((p - q) as f64 * s).powi(2) as f32);
         }
     }
 }
