@@ -62,6 +62,6 @@ mod tests {
         );
         assert_eq!(PALETTE.len(), 10);
         assert_eq!(crate::find_kind("evaluate").map(|k| k.name()), Some("evaluate"));
-        assert_eq!(crate::all_kinds().len(), 12);
+        assert_eq!(crate::all_kinds().len(), 14);
     }
 }

@@ -4,10 +4,12 @@
 //! Tables are Parquet ([`table`]); volumes, masks and feature maps are Arrow
 //! IPC files of one row per slice ([`slices`]); small summaries are JSON.
 
+pub mod baseline;
 pub mod classifier;
 pub mod evaluation;
 pub mod features;
 pub mod labels;
+pub mod nodule_score;
 pub mod nodules;
 pub mod patches;
 pub mod prediction;

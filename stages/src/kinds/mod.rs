@@ -9,6 +9,7 @@
 
 use crate::StageKind;
 
+pub mod baseline_cv;
 pub mod classifier_train;
 pub mod command;
 pub mod encode;
@@ -16,6 +17,7 @@ pub mod evaluate;
 pub mod gmcae_train;
 pub mod hu_volume;
 pub mod lung_mask;
+pub mod nodule_score;
 pub mod patches;
 pub mod predict;
 pub mod resample;
@@ -29,6 +31,7 @@ pub fn all_kinds() -> Vec<&'static dyn StageKind> {
         &hu_volume::HuVolume,
         &resample::Resample,
         &lung_mask::LungMask,
+        &nodule_score::NoduleScore,
         &synthetic_cohort::SyntheticCohort,
         &patches::Patches,
         &gmcae_train::GmcaeTrain,
@@ -37,6 +40,7 @@ pub fn all_kinds() -> Vec<&'static dyn StageKind> {
         &predict::Predict,
         &submission::Submission,
         &evaluate::Evaluate,
+        &baseline_cv::BaselineCv,
     ]
 }
 

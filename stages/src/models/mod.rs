@@ -1,7 +1,8 @@
 //! The learned models and what they share: the GMCAE ([`gmcae`]), the cancer
 //! classifier ([`classifier`]), the 48 cube symmetries ([`symmetry`]),
 //! gradient clipping ([`clip`]), HU scaling ([`hu_scale`]), the choice of
-//! backend ([`device`]), the kernels behind the backend ([`kernels`]) and
+//! backend ([`device`]), the kernels behind the backend ([`kernels`]), a
+//! logistic regression on one score for baselines ([`logistic`]) and
 //! where the work runs ([`pool`]).
 //!
 //! Models take data in memory and return data; reading and writing files is
@@ -16,6 +17,7 @@ pub mod gmcae;
 pub mod heap;
 pub mod hu_scale;
 pub mod kernels;
+pub mod logistic;
 pub mod pool;
 pub mod symmetry;
 

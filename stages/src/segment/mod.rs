@@ -4,9 +4,11 @@
 //! lung mask built from them ([`lungs`]), with its picture ([`picture`]).
 
 pub mod components;
+pub mod distance;
 pub mod hull;
 pub mod lungs;
 pub mod morphology;
+pub mod nodules;
 pub mod picture;
 pub mod runs;
 pub mod split;
