@@ -150,9 +150,10 @@ fn ranked<'a>(
     Ok((results, df, &p.variants[reference].name))
 }
 
-/// The swept parameters, `STAGE.PARAM`, of all variants.
+/// The swept parameters, `STAGE.PARAM`, of all variants, sorted.
 fn swept(results: &[VariantResult]) -> Vec<String> {
-    results.iter().flat_map(|r| r.params.keys().cloned()).collect()
+    let names: std::collections::BTreeSet<&String> = results.iter().flat_map(|r| r.params.keys()).collect();
+    names.into_iter().cloned().collect()
 }
 
 fn print_view(df: &DataFrame, o: &ViewOptions<'_>) -> Result<(), Exit> {

@@ -157,7 +157,7 @@ fn number(col: &Column, i: usize) -> Result<Option<f64>> {
     })
 }
 
-/// A cell as text: integers plainly, other numbers to 4 significant digits.
+/// A cell as text (numbers short).
 fn cell_text(col: &Column, i: usize) -> Result<Option<String>> {
     Ok(match col.get(i)? {
         AnyValue::String(s) => Some(s.to_owned()),
@@ -168,10 +168,13 @@ fn cell_text(col: &Column, i: usize) -> Result<Option<String>> {
     })
 }
 
-/// Whole numbers plainly, others to 4 significant digits.
+/// A number as briefly as it is exact within 6 characters (`2`, `0.0003`,
+/// `1e-3` as in variant names), else to 4 significant digits.
 fn short_number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e9 {
-        return format!("{x}");
+    let (plain, exponent) = (format!("{x}"), format!("{x:e}"));
+    let exact = if exponent.len() < plain.len() { exponent } else { plain };
+    if exact.len() <= 6 {
+        return exact;
     }
     let magnitude = x.abs().log10().floor();
     if !(-4.0..6.0).contains(&magnitude) {
