@@ -168,8 +168,9 @@ fn cell_text(col: &Column, i: usize) -> Result<Option<String>> {
     })
 }
 
-/// A number as briefly as it is exact within 6 characters (`2`, `0.0003`,
-/// `1e-3` as in variant names), else to 4 significant digits.
+/// A number exactly when that takes 6 characters or fewer, in the shorter of
+/// decimal and exponent form as variant names write it (`2`, `3e-4`,
+/// `0.25`), else to 4 significant digits.
 fn short_number(x: f64) -> String {
     let (plain, exponent) = (format!("{x}"), format!("{x:e}"));
     let exact = if exponent.len() < plain.len() { exponent } else { plain };
@@ -241,9 +242,7 @@ mod tests {
 
     #[test]
     fn numbers_are_short() {
-        assert_eq!(
-            [short_number(2.0), short_number(0.123456), short_number(1234.5678), short_number(1.5e-7)],
-            ["2", "0.1235", "1235", "1.500e-7"]
-        );
+        let shown = [2.0, 0.0003, 0.001, 0.123456, 1234.5678, 1.5e-7, 1.234567e-7].map(short_number);
+        assert_eq!(shown, ["2", "3e-4", "1e-3", "0.1235", "1235", "1.5e-7", "1.235e-7"]);
     }
 }
