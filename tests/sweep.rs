@@ -196,3 +196,140 @@ fn a_failing_variant_is_shown_failed_and_the_others_finish() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no column \"nope\" in the sweep table"));
 }
+
+/// The demo sweep's six variants (the names of pipelines/sweep.yaml) over
+/// command stages: `gmcae` writes its values, and `classifier` copies the
+/// out-of-fold table the test wrote for them, as a cross-validating
+/// classifier writes it.
+const RANKED: &str = r#"
+stages:
+  gmcae:
+    kind: command
+    params:
+      cmd: "echo m{params.mixtures}-lr{params.lr} > {out}/name.txt; echo '{{\"best_val_nll_per_voxel\": {params.mixtures}}}' > {out}/metrics.json"
+      outputs: [name.txt, metrics.json]
+      mixtures: 4
+      lr: 0.001
+  classifier:
+    kind: command
+    inputs: {model: "@gmcae"}
+    params:
+      cmd: "cp oof/$(cat {inputs.model}/name.txt)/cv_predictions.parquet {out}/; echo '{{\"val_auc\": 0.5}}' > {out}/metrics.json"
+      outputs: [cv_predictions.parquet, metrics.json]
+sweep:
+  grid:
+    gmcae.mixtures: [1, 2, 4]
+    gmcae.lr: [1.0e-3, 3.0e-4]
+"#;
+
+/// Writes `oof/m{M}-lr{LR}/cv_predictions.parquet` for each variant: 40
+/// patients, two repeats, probabilities that separate the classes the more
+/// the larger the mixture size (m = 4 clearly best).
+fn write_out_of_fold(p: &Project) {
+    use lungflow_stages::formats::classifier::{OutOfFold, write_cv_predictions};
+    for (m, strength) in [(1, 0.05), (2, 0.15), (4, 0.6)] {
+        for (lr, shift) in [("0.001", 0), ("0.0003", 3)] {
+            let rows: Vec<OutOfFold> = (0..2)
+                .flat_map(|repeat| {
+                    (0..40).map(move |i| {
+                        let cancer = i % 3 == 0;
+                        let noise = ((i * 7 + repeat * 5 + shift) % 13) as f64 / 13.0;
+                        let probability = (noise + if cancer { strength } else { 0.0 }) / 1.6;
+                        OutOfFold { id: format!("p{i:02}"), cancer, repeat: repeat + 1, fold: 1 + i % 3, probability }
+                    })
+                })
+                .collect();
+            let dir = p.path().join(format!("oof/m{m}-lr{lr}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            write_cv_predictions(&dir, &rows).unwrap();
+        }
+    }
+}
+
+/// The out-of-fold matrix the test wrote for a variant.
+fn matrix(p: &Project, variant: &str) -> lungflow_stages::models::classifier::paired::OutOfFoldMatrix {
+    let (lr, m) = variant.split_once(',').unwrap();
+    let lr = if lr.ends_with("1e-3") { "0.001" } else { "0.0003" };
+    let dir = format!("oof/m{}-lr{lr}/cv_predictions.parquet", m.rsplit('=').next().unwrap());
+    let rows = lungflow_stages::formats::classifier::read_out_of_fold(&p.path().join(dir)).unwrap();
+    lungflow_stages::models::classifier::paired::OutOfFoldMatrix::from_rows(&rows, variant).unwrap()
+}
+
+/// Asserts that a row's `NAME`, `NAME_low` and `NAME_high` are `e`'s.
+fn assert_estimate(row: &Value, name: &str, e: lungflow_stages::models::classifier::paired::Estimate) {
+    let i = e.interval.unwrap();
+    for (column, expected) in [(name.to_owned(), e.value), (format!("{name}_low"), i.low), (format!("{name}_high"), i.high)] {
+        let got = row[&column].as_f64().unwrap_or_else(|| panic!("no {column} in {row}"));
+        assert!((got - expected).abs() < 1e-12, "{column}: {got} != {expected} in {row}");
+    }
+}
+
+#[test]
+fn the_table_ranks_variants_by_their_cross_validated_auc_against_a_reference() {
+    use lungflow::report::sweep_ranking::{RESAMPLES, SEED};
+    use lungflow_stages::models::classifier::paired::{cv_auc, paired_auc_difference};
+    let p = Project::new();
+    p.write("ranked.yaml", RANKED);
+    write_out_of_fold(&p);
+    let (code, run) = p.json(&["sweep", "run", "ranked.yaml"]);
+    assert_eq!(code, 0, "{run}");
+
+    // Every variant's AUC and its difference to the first variant, as the
+    // stages crate computes them on the same files.
+    let (code, table) = p.json(&["sweep", "show", "ranked.yaml"]);
+    assert_eq!(code, 0);
+    assert_eq!(rows(&table).len(), 6);
+    let first = rows(&table)[0]["variant"].as_str().unwrap().to_owned();
+    assert_eq!(first, "gmcae.lr=1e-3,gmcae.mixtures=1");
+    for row in rows(&table) {
+        let m = matrix(&p, row["variant"].as_str().unwrap());
+        assert_estimate(row, "classifier.cv_auc", cv_auc(&m, RESAMPLES, SEED));
+        assert_estimate(row, "classifier.cv_auc_diff", paired_auc_difference(&m, &matrix(&p, &first), RESAMPLES, SEED).unwrap());
+        assert_eq!((row["gmcae.best_val_nll_per_voxel"].as_f64(), row["classifier.val_auc"].as_f64()), (Some(m_of(row)), Some(0.5)));
+    }
+    let strong = rows(&table).iter().find(|r| r["variant"] == "gmcae.lr=1e-3,gmcae.mixtures=4").unwrap();
+    assert!(strong["classifier.cv_auc_diff_low"].as_f64().unwrap() > 0.0, "m = 4 is clearly better: {strong}");
+
+    // table.parquet keeps every column of --json.
+    let parquet = read_parquet_as(&p.path().join("cache/results/ranked/sweep/table.parquet"), "to_pylist");
+    let keys = |row: &Value| row.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&rows(&parquet)[0]), keys(&rows(&table)[0]));
+    assert_eq!(keys(&rows(&table)[0]).len(), 3 + 2 + 6 + 3, "variant, 2 swept, 2 metrics, 6 ranking, seconds, state, error");
+
+    // Another reference: its own difference is 0, the others are against it.
+    let reference = "gmcae.lr=3e-4,gmcae.mixtures=4";
+    let (code, against) = p.json(&["sweep", "show", "ranked.yaml", "--reference", reference]);
+    assert_eq!(code, 0);
+    for row in rows(&against) {
+        let m = matrix(&p, row["variant"].as_str().unwrap());
+        assert_estimate(row, "classifier.cv_auc_diff", paired_auc_difference(&m, &matrix(&p, reference), RESAMPLES, SEED).unwrap());
+    }
+    assert_eq!(rows(&against).iter().find(|r| r["variant"] == reference).unwrap()["classifier.cv_auc_diff"], 0.0);
+    let out = p.run(&["sweep", "show", "ranked.yaml", "--reference", "gmcae.mixtures=3"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no variant \"gmcae.mixtures=3\" in the sweep (variants: gmcae.lr=1e-3,gmcae.mixtures=1, "), "{err}");
+
+    // The narrow view: a header and six rows within 120 characters, the
+    // intervals in one cell each, the reference and the better variants marked.
+    let text = String::from_utf8(p.run(&["sweep", "show", "ranked.yaml"]).stdout).unwrap();
+    let lines: Vec<&str> = text.lines().take(7).collect();
+    assert!(lines.iter().all(|l| l.len() <= 120), "{text}");
+    assert!(lines[0].starts_with("variant") && lines[0].contains("classifier.cv_auc_diff"), "{text}");
+    assert!(lines[1].starts_with(&first) && lines[1].contains("reference"), "{text}");
+    let strong = lines.iter().find(|l| l.starts_with("gmcae.lr=1e-3,gmcae.mixtures=4")).unwrap();
+    assert!(strong.ends_with(" *") && strong.contains(" [0.") && strong.contains(" +0."), "{strong}");
+    assert!(!text.contains("classifier.cv_auc_low") && !text.contains("seconds"), "{text}");
+    assert!(text.lines().nth(7).unwrap().starts_with(&format!("cv_auc_diff: minus {first}")), "{text}");
+
+    // --metrics picks others; --all is the wide table with every column.
+    let picked = String::from_utf8(p.run(&["sweep", "show", "ranked.yaml", "--metrics", "gmcae."]).stdout).unwrap();
+    assert!(picked.contains("gmcae.best_val_nll_per_voxel") && !picked.contains("cv_auc"), "{picked}");
+    let all = String::from_utf8(p.run(&["sweep", "show", "ranked.yaml", "--all"]).stdout).unwrap();
+    assert!(all.contains("classifier.cv_auc_diff_high") && all.contains("classifier.val_auc") && all.contains("seconds"), "{all}");
+}
+
+/// The mixture size of a row, as its variant names it.
+fn m_of(row: &Value) -> f64 {
+    row["gmcae.mixtures"].as_f64().unwrap()
+}

@@ -3,14 +3,17 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
+use polars::prelude::DataFrame;
 
 use crate::cli::after_run::{inspect, record_last_run, record_lineage};
 use crate::cli::args::{EXIT_FAILED, Exit, PipelineArgs, print_json, work_dir};
 use crate::cli::executor_choice::ExecutorChoice;
 use crate::pipeline::model::Pipeline;
 use crate::report::run_report::RunReport;
+use crate::report::sweep_ranking::{add_cv_auc, reference_index};
 use crate::report::sweep_results::{VariantResult, VariantState, variant_results};
 use crate::report::sweep_table::{select, sorted, table, to_json, write_csv, write_parquet};
+use crate::report::sweep_view::{ViewOptions, narrow_view};
 use crate::run::driver::run_pipeline;
 use crate::run::options::{Mode, Options};
 use crate::run::outcome::{Outcome, RunResult};
@@ -38,8 +41,10 @@ pub enum SweepVerb {
         #[command(flatten)]
         target: PipelineArgs,
     },
-    /// The sweep table (variant x swept parameters x final metrics) and the
-    /// validation curves of all variants as PNG.
+    /// The sweep table (variant x swept parameters x final metrics, with each
+    /// cross-validating stage's AUC and its paired difference to a reference
+    /// variant) and the validation curves of all variants as PNG. Prints a
+    /// narrow view unless --all.
     Show {
         /// The pipeline, its overrides and sweep axes.
         #[command(flatten)]
@@ -50,10 +55,20 @@ pub enum SweepVerb {
         /// Sort in descending order.
         #[arg(long)]
         desc: bool,
-        /// Keep only metric columns starting with these prefixes, e.g.
-        /// `classifier.val_,seconds` (variant, swept parameters and state stay).
-        #[arg(long, value_delimiter = ',', value_name = "PREFIX,...")]
+        /// Show only metric columns starting with these prefixes, e.g.
+        /// `classifier.val_,seconds` (variant, swept parameters and state
+        /// stay); also limits --csv, --parquet and --json to them.
+        #[arg(long, visible_alias = "metrics", value_delimiter = ',', value_name = "PREFIX,...")]
         columns: Vec<String>,
+        /// Print the wide table, every column as it is, instead of the
+        /// narrow view (variant, swept values, state, a few metrics with
+        /// their intervals).
+        #[arg(long)]
+        all: bool,
+        /// The variant that `STAGE.cv_auc_diff` is taken against (default:
+        /// the first variant in the sweep's order).
+        #[arg(long, value_name = "VARIANT")]
+        reference: Option<String>,
         /// Also write the table as CSV.
         #[arg(long, value_name = "FILE")]
         csv: Option<PathBuf>,
@@ -63,41 +78,89 @@ pub enum SweepVerb {
     },
 }
 
+/// How `sweep show` prints its table.
+struct ShowOptions {
+    sort: Option<String>,
+    desc: bool,
+    columns: Vec<String>,
+    all: bool,
+    reference: Option<String>,
+    csv: Option<PathBuf>,
+    parquet: Option<PathBuf>,
+}
+
 /// Runs one sweep verb; returns the exit code.
 pub fn sweep(cache_root: &Path, action: SweepVerb) -> Result<i32, Exit> {
     match action {
         SweepVerb::Run { target, jobs, executor } => run(cache_root, &target, jobs, executor),
         SweepVerb::Status { target } => status(cache_root, &target),
-        SweepVerb::Show { target, sort, desc, columns, csv, parquet } => {
-            let p = load_target(&target)?;
-            let cache = Cache::open(cache_root)?;
-            let results = variant_results(&p, &cache, &inspect(&p, &cache)?)?;
-            let mut df = table(&results)?;
-            if let Some(column) = &sort {
-                df = sorted(&df, column, desc).map_err(|e| Exit::usage(format!("{e:#}")))?;
-            }
-            let mut written = write_outputs(&p, &cache, &results, &df)?;
-            if !columns.is_empty() {
-                let swept: Vec<String> = results.iter().flat_map(|r| r.params.keys().cloned()).collect();
-                df = select(&df, &swept, &columns)?;
-            }
-            if let Some(path) = &csv {
-                write_csv(&df, path)?;
-                written.push(path.clone());
-            }
-            if let Some(path) = &parquet {
-                write_parquet(&df, path)?;
-                written.push(path.clone());
-            }
-            if target.json {
-                print_json(&to_json(&df)?)?;
-            } else {
-                println!("{df}");
-                print_written(&written);
-            }
-            Ok(0)
+        SweepVerb::Show { target, sort, desc, columns, all, reference, csv, parquet } => {
+            show(cache_root, &target, ShowOptions { sort, desc, columns, all, reference, csv, parquet })
         }
     }
+}
+
+/// `sweep show`: the table, sorted and narrowed as asked, and its files.
+fn show(cache_root: &Path, target: &PipelineArgs, o: ShowOptions) -> Result<i32, Exit> {
+    let p = load_target(target)?;
+    let cache = Cache::open(cache_root)?;
+    let (results, mut df, reference) = ranked(&p, &cache, &inspect(&p, &cache)?, o.reference.as_deref())?;
+    if let Some(column) = &o.sort {
+        df = sorted(&df, column, o.desc).map_err(|e| Exit::usage(format!("{e:#}")))?;
+    }
+    let mut written = write_outputs(&p, &cache, &results, &df)?;
+    let swept = swept(&results);
+    let picked = if o.columns.is_empty() { df.clone() } else { select(&df, &swept, &o.columns)? };
+    if let Some(path) = &o.csv {
+        write_csv(&picked, path)?;
+        written.push(path.clone());
+    }
+    if let Some(path) = &o.parquet {
+        write_parquet(&picked, path)?;
+        written.push(path.clone());
+    }
+    if target.json {
+        print_json(&to_json(&picked)?)?;
+    } else if o.all {
+        println!("{picked}");
+        print_written(&written);
+    } else {
+        print_view(&df, &ViewOptions { swept: &swept, prefixes: &o.columns, reference })?;
+        print_written(&written);
+    }
+    Ok(0)
+}
+
+/// The variants' results with their cross-validated AUCs against the
+/// reference (`name`, else the first variant), the table, and the
+/// reference's name. Notes on differences that could not be taken go to
+/// stderr.
+fn ranked<'a>(
+    p: &'a Pipeline,
+    cache: &Cache,
+    eval: &RunResult,
+    name: Option<&str>,
+) -> Result<(Vec<VariantResult>, DataFrame, &'a str), Exit> {
+    let mut results = variant_results(p, cache, eval)?;
+    let reference = reference_index(&results, name).map_err(Exit::usage)?;
+    for note in add_cv_auc(&mut results, reference)? {
+        eprintln!("note: {note}");
+    }
+    let df = table(&results)?;
+    Ok((results, df, &p.variants[reference].name))
+}
+
+/// The swept parameters, `STAGE.PARAM`, of all variants, sorted.
+fn swept(results: &[VariantResult]) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = results.iter().flat_map(|r| r.params.keys()).collect();
+    names.into_iter().cloned().collect()
+}
+
+fn print_view(df: &DataFrame, o: &ViewOptions<'_>) -> Result<(), Exit> {
+    for line in narrow_view(df, o)? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// `sweep run`: every variant, then the table; exit 1 unless all are done.
@@ -113,8 +176,7 @@ fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>, executor: 
     let result = run_pipeline(&p, &cache, &work_dir, &opts, computing.as_ref())?;
     record_lineage(&cache, &result);
     record_last_run(&cache, &p, &RunReport::new(&p, &result, &cache.results_dir(&p.name()), false), started, executor);
-    let results = variant_results(&p, &cache, &result)?;
-    let df = table(&results)?;
+    let (results, df, reference) = ranked(&p, &cache, &result, None)?;
     let written = write_outputs(&p, &cache, &results, &df)?;
     let mut report = RunReport::new(&p, &result, &cache.results_dir(&p.name()), false);
     if target.json {
@@ -126,7 +188,7 @@ fn run(cache_root: &Path, target: &PipelineArgs, jobs: Option<usize>, executor: 
         }
         println!("{}", report.summary());
         print_sharing(&p, &result);
-        println!("{df}");
+        print_view(&df, &ViewOptions { swept: &swept(&results), prefixes: &[], reference })?;
         print_written(&written);
     }
     Ok(if results.iter().all(|r| r.state == VariantState::Done) { 0 } else { EXIT_FAILED })
@@ -166,7 +228,7 @@ fn write_outputs(
     p: &Pipeline,
     cache: &crate::store::cache::Cache,
     results: &[VariantResult],
-    df: &polars::prelude::DataFrame,
+    df: &DataFrame,
 ) -> Result<Vec<PathBuf>, Exit> {
     let dir = cache.results_dir(&p.name()).join("sweep");
     std::fs::create_dir_all(&dir).map_err(|e| Exit(EXIT_FAILED, format!("cannot create {}: {e}", dir.display())))?;

@@ -1,8 +1,9 @@
 //! What each variant of a sweep reached: its state (and error), the compute
-//! seconds of its own instances, the final metrics and the validation curves
-//! of the stages the sweep varies.
+//! seconds of its own instances, the final metrics, the validation curves
+//! and the out-of-fold tables of the stages the sweep varies.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use serde_json::Value;
@@ -14,6 +15,8 @@ use crate::report::metrics::read_metrics;
 use crate::run::outcome::{Outcome, RunResult, Skip};
 use crate::store::cache::Cache;
 
+/// The table of out-of-fold probabilities a cross-validating stage writes.
+pub use lungflow_stages::formats::classifier::CV_PREDICTIONS_TABLE as OUT_OF_FOLD_FILE;
 /// The per-epoch table whose first `val_` column is a stage's validation curve.
 pub use lungflow_stages::formats::training::METRICS_TABLE as CURVES_FILE;
 
@@ -78,13 +81,17 @@ pub struct VariantResult {
     /// uses (shared upstream left out).
     pub seconds: f64,
     /// Final metrics of its varied stages that run once, as `STAGE.METRIC`,
-    /// in pipeline order.
+    /// in pipeline order (then those [`crate::report::sweep_ranking`] adds).
     #[serde(skip)]
     pub metrics: Vec<(String, f64)>,
     /// Validation curves of its varied stages that run once: (stage, column,
     /// (epoch, value) points).
     #[serde(skip)]
     pub curves: Vec<Curve>,
+    /// Out-of-fold tables of its varied stages that run once and
+    /// cross-validate: (stage, path of its [`OUT_OF_FOLD_FILE`]).
+    #[serde(skip)]
+    pub out_of_fold: Vec<(String, PathBuf)>,
 }
 
 /// The results of every variant of `p`, from a run or an inspection.
@@ -104,6 +111,7 @@ fn variant_result(p: &Pipeline, cache: &Cache, eval: &RunResult, v: &Variant) ->
         seconds: 0.0,
         metrics: Vec::new(),
         curves: Vec::new(),
+        out_of_fold: Vec::new(),
     };
     let mut missing = false;
     let mut incomplete = false;
@@ -132,6 +140,9 @@ fn variant_result(p: &Pipeline, cache: &Cache, eval: &RunResult, v: &Variant) ->
                         && let Some((column, points)) = read_curve(&prod.out_dir.join(CURVES_FILE))?
                     {
                         result.curves.push(Curve { stage: base.to_owned(), column, points });
+                    }
+                    if prod.outputs.iter().any(|f| f.path == OUT_OF_FOLD_FILE) {
+                        result.out_of_fold.push((base.to_owned(), prod.out_dir.join(OUT_OF_FOLD_FILE)));
                     }
                 }
             }

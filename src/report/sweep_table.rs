@@ -147,6 +147,7 @@ mod tests {
             seconds: 1.5,
             metrics: loss.map(|l| vec![("gmcae.best_val_nll_per_voxel".to_owned(), l)]).unwrap_or_default(),
             curves: Vec::new(),
+            out_of_fold: Vec::new(),
         }
     }
 
