@@ -5,17 +5,17 @@
 mod common;
 use common::*;
 
-/// The lowest mean over the 5 folds of the cross-validated AUC accepted.
-/// The demo gives 0.953 (folds 0.951, 0.901, 0.938, 1.000, 0.975), the
-/// same to the last bit on every run and machine of this kind (README,
+/// The lowest mean over the 15 folds (5 folds x 3 repeats) of the
+/// cross-validated AUC accepted. The demo gives 0.940 (sd 0.058), the same
+/// to the last bit on every run and machine of this kind (README,
 /// Reproducibility), so the margin is for a change of kernel or machine
 /// kind, not run-to-run noise; the spread over seeds of the whole chain is
 /// not measured yet (issue 30 stays open for it).
 const CV_AUC_BAR: f64 = 0.90;
-/// The lowest single fold's AUC accepted; the demo gives 0.901 (fold 2).
-const FOLD_AUC_BAR: f64 = 0.85;
+/// The lowest single fold's AUC accepted; the demo's worst fold gives 0.815.
+const FOLD_AUC_BAR: f64 = 0.75;
 /// The lowest held-out test AUC accepted (the average of the kept model
-/// and the five fold models). The demo gives 0.973.
+/// and the fifteen fold models). The demo gives 0.969.
 const TEST_AUC_BAR: f64 = 0.93;
 
 #[test]
@@ -28,23 +28,32 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
 
     let (_, metrics) = p.json(&["metrics", "demo.yaml"]);
     let m = |stage: &str, name: &str| metric(&metrics, stage, name);
-    // One split holds 22 validation patients and the test 30: their AUCs
-    // move by about 0.05 with the seed, and moved with the CPU until the
-    // SIMD kernels went (README, Reproducibility). The bars sit on the AUC
-    // cross-validated over all 90 labelled patients and on the held-out
-    // test, with margins over what BENCHMARKS.md measured.
+    // One split holds 22 validation patients and the test 30: too few to
+    // judge alone. The bars sit on the AUC cross-validated over all 90
+    // labelled patients (its mean and its worst fold) and on the held-out
+    // test, with margins under what BENCHMARKS.md measured. They are under
+    // issue 30's goals (0.97, 0.90, 0.95), which the demo does not meet.
     let cv_auc = m("classifier", "cv_auc_mean");
     assert!(cv_auc >= CV_AUC_BAR, "cross-validated AUC {cv_auc} (metrics: {metrics})");
     let worst = m("classifier", "cv_auc_min");
     assert!(worst >= FOLD_AUC_BAR, "worst fold's AUC {worst} (metrics: {metrics})");
     let (cv_low, cv_pooled, cv_high) = (m("classifier", "cv_auc_low"), m("classifier", "cv_auc"), m("classifier", "cv_auc_high"));
     assert!(cv_low < cv_pooled && cv_pooled < cv_high, "pooled out-of-fold AUC {cv_pooled} in [{cv_low}, {cv_high}]");
+    // The baseline is compared on the same patients: the paired interval
+    // holds its estimate, and the verdict follows the interval.
+    let (d_low, d, d_high) = (
+        m("classifier", "cv_auc_baseline_diff_low"),
+        m("classifier", "cv_auc_baseline_diff"),
+        m("classifier", "cv_auc_baseline_diff_high"),
+    );
+    assert!(d_low <= d && d <= d_high, "paired difference {d} in [{d_low}, {d_high}]");
+    assert_eq!(m("classifier", "beats_baseline"), f64::from(u8::from(d_low > 0.0)));
     // Every fold's model is kept and averaged into every prediction.
     let ids = p.read("cache/results/demo/cohort/stage1_sample_submission.csv");
     let first = ids.lines().nth(1).unwrap().split(',').next().unwrap();
     let prediction: serde_json::Value =
         serde_json::from_str(&p.read(&format!("cache/results/demo/predict/{first}/prediction.json"))).unwrap();
-    assert_eq!(prediction["models"].as_array().map(Vec::len), Some(6), "{prediction}");
+    assert_eq!(prediction["models"].as_array().map(Vec::len), Some(16), "{prediction}");
     let test_auc = m("evaluate", "auc");
     assert!(test_auc >= TEST_AUC_BAR, "held-out test AUC {test_auc} (metrics: {metrics})");
     let (loss, prior) = (m("evaluate", "log_loss"), m("evaluate", "prior_log_loss"));

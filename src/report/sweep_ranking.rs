@@ -62,6 +62,9 @@ pub fn add_cv_auc(results: &mut [VariantResult], reference: usize) -> Result<Vec
                     Err(e) => notes.push(format!("{}: no {stage}.{CV_AUC_DIFF}: {e}", results[i].name)),
                 }
             }
+            // A stage's own metrics.json may hold a `cv_auc` of the same
+            // meaning (with another bootstrap seed): these replace it.
+            results[i].metrics.retain(|(name, _)| !added.iter().any(|(a, _)| a == name));
             results[i].metrics.extend(added);
         }
     }

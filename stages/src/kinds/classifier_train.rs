@@ -29,7 +29,7 @@
 //!
 //! With an input `baseline` (a kind that writes `cv_predictions.parquet`
 //! on the same folds, e.g. `baseline_cv`), the metrics add the paired
-//! difference of the cross-validated AUCs (`cv_auc_diff` with its 95 %
+//! difference of the cross-validated AUCs (`cv_auc_baseline_diff` with its 95 %
 //! interval over the same patient resamples) and `beats_baseline` (1 when
 //! the interval lies above 0).
 //!
@@ -39,8 +39,10 @@
 //! from Glorot weights, zero biases and the output bias at logit(prior);
 //! AdamW with weight decay and a linear warm-up; early stopping counts once
 //! the training log loss is `learn_margin` below the prior's, and a start
-//! that never gets there in `restart_after` epochs is replaced by the next
-//! of `restarts` (said in the log). Every fold draws its own weights.
+//! that never gets there in `restart_after` epochs, or whose kept epoch's
+//! validation log loss is not that margin below the prior's, is replaced
+//! by the next of `restarts` (said in the log). Every fold draws its own
+//! weights.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -118,7 +120,7 @@ training_params! {
         restart_after: i64 = 10,
         /// further starts (fresh initial weights) tried when one does not learn
         #[range(0..=16)]
-        restarts: i64 = 2,
+        restarts: i64 = 4,
     }
     training {
         /// patients per step
@@ -458,9 +460,9 @@ fn cv_metrics(
             if beats { "" } else { ": the model does NOT beat its baseline" }
         ));
         m.insert("baseline_cv_auc".into(), json!(base));
-        m.insert("cv_auc_diff".into(), json!(diff.value));
-        m.insert("cv_auc_diff_low".into(), json!(diff.interval.map(|i| i.low)));
-        m.insert("cv_auc_diff_high".into(), json!(diff.interval.map(|i| i.high)));
+        m.insert("cv_auc_baseline_diff".into(), json!(diff.value));
+        m.insert("cv_auc_baseline_diff_low".into(), json!(diff.interval.map(|i| i.low)));
+        m.insert("cv_auc_baseline_diff_high".into(), json!(diff.interval.map(|i| i.high)));
         m.insert("beats_baseline".into(), json!(u8::from(beats)));
     }
     Ok(m)

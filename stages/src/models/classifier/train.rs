@@ -168,8 +168,9 @@ pub type Start<B> = (Classifier<B>, MaskStream);
 
 /// Trains from the first of `starts` on `samples[train]`, validating on
 /// `samples[val]`; a start whose training log loss is not `o.learn_margin`
-/// below the prior's after `o.restart_after` epochs gives way to the next
-/// (the last start always runs to the end). `save_best` is handed the model
+/// below the prior's after `o.restart_after` epochs, or whose kept epoch's
+/// validation log loss is not that margin below the prior's, gives way to
+/// the next (the last start is kept whatever it gives). `save_best` is handed the model
 /// after every epoch that lowers the validation log loss of the start that
 /// runs.
 pub fn train<B: KernelAutodiff>(
@@ -186,17 +187,21 @@ pub fn train<B: KernelAutodiff>(
     for (a, start) in starts.into_iter().enumerate() {
         let last = a + 1 == attempts;
         let mut result = train_start(start, samples, (train_idx, val_idx), o, device, &mut *save_best, !last, &mut *log)?;
-        if result.learned || last {
+        let kept = &result.run.epochs[result.run.best_epoch - 1];
+        let generalised = kept.val.log_loss < result.run.prior_val_log_loss - o.learn_margin;
+        if (result.learned && generalised) || last {
             result.run.restarts = a;
             return Ok(result.run);
         }
-        log(&format!(
-            "restart {}/{}: the training log loss stayed within {} nats of the prior's for {} epochs; trying the next initial weights",
-            a + 1,
-            attempts - 1,
-            o.learn_margin,
-            o.restart_after
-        ));
+        let why = if result.learned {
+            format!(
+                "the kept epoch {}'s validation log loss {:.4} is not {} nats below the prior's {:.4}",
+                result.run.best_epoch, kept.val.log_loss, o.learn_margin, result.run.prior_val_log_loss
+            )
+        } else {
+            format!("the training log loss stayed within {} nats of the prior's for {} epochs", o.learn_margin, o.restart_after)
+        };
+        log(&format!("restart {}/{}: {why}; trying the next initial weights", a + 1, attempts - 1));
     }
     unreachable!("the last start always returns")
 }
