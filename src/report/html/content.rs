@@ -2,7 +2,7 @@
 //! drawn from `metrics.parquet`, the curves a kind declares ([`super::curves`]),
 //! the figures it wrote) and the data (the pictures
 //! per-item kinds declare ([`ItemPicture`]), the cohort table). What is
-//! particular to a kind comes from its [`ReportView`](lungflow_stages::contract::ReportView).
+//! particular to a kind comes from its [`ReportView`].
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -173,7 +173,7 @@ mod tests {
         let n = 5 * 7 * 9;
         for (seed, spacing) in [(1u64, [1.0, 1.0, 1.0]), (2, [2.5, 0.7, 0.7]), (3, [1.0, 3.0, 0.5])] {
             // A few scattered voxels, from a fixed pseudo-random sequence.
-            let set: Vec<bool> = (0..n).map(|i| (i as u64 * 2654435761 + seed * 97) % 23 == 0).collect();
+            let set: Vec<bool> = (0..n).map(|i| (i as u64 * 2654435761 + seed * 97).is_multiple_of(23)).collect();
             let got = squared_distance(shape, spacing, |i| set[i]);
             let want = brute(shape, spacing, &set);
             for i in 0..n {
