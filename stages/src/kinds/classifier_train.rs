@@ -237,14 +237,17 @@ impl StageKind for ClassifierTrain {
             k if k >= 2 => Some(plan_folds(&samples, k as usize, p.repeats as usize, p.val_fraction, p.seed as u64)?),
             k => return Err(StageError(format!("folds must be 0 (no cross-validation) or at least 2, got {k}"))),
         };
-        let baseline = match ctx.inputs.get("baseline") {
-            Some(_) if folds.is_none() => {
-                return Err(StageError::msg("a `baseline` input is compared on the cross-validation's folds: set folds (and repeats)"));
-            }
-            Some(_) => Some(read_baseline(input_path(ctx, "baseline")?)?),
-            None => None,
+        // The baseline is compared on the cross-validation's folds: without
+        // folds (a quick try) there is nothing to compare, which the log says.
+        let has_baseline = ctx.inputs.contains_key("baseline");
+        let baseline = match (has_baseline, &folds) {
+            (true, Some(_)) => Some(read_baseline(input_path(ctx, "baseline")?)?),
+            _ => None,
         };
         let mut log = line_log(ctx.log_path)?;
+        if has_baseline && folds.is_none() {
+            log("folds = 0: no cross-validation, so the model is not compared with its baseline");
+        }
         let stats = ChannelStats::of(&samples);
         let fit = Fit {
             encoder,
