@@ -46,17 +46,22 @@ pub(crate) fn central_95(mut values: Vec<f64>) -> Option<Interval> {
     Some(Interval { low: quantile(&values, 0.025), high: quantile(&values, 0.975) })
 }
 
+/// `resamples` draws of `n` row indices with replacement, seeded by `seed`
+/// (every bootstrap here draws its resamples this way).
+pub(crate) fn resample_indices(n: usize, resamples: usize, seed: u64) -> impl Iterator<Item = Vec<usize>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..resamples).map(move |_| (0..n).map(|_| rng.random_range(0..n)).collect())
+}
+
 /// Percentile-bootstrap 95 % intervals of log loss and AUC from `resamples`
 /// resamples of the rows, seeded by `seed`. Needs at least one row and one
 /// resample.
 pub fn bootstrap(probabilities: &[f64], labels: &[bool], resamples: usize, seed: u64) -> Intervals {
     let n = probabilities.len();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut losses, mut aucs) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
     let (mut p, mut y) = (vec![0.0; n], vec![false; n]);
-    for _ in 0..resamples {
-        for j in 0..n {
-            let i = rng.random_range(0..n);
+    for pick in resample_indices(n, resamples, seed) {
+        for (j, &i) in pick.iter().enumerate() {
             p[j] = probabilities[i];
             y[j] = labels[i];
         }

@@ -17,6 +17,12 @@ pub struct ChannelStats {
 /// scale is 0 (it carries nothing).
 const CONSTANT: f64 = 1e-6;
 
+/// The scale that makes a spread of `sd` one: 1/sd, or 0 for a constant
+/// (`sd` under [`CONSTANT`]).
+pub fn inverse_sd(sd: f64) -> f32 {
+    if sd < CONSTANT { 0.0 } else { (1.0 / sd) as f32 }
+}
+
 impl ChannelStats {
     /// The sums of every sample's voxels.
     pub fn of(samples: &[Sample]) -> Self {
@@ -49,7 +55,7 @@ impl ChannelStats {
                     idx.iter().map(|&i| self.per_patient[i][c]).fold((0.0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
                 let mean = s / n.max(1.0);
                 let sd = (s2 / n.max(1.0) - mean * mean).max(0.0).sqrt();
-                (mean as f32, if sd < CONSTANT { 0.0 } else { (1.0 / sd) as f32 })
+                (mean as f32, inverse_sd(sd))
             })
             .unzip()
     }

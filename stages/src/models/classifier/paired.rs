@@ -9,11 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::bootstrap::{Interval, central_95};
+use super::bootstrap::{Interval, central_95, resample_indices};
 use super::scores::auc;
 use crate::StageError;
 use crate::formats::classifier::OutOfFold;
@@ -74,12 +72,6 @@ impl OutOfFoldMatrix {
         let total: f64 = self.repeats.iter().map(|p| auc(&pick.iter().map(|&i| p[i]).collect::<Vec<_>>(), &y)).sum();
         total / self.repeats.len() as f64
     }
-}
-
-/// `resamples` draws of `n` patient indices with replacement, seeded.
-fn resample_indices(n: usize, resamples: usize, seed: u64) -> impl Iterator<Item = Vec<usize>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..resamples).map(move |_| (0..n).map(|_| rng.random_range(0..n)).collect())
 }
 
 /// A statistic of the patients on all of them and over `resamples`

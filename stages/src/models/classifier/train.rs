@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::data::Sample;
 use super::dropout::MaskStream;
 use super::model::{Classifier, bce_with_logits};
+use super::normalise::inverse_sd;
 use super::scores::{Scores, positive_rate, prior_log_loss, score};
 use crate::StageError;
 use crate::models::SaveBest;
@@ -132,7 +133,7 @@ pub fn head_norm<B: KernelBackend>(model: &Classifier<B>, set: &[&Sample], devic
         .map(|j| {
             let mean = pooled.iter().map(|p| f64::from(p[j])).sum::<f64>() / n;
             let var = pooled.iter().map(|p| (f64::from(p[j]) - mean).powi(2)).sum::<f64>() / n;
-            (mean as f32, if var.sqrt() < 1e-6 { 0.0 } else { (1.0 / var.sqrt()) as f32 })
+            (mean as f32, inverse_sd(var.sqrt()))
         })
         .unzip()
 }
