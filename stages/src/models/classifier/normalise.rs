@@ -18,7 +18,7 @@ pub struct ChannelStats {
 const CONSTANT: f64 = 1e-6;
 
 /// The scale that makes a spread of `sd` one: 1/sd, or 0 for a constant
-/// (`sd` under [`CONSTANT`]).
+/// (`sd` under 1e-6).
 pub fn inverse_sd(sd: f64) -> f32 {
     if sd < CONSTANT { 0.0 } else { (1.0 / sd) as f32 }
 }
