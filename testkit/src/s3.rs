@@ -314,7 +314,7 @@ impl S3Server {
         let mut child = spawn_tied(cmd).map_err(|e| format!("cannot start {what}: {e}; is the test Python environment complete?"))?;
         let t0 = Instant::now();
         let why = loop {
-            if answers_http(self.ports[0]) {
+            if answers_http(self.ports[0]) && self.serves_what_it_holds() {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -326,7 +326,10 @@ impl S3Server {
                 std::thread::sleep(Duration::from_secs(2));
                 let _ = child.kill();
                 let _ = child.wait();
-                break format!("its S3 port {} did not answer within {START_TIMEOUT:?}", self.ports[0]);
+                break format!(
+                    "its S3 port {} did not answer, or its volumes were not all served, within {START_TIMEOUT:?}",
+                    self.ports[0]
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -338,6 +341,22 @@ impl S3Server {
             log_path.display(),
             lines[lines.len().saturating_sub(20)..].join("\n")
         ))
+    }
+
+    /// Whether the server can read back every object it holds. SeaweedFS's
+    /// S3 port answers before its volume server has told the master which
+    /// volumes it has; a `GET` in that window fails with HTTP 500 (seen in
+    /// CI right after a restart). So it is ready once the master's topology
+    /// (`/dir/status`) counts as many volumes as the data folder has `.dat`
+    /// files. rclone serves its folder as soon as it answers.
+    fn serves_what_it_holds(&self) -> bool {
+        match self.kind {
+            S3Kind::Rclone => true,
+            S3Kind::SeaweedFs => {
+                let on_disk = count_files_ending(&self.dir.join("data"), ".dat");
+                master_volume_count(self.ports[1]).is_some_and(|known| known >= on_disk)
+            }
+        }
     }
 }
 
@@ -427,6 +446,38 @@ fn free_ports(n: usize, admin_pair: bool) -> Vec<u16> {
         }
     }
     ports
+}
+
+/// The number of volumes the SeaweedFS master on `port` knows of, summed
+/// over the data nodes of its `/dir/status` topology; None when it does not
+/// answer with that JSON yet.
+fn master_volume_count(port: u16) -> Option<u64> {
+    let mut conn = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    conn.write_all(format!("GET /dir/status HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).ok()?;
+    let mut reply = Vec::new();
+    conn.read_to_end(&mut reply).ok()?;
+    let body = reply.windows(4).position(|w| w == b"\r\n\r\n").map(|i| &reply[i + 4..])?;
+    let status: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let nodes = status["Topology"]["DataCenters"]
+        .as_array()?
+        .iter()
+        .flat_map(|dc| dc["Racks"].as_array().into_iter().flatten())
+        .flat_map(|rack| rack["DataNodes"].as_array().into_iter().flatten());
+    Some(nodes.filter_map(|node| node["Volumes"].as_u64()).sum())
+}
+
+/// How many files under `dir` (recursively) have names ending in `suffix`;
+/// 0 when it does not exist.
+fn count_files_ending(dir: &Path, suffix: &str) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() { count_files_ending(&path, suffix) } else { u64::from(e.file_name().to_string_lossy().ends_with(suffix)) }
+        })
+        .sum()
 }
 
 /// Whether something on 127.0.0.1:`port` answers an HTTP request (any
