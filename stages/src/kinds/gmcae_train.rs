@@ -101,7 +101,7 @@ impl StageKind for GmcaeTrain {
     }
 
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn doc(&self) -> &'static str {
@@ -157,15 +157,18 @@ fn write_outputs(out: &Path, o: &TrainOptions, r: &TrainResult) -> Result<(), St
     ])
     .map_err(StageError::msg)?;
     write_parquet(&out.join(METRICS_TABLE), &batch)?;
-    write_metrics(
-        out,
-        &json!({
-            "best_val_nll_per_voxel": r.best_val_nll_per_voxel,
-            "best_epoch": r.best_epoch,
-            "epochs": r.epochs.len(),
-            "final_train_nll_per_voxel": r.epochs.last().map(|m| m.train_nll_per_voxel),
-        }),
-    )?;
+    let mut metrics = json!({
+        "best_val_nll_per_voxel": r.best_val_nll_per_voxel,
+        "best_epoch": r.best_epoch,
+        "epochs": r.epochs.len(),
+        "final_train_nll_per_voxel": r.epochs.last().map(|m| m.train_nll_per_voxel),
+    });
+    // Encoder channels of the kept model that are 0 on every validation
+    // patch: what `encode` with that many blocks passes on is dead weight.
+    for (b, silent) in r.silent_channels.iter().enumerate() {
+        metrics[format!("silent_channels_block{}", b + 1)] = json!(silent.len());
+    }
+    write_metrics(out, &metrics)?;
     write_model_json(out, &o.shape)?;
     write_split(out, &r.train_patients, &r.val_patients)?;
     let curve = |name, color, f: &dyn Fn(&EpochMetrics) -> f64| Series {

@@ -5,10 +5,11 @@
 //!
 //! `model` is the network, `loss` the likelihood, `data` patches and their
 //! 48 symmetries, `features` the encoder applied to whole volumes, `train`
-//! the loop.
+//! the loop, `silent` the encoder channels that never fire.
 
 pub mod data;
 pub mod features;
 pub mod loss;
 pub mod model;
+pub mod silent;
 pub mod train;

@@ -146,6 +146,19 @@ impl<B: Backend> Gmcae<B> {
     pub fn encoder_tail(&self, from: usize) -> Vec<Conv3d<B>> {
         self.encoder.iter().skip(2 * from).cloned().collect()
     }
+
+    /// This model with the bias of output channel `channel` of encoder
+    /// convolution `conv` (0-based, two per block) set to `value`.
+    #[cfg(test)]
+    pub fn with_encoder_bias(mut self, conv: usize, channel: usize, value: f32) -> Self {
+        let c = &mut self.encoder[conv];
+        let bias = c.bias.take().expect("the encoder's convolutions have biases");
+        let device = bias.val().device();
+        let mut values: Vec<f32> = bias.val().into_data().convert::<f32>().to_vec().expect("float bias");
+        values[channel] = value;
+        c.bias = Some(burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(values.clone(), [values.len()]), &device)));
+        self
+    }
 }
 
 impl<B: KernelBackend> Gmcae<B> {

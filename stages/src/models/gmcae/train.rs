@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::data::{PatchSet, Split, batch, split};
 use super::loss::nll_per_voxel;
 use super::model::{Gmcae, GmcaeShape};
+use super::silent::silent_channels;
 use crate::StageError;
 use crate::models::SaveBest;
 use crate::models::clip::{clip_global_norm, global_norm};
@@ -75,6 +76,9 @@ pub struct TrainResult {
     pub train_patients: Vec<String>,
     /// Validation patients.
     pub val_patients: Vec<String>,
+    /// Per encoder block, the channels of the best model that are 0 on every
+    /// validation patch (see [`silent_channels`]).
+    pub silent_channels: Vec<Vec<usize>>,
     /// Centre slices (edge², z = edge/2) of up to six validation patches and
     /// of the best model's most probable component mean for each.
     #[serde(skip)]
@@ -147,6 +151,7 @@ pub fn train<B: KernelAutodiff>(
         best_val_nll_per_voxel: f64::INFINITY,
         train_patients,
         val_patients,
+        silent_channels: Vec::new(),
         reconstructions: Vec::new(),
     };
     let mut best_model = None;
@@ -186,9 +191,22 @@ pub fn train<B: KernelAutodiff>(
         }
     }
     if let Some(best) = best_model {
+        // Only the kept model is looked at: a pass before training would
+        // draw burn's lazily initialised parameters in another order, and so
+        // train another model (measured: 5 silent channels of block 2 became 2).
+        result.silent_channels = silent_channels(&best, blocks, set, &val_idx, o.batch_size, device);
+        log(&format!(
+            "silent encoder channels of the kept model, per block: {}",
+            describe_silent(&result.silent_channels, &o.shape.widths)
+        ));
         result.reconstructions = reconstruct(&best, set, &val_idx[..val_idx.len().min(6)], device);
     }
     Ok(result)
+}
+
+/// "2/8 [3, 5], 0/16 []": per block, silent channels of its width and which.
+fn describe_silent(silent: &[Vec<usize>], widths: &[usize]) -> String {
+    silent.iter().zip(widths).map(|(s, w)| format!("{}/{w} {s:?}", s.len())).collect::<Vec<_>>().join(", ")
 }
 
 /// The optimisation steps of one epoch.
