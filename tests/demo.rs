@@ -6,17 +6,21 @@ mod common;
 use common::*;
 
 /// The lowest mean over the 15 folds (5 folds x 3 repeats) of the
-/// cross-validated AUC accepted. The demo gives 0.940 (sd 0.058), the same
+/// cross-validated AUC accepted. The demo gives 0.968 (sd 0.034), the same
 /// to the last bit on every run and machine of this kind (README,
 /// Reproducibility), so the margin is for a change of kernel or machine
-/// kind, not run-to-run noise; the spread over seeds of the whole chain is
-/// not measured yet (issue 30 stays open for it).
-const CV_AUC_BAR: f64 = 0.90;
-/// The lowest single fold's AUC accepted; the demo's worst fold gives 0.815.
-const FOLD_AUC_BAR: f64 = 0.75;
+/// kind, not run-to-run noise. It does not cover a change of seed: over
+/// the GMCAE's seeds 0, 1 and 2 the same recipe gives 0.968, 0.982 and
+/// 0.849 (BENCHMARKS.md, "Models that learn the scans").
+const CV_AUC_BAR: f64 = 0.94;
+/// The lowest single fold's AUC accepted; the demo's worst fold gives 0.901.
+const FOLD_AUC_BAR: f64 = 0.85;
+/// The highest expected calibration error of the pooled out-of-fold
+/// probabilities accepted; the demo gives 0.040 (issue 30's bar is 0.05).
+const CV_ECE_BAR: f64 = 0.07;
 /// The lowest held-out test AUC accepted (the average of the kept model
-/// and the fifteen fold models). The demo gives 0.969.
-const TEST_AUC_BAR: f64 = 0.93;
+/// and the fifteen fold models). The demo gives 0.991.
+const TEST_AUC_BAR: f64 = 0.95;
 
 #[test]
 fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
@@ -31,12 +35,19 @@ fn the_demo_beats_the_class_prior_and_reruns_only_what_changed() {
     // One split holds 22 validation patients and the test 30: too few to
     // judge alone. The bars sit on the AUC cross-validated over all 90
     // labelled patients (its mean and its worst fold) and on the held-out
-    // test, with margins under what BENCHMARKS.md measured. They are under
-    // issue 30's goals (0.97, 0.90, 0.95), which the demo does not meet.
+    // test, with margins under what BENCHMARKS.md measured. Issue 30's
+    // goals are 0.97, 0.90, 0.95 and an ECE of 0.05; the demo meets all but
+    // the mean (0.968).
     let cv_auc = m("classifier", "cv_auc_mean");
     assert!(cv_auc >= CV_AUC_BAR, "cross-validated AUC {cv_auc} (metrics: {metrics})");
     let worst = m("classifier", "cv_auc_min");
     assert!(worst >= FOLD_AUC_BAR, "worst fold's AUC {worst} (metrics: {metrics})");
+    // The GMCAE reports its silent encoder channels; the 16 that encode
+    // passes on are not all silent (the demo's: 5).
+    let silent = m("gmcae", "silent_channels_block2");
+    assert!((0.0..16.0).contains(&silent), "silent channels of encoder block 2: {silent}");
+    let ece = m("classifier", "cv_ece");
+    assert!(ece <= CV_ECE_BAR, "out-of-fold expected calibration error {ece} (metrics: {metrics})");
     let (cv_low, cv_pooled, cv_high) = (m("classifier", "cv_auc_low"), m("classifier", "cv_auc"), m("classifier", "cv_auc_high"));
     assert!(cv_low < cv_pooled && cv_pooled < cv_high, "pooled out-of-fold AUC {cv_pooled} in [{cv_low}, {cv_high}]");
     // The baseline is compared on the same patients: the paired interval

@@ -79,7 +79,7 @@ training_params! {
     /// The parameters of `classifier_train`.
     pub struct Params {
         /// widths of the 3³ convolutions after the encoder
-        widths: String = "8",
+        widths: String = "16",
         /// stride of the first convolution (2 halves each axis: 8x less work)
         #[range(1..=16)]
         stride: i64 = 2,
@@ -95,7 +95,7 @@ training_params! {
         pool_lung: bool = true,
         /// code voxels the lung region is grown by (negative: shrunk, to leave out the mask's shell of chest wall)
         #[range(-16..=16)]
-        pool_grow: i64 = -1,
+        pool_grow: i64 = -3,
         /// centre and scale each feature channel on the training patients
         normalise: bool = true,
         /// centre and scale the pooled vector on the training patients at every epoch's start
