@@ -80,7 +80,18 @@ pub fn read_patient_features(dir: &Path, pooling: Option<i64>) -> Result<(Featur
                     path.display()
                 )));
             }
-            Some(pool_region(&read_lung(&path, &meta)?, meta.shape, dilate))
+            let lung = read_lung(&path, &meta)?;
+            let region = pool_region(&lung, meta.shape, dilate);
+            if !region.iter().any(|&v| v > 0.0) {
+                let with_lung = lung.iter().filter(|&&f| f > 0.0).count();
+                return Err(StageError(format!(
+                    "{}: no code voxel is left to pool over: {with_lung} of the {:?} grid's voxels hold lung, and pool_grow {dilate} \
+                     leaves none (a negative pool_grow shrinks the region by as many voxels); raise pool_grow",
+                    path.display(),
+                    meta.shape
+                )));
+            }
+            Some(region)
         }
     };
     Ok((meta.clone(), FeatureMap { channels: meta.channels, shape: meta.shape, data }, region))
@@ -122,7 +133,24 @@ fn channels_first(f: &FeatureMap) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::features::{write_features, write_lung};
     use burn::backend::Flex;
+
+    #[test]
+    fn a_pooling_region_shrunk_to_nothing_is_an_error_naming_the_lung_grid() {
+        let dir = lungflow_testkit::tempdir().unwrap();
+        let shape = [5, 5, 5];
+        let meta = FeatureMeta { channels: 1, shape, step: 4, blocks: 2, spacing_mm: [1.0; 3], patient_id: "p".into() };
+        write_features(&dir.path().join(FEATURES_FILE), &meta, &[0.5; 125]).unwrap();
+        // Lung in the central 3 x 3 x 3 block: shrinking by one keeps its centre.
+        let lung: Vec<f32> =
+            (0..125).map(|i| if [i / 25, i / 5 % 5, i % 5].iter().all(|&a| (1..4).contains(&a)) { 1.0 } else { 0.0 }).collect();
+        write_lung(&dir.path().join(LUNG_FILE), &meta, &lung).unwrap();
+        let (_, _, region) = read_patient_features(dir.path(), Some(-1)).unwrap();
+        assert_eq!(region.unwrap().iter().filter(|&&v| v > 0.0).count(), 1);
+        let e = read_patient_features(dir.path(), Some(-2)).unwrap_err().0;
+        assert!(e.contains(LUNG_FILE) && e.contains("27 of the [5, 5, 5]") && e.contains("pool_grow -2"), "{e}");
+    }
 
     #[test]
     fn tensors_put_channels_first_and_symmetries_match_the_cube_code() {
