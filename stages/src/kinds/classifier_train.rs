@@ -34,7 +34,8 @@
 //! the interval lies above 0).
 //!
 //! The recipe (all parameters): the features are centred and scaled per
-//! channel on each fit's training patients; pooling reads the dilated lung
+//! channel on each fit's training patients and clamped to ±`input_clip`;
+//! pooling reads the dilated lung
 //! region only (`pool_lung`, from `encode`'s `lung.arrow`); new layers start
 //! from Glorot weights, zero biases and the output bias at logit(prior);
 //! AdamW with weight decay and a linear warm-up; early stopping counts once
@@ -98,6 +99,9 @@ training_params! {
         pool_grow: i64 = -3,
         /// centre and scale each feature channel on the training patients
         normalise: bool = true,
+        /// clamp the centred and scaled features to ±this many standard deviations (0 = no clamp)
+        #[range(0.0..=1000.0)]
+        input_clip: f64 = 3.0,
         /// centre and scale the pooled vector on the training patients at every epoch's start
         head_norm: bool = false,
         /// last GMCAE encoder blocks trained with the classifier (0 = encoder frozen)
@@ -159,6 +163,7 @@ impl Params {
             pool_grow: self.pool_grow,
             input_mean: Vec::new(),
             input_scale: Vec::new(),
+            input_clip: self.input_clip as f32,
         })
     }
 
@@ -190,9 +195,10 @@ impl StageKind for ClassifierTrain {
     }
 
     /// 4: the recipe of issue 30 (lung pooling, normalisation, restarts,
-    /// repeats, fold models kept).
+    /// repeats, fold models kept); 5: the normalised features are clamped
+    /// (`input_clip`).
     fn version(&self) -> u32 {
-        4
+        5
     }
 
     fn doc(&self) -> &'static str {

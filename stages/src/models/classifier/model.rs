@@ -60,6 +60,11 @@ pub struct ClassifierShape {
     /// never varied).
     #[serde(default)]
     pub input_scale: Vec<f32>,
+    /// The centred and scaled features are clamped to ±this (0: not
+    /// clamped): a channel that is almost always 0 has a tiny spread, and
+    /// its rare spikes would otherwise come out at a hundred or more.
+    #[serde(default)]
+    pub input_clip: f32,
 }
 
 impl ClassifierShape {
@@ -118,6 +123,7 @@ impl ClassifierShape {
             pool_lung: self.pool_lung,
             input_mean: mean.clone(),
             input_scale: scale.clone(),
+            input_clip: self.input_clip,
         }
     }
 }
@@ -151,6 +157,7 @@ pub struct Classifier<B: Backend> {
     pool_lung: bool,
     input_mean: Vec<f32>,
     input_scale: Vec<f32>,
+    input_clip: f32,
 }
 
 impl<B: Backend> Classifier<B> {
@@ -256,8 +263,9 @@ impl<B: KernelBackend> Classifier<B> {
     }
 
     /// The features with `(x − mean)·scale` applied per channel, when the
-    /// shape gives them (on the host: burn's broadcast arithmetic on a
-    /// whole map cost more than the convolutions here).
+    /// shape gives them, clamped to ±`input_clip` when that is above 0 (on
+    /// the host: burn's broadcast arithmetic on a whole map cost more than
+    /// the convolutions here).
     fn normalised<'a>(&self, f: &'a FeatureMap) -> std::borrow::Cow<'a, FeatureMap> {
         if self.input_scale.is_empty() {
             return std::borrow::Cow::Borrowed(f);
@@ -267,7 +275,12 @@ impl<B: KernelBackend> Classifier<B> {
         for (i, row) in data.chunks_exact_mut(plane).enumerate() {
             let c = i % f.channels;
             let (m, s) = (self.input_mean[c], self.input_scale[c]);
-            row.iter_mut().for_each(|v| *v = (*v - m) * s);
+            if self.input_clip > 0.0 {
+                let clip = self.input_clip;
+                row.iter_mut().for_each(|v| *v = ((*v - m) * s).clamp(-clip, clip));
+            } else {
+                row.iter_mut().for_each(|v| *v = (*v - m) * s);
+            }
         }
         std::borrow::Cow::Owned(FeatureMap { channels: f.channels, shape: f.shape, data })
     }
@@ -313,6 +326,34 @@ mod tests {
             pool_grow: 0,
             input_mean: vec![],
             input_scale: vec![],
+            input_clip: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_input_is_centred_scaled_and_clamped_per_channel_as_a_plain_loop_does_it() {
+        let device = Default::default();
+        let dims = [3, 4, 5];
+        let n: usize = dims.iter().product();
+        // [z][c][y][x], as encode writes it.
+        let data: Vec<f32> = (0..3 * n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 2.0).collect();
+        let f = FeatureMap { channels: 3, shape: dims, data: data.clone() };
+        let (mean, scale) = (vec![0.5, -1.0, 2.0], vec![4.0, 1.0, 0.0]);
+        for clip in [0.0f32, 3.0] {
+            let shape = ClassifierShape { input_mean: mean.clone(), input_scale: scale.clone(), input_clip: clip, ..shape() };
+            let model: Classifier<Flex> = shape.init(&device);
+            let (x, _) = model.input(&f, None, Symmetry::IDENTITY, &device);
+            let got: Vec<f32> = x.into_data().to_vec().unwrap(); // [1][c][z][y][x]
+            let plane = dims[1] * dims[2];
+            for c in 0..3 {
+                for z in 0..dims[0] {
+                    for k in 0..plane {
+                        let v = (data[(z * 3 + c) * plane + k] - mean[c]) * scale[c];
+                        let want = if clip > 0.0 { v.clamp(-clip, clip) } else { v };
+                        assert_eq!(got[(c * dims[0] + z) * plane + k], want, "clip {clip}, channel {c}");
+                    }
+                }
+            }
         }
     }
 
