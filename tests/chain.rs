@@ -156,4 +156,15 @@ fn the_whole_chain_runs_on_every_real_chest_series() {
     let metrics: Value = serde_json::from_str(&p.read("cache/results/pipe/evaluate/metrics.json")).unwrap();
     assert_eq!(metrics["patients"], 4);
     assert!(metrics["log_loss"].as_f64().unwrap().is_finite(), "{metrics}");
+
+    // The default pool_grow (-3) shrinks a thin slab's lung region to
+    // nothing: the classifier says which patient's grid and why, and what
+    // was computed stays.
+    let (code, doc) = p.json(&["run", "pipe.yaml", "--set", "classifier.pool_grow=-3"]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(instances(&doc, "failed"), [("classifier".to_owned(), None)], "{doc}");
+    let error = doc["failed"][0]["error"].as_str().unwrap();
+    assert!(error.contains("lung.arrow: no code voxel is left to pool over") && error.contains("pool_grow -3"), "{error}");
+    assert_eq!(instances(&doc, "executed").len(), 0, "{doc}");
+    assert!(p.path().join("cache/results/pipe/submission/submission.csv").is_file());
 }
