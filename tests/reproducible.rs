@@ -13,7 +13,8 @@ use serde_json::Value;
 /// The demo's chain at toy sizes, with cross-validation and evaluation.
 fn pipeline() -> String {
     let chain = chain("patients", "@cohort/dicom/{item}", "@cohort/stage1_labels.csv", "@cohort/stage1_sample_submission.csv")
-        .replace("val_fraction: 0.3}", "val_fraction: 0.3, folds: 2}");
+        .replace("val_fraction: 0.3,", "val_fraction: 0.3, folds: 2,");
+    assert!(chain.contains("folds: 2"), "the shared chain's classifier params changed: {chain}");
     format!(
         r#"{}{chain}
   evaluate:
