@@ -6,7 +6,7 @@
 # Usage: bench/demo/run.sh   (writes bench/work/demo/, prints a Markdown table)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin="$PWD/${LUNGFLOW_BIN:-target/release/lungflow}"
+bin="$(realpath "${LUNGFLOW_BIN:-target/release/lungflow}")"
 work=bench/work/demo
 rm -rf "$work"
 mkdir -p "$work"
