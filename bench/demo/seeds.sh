@@ -8,12 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/demo/seed_args.sh
-bin="$(realpath "${LUNGFLOW_BIN:-target/release/lungflow}")"
-py="$(realpath "${PYTHON:-target/tmp/python-venv/bin/python}")"
-work=bench/work/seeds
-mkdir -p "$work"
-cp pipelines/demo.yaml "$work/"
-cd "$work"
+seed_workdir demo.yaml
 for seed in ${SEEDS:-0 1 2}; do
   seed_args "$seed"
   /usr/bin/time -f "%e %M" -o "time-$seed.txt" "$bin" run demo.yaml "${args[@]}" --json > "run-$seed.json" 2> "run-$seed.log"

@@ -452,9 +452,7 @@ fn free_ports(n: usize, admin_pair: bool) -> Vec<u16> {
 /// over the data nodes of its `/dir/status` topology; None when it does not
 /// answer with that JSON yet.
 fn master_volume_count(port: u16) -> Option<u64> {
-    let mut conn = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    conn.write_all(format!("GET /dir/status HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).ok()?;
+    let mut conn = send_get(port, "/dir/status")?;
     let mut reply = Vec::new();
     conn.read_to_end(&mut reply).ok()?;
     let body = reply.windows(4).position(|w| w == b"\r\n\r\n").map(|i| &reply[i + 4..])?;
@@ -483,13 +481,18 @@ fn count_files_ending(dir: &Path, suffix: &str) -> u64 {
 /// Whether something on 127.0.0.1:`port` answers an HTTP request (any
 /// status: unsigned requests get 403 or 400).
 fn answers_http(port: u16) -> bool {
-    let Ok(mut conn) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)) else { return false };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-    if conn.write_all(format!("GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).is_err() {
-        return false;
-    }
+    let Some(mut conn) = send_get(port, "/") else { return false };
     let mut head = [0u8; 5];
     conn.read_exact(&mut head).is_ok() && &head == b"HTTP/"
+}
+
+/// A connection to 127.0.0.1:`port` that has sent an HTTP/1.0 `GET path`
+/// and reads its reply with a 5 s timeout; None when that fails.
+fn send_get(port: u16, path: &str) -> Option<TcpStream> {
+    let mut conn = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).ok()?;
+    Some(conn)
 }
 
 /// Sends SIGINT to `child` (both servers stop cleanly on it; `weed`

@@ -272,15 +272,12 @@ impl<B: KernelBackend> Classifier<B> {
         }
         let plane = f.shape[1] * f.shape[2];
         let mut data = f.data.clone();
+        // Clamping to ±∞ changes no value: one loop for both.
+        let clip = if self.input_clip > 0.0 { self.input_clip } else { f32::INFINITY };
         for (i, row) in data.chunks_exact_mut(plane).enumerate() {
             let c = i % f.channels;
             let (m, s) = (self.input_mean[c], self.input_scale[c]);
-            if self.input_clip > 0.0 {
-                let clip = self.input_clip;
-                row.iter_mut().for_each(|v| *v = ((*v - m) * s).clamp(-clip, clip));
-            } else {
-                row.iter_mut().for_each(|v| *v = (*v - m) * s);
-            }
+            row.iter_mut().for_each(|v| *v = ((*v - m) * s).clamp(-clip, clip));
         }
         std::borrow::Cow::Owned(FeatureMap { channels: f.channels, shape: f.shape, data })
     }
