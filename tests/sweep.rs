@@ -289,12 +289,17 @@ fn the_table_ranks_variants_by_their_cross_validated_auc_against_a_reference() {
     }
     let strong = rows(&table).iter().find(|r| r["variant"] == "gmcae.lr=1e-3,gmcae.mixtures=4").unwrap();
     assert!(strong["classifier.cv_auc_diff_low"].as_f64().unwrap() > 0.0, "m = 4 is clearly better: {strong}");
+    assert!(strong["classifier.cv_auc_diff_p_holm"].as_f64().unwrap() < 0.05, "even after Holm over 15 pairs: {strong}");
 
     // table.parquet keeps every column of --json.
     let parquet = read_parquet_as(&p.path().join("cache/results/ranked/sweep/table.parquet"), "to_pylist");
     let keys = |row: &Value| row.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&rows(&parquet)[0]), keys(&rows(&table)[0]));
-    assert_eq!(keys(&rows(&table)[0]).len(), 3 + 2 + 6 + 3, "variant, 2 swept, 2 metrics, 6 ranking, seconds, state, error");
+    assert_eq!(
+        keys(&rows(&table)[1]).len(),
+        3 + 2 + 8 + 3,
+        "variant, 2 swept, 2 metrics, 8 ranking (with 2 p-values), seconds, state, error"
+    );
 
     // Another reference: its own difference is 0, the others are against it.
     let reference = "gmcae.lr=3e-4,gmcae.mixtures=4";
@@ -321,6 +326,7 @@ fn the_table_ranks_variants_by_their_cross_validated_auc_against_a_reference() {
     assert!(strong.ends_with(" *") && strong.contains(" [0.") && strong.contains(" +0."), "{strong}");
     assert!(!text.contains("classifier.cv_auc_low") && !text.contains("seconds"), "{text}");
     assert!(text.lines().nth(7).unwrap().starts_with(&format!("cv_auc_diff: minus {first}")), "{text}");
+    assert!(text.lines().nth(8).unwrap().starts_with("*: p < 0.05 after Holm's correction"), "{text}");
 
     // --metrics picks others; --all is the wide table with every column.
     let picked = String::from_utf8(p.run(&["sweep", "show", "ranked.yaml", "--metrics", "gmcae."]).stdout).unwrap();

@@ -1,16 +1,25 @@
 //! What ranks the variants of a sweep: for every varied stage that
 //! cross-validates (writes an out-of-fold table), each variant's
 //! cross-validated AUC with its 95 % interval, and its paired difference to
-//! a reference variant on the same patients with that interval. They join
-//! the variant's metrics as `STAGE.cv_auc[_low|_high]` and
-//! `STAGE.cv_auc_diff[_low|_high]`.
+//! a reference variant on the same patients with that interval and its
+//! bootstrap p-value, raw and Holm-corrected. They join the variant's
+//! metrics as `STAGE.cv_auc[_low|_high]` and
+//! `STAGE.cv_auc_diff[_low|_high|_p|_p_holm]`.
+//!
+//! The correction's family is every pair of variants with out-of-fold
+//! tables on the same patients, not only the pairs with the reference: a
+//! sweep of k variants invites k (k − 1) / 2 comparisons, and a pair's
+//! corrected p-value is then the same whichever variant is the reference.
+//! With uncorrected 95 % intervals, a sweep of 6 variants shows about one of
+//! its 15 pairs as "different" by chance alone.
 //!
 //! The statistics are the stages crate's (`models::classifier::paired`);
 //! this file only finds the tables, names the columns and fixes the draws.
 
 use anyhow::{Result, anyhow};
 use lungflow_stages::formats::classifier::read_out_of_fold;
-use lungflow_stages::models::classifier::paired::{Estimate, OutOfFoldMatrix, cv_auc, paired_auc_difference};
+use lungflow_stages::models::classifier::multiplicity::holm_adjusted;
+use lungflow_stages::models::classifier::paired::{Estimate, OutOfFoldMatrix, PairedTest, cv_auc, paired_auc_test};
 
 use crate::report::sweep_results::VariantResult;
 
@@ -24,6 +33,13 @@ pub const CV_AUC: &str = "cv_auc";
 /// The metric of its paired difference to the reference (variant minus
 /// reference; after `STAGE.`).
 pub const CV_AUC_DIFF: &str = "cv_auc_diff";
+/// The suffix of a difference's bootstrap p-value: `STAGE.cv_auc_diff_p`.
+pub const P: &str = "_p";
+/// The suffix of that p-value after Holm's correction over every pair of
+/// variants: `STAGE.cv_auc_diff_p_holm`.
+pub const P_HOLM: &str = "_p_holm";
+/// The level below which a corrected p-value marks a pair as different.
+pub const ALPHA: f64 = 0.05;
 /// The suffix of an interval's lower end: `STAGE.cv_auc_low`.
 pub const LOW: &str = "_low";
 /// The suffix of an interval's upper end: `STAGE.cv_auc_high`.
@@ -53,12 +69,13 @@ pub fn add_cv_auc(results: &mut [VariantResult], reference: usize) -> Result<Vec
     let mut notes = Vec::new();
     for stage in &stages {
         let matrices = results.iter().map(|r| out_of_fold(r, stage)).collect::<Result<Vec<_>>>()?;
+        let corrected = holm_over_pairs(&matrices);
         for (i, m) in matrices.iter().enumerate() {
             let Some(m) = m else { continue };
             let mut added = columns(stage, CV_AUC, cv_auc(m, RESAMPLES, SEED));
-            if let Some(reference) = &matrices[reference] {
-                match paired_auc_difference(m, reference, RESAMPLES, SEED) {
-                    Ok(d) => added.extend(columns(stage, CV_AUC_DIFF, d)),
+            if let Some(reference_matrix) = &matrices[reference] {
+                match paired_auc_test(m, reference_matrix, RESAMPLES, SEED) {
+                    Ok(t) => added.extend(difference_columns(stage, t, (i != reference).then(|| corrected.get(i, reference)).flatten())),
                     Err(e) => notes.push(format!("{}: no {stage}.{CV_AUC_DIFF}: {e}", results[i].name)),
                 }
             }
@@ -69,6 +86,48 @@ pub fn add_cv_auc(results: &mut [VariantResult], reference: usize) -> Result<Vec
         }
     }
     Ok(notes)
+}
+
+/// The Holm-corrected p-values of every pair of variants (by index).
+struct PairwiseCorrected {
+    pairs: Vec<((usize, usize), f64)>,
+}
+
+impl PairwiseCorrected {
+    /// The corrected p-value of variants `a` and `b` (either order), if the
+    /// pair was tested.
+    fn get(&self, a: usize, b: usize) -> Option<f64> {
+        let key = (a.min(b), a.max(b));
+        self.pairs.iter().find(|(k, _)| *k == key).map(|(_, p)| *p)
+    }
+}
+
+/// Tests every pair of variants whose matrices share their patients and
+/// corrects the p-values together (Holm). A pair's p-value does not depend
+/// on its order: the draws of `b − a` are those of `a − b` negated.
+fn holm_over_pairs(matrices: &[Option<OutOfFoldMatrix>]) -> PairwiseCorrected {
+    let mut tested = Vec::new();
+    for (a, ma) in matrices.iter().enumerate() {
+        for (b, mb) in matrices.iter().enumerate().skip(a + 1) {
+            let (Some(ma), Some(mb)) = (ma, mb) else { continue };
+            if let Ok(PairedTest { p_value: Some(p), .. }) = paired_auc_test(ma, mb, RESAMPLES, SEED) {
+                tested.push(((a, b), p));
+            }
+        }
+    }
+    let raw: Vec<f64> = tested.iter().map(|(_, p)| *p).collect();
+    PairwiseCorrected { pairs: tested.iter().map(|(k, _)| *k).zip(holm_adjusted(&raw)).collect() }
+}
+
+/// `STAGE.cv_auc_diff` with its interval, its p-value and, for a pair of
+/// two variants, the corrected one.
+fn difference_columns(stage: &str, t: PairedTest, corrected: Option<f64>) -> Vec<(String, f64)> {
+    let mut out = columns(stage, CV_AUC_DIFF, t.estimate);
+    if let (Some(p), Some(holm)) = (t.p_value, corrected) {
+        out.push((format!("{stage}.{CV_AUC_DIFF}{P}"), p));
+        out.push((format!("{stage}.{CV_AUC_DIFF}{P_HOLM}"), holm));
+    }
+    out
 }
 
 /// One variant's out-of-fold matrix of `stage`, if it has one.
@@ -138,13 +197,19 @@ mod tests {
     #[test]
     fn each_variant_gets_its_cv_auc_and_the_paired_difference_to_the_reference() {
         let dir = std::env::temp_dir().join(format!("lf-sweep-ranking-{}", std::process::id()));
-        let mut results = vec![variant(&dir, "weak", Some(0.1)), variant(&dir, "strong", Some(0.5)), variant(&dir, "unfinished", None)];
+        let mut results = vec![
+            variant(&dir, "weak", Some(0.1)),
+            variant(&dir, "strong", Some(0.5)),
+            variant(&dir, "unfinished", None),
+            variant(&dir, "middle", Some(0.25)),
+        ];
         let notes = add_cv_auc(&mut results, 0).unwrap();
         assert!(notes.is_empty(), "{notes:?}");
         let matrix = |r: &VariantResult| out_of_fold(r, "classifier").unwrap().unwrap();
-        let (weak, strong) = (matrix(&results[0]), matrix(&results[1]));
+        let (weak, strong, middle) = (matrix(&results[0]), matrix(&results[1]), matrix(&results[3]));
         let auc = cv_auc(&strong, RESAMPLES, SEED);
-        let diff = paired_auc_difference(&strong, &weak, RESAMPLES, SEED).unwrap();
+        let test = paired_auc_test(&strong, &weak, RESAMPLES, SEED).unwrap();
+        let diff = test.estimate;
         let r = &results[1];
         assert_eq!(metric(r, "classifier.cv_auc"), Some(auc.value));
         assert_eq!(metric(r, "classifier.cv_auc_low"), Some(auc.interval.unwrap().low));
@@ -152,8 +217,23 @@ mod tests {
         assert_eq!(metric(r, "classifier.cv_auc_diff"), Some(diff.value));
         assert_eq!(metric(r, "classifier.cv_auc_diff_low"), Some(diff.interval.unwrap().low));
         assert_eq!(metric(r, "classifier.cv_auc_diff_high"), Some(diff.interval.unwrap().high));
+        assert_eq!(metric(r, "classifier.cv_auc_diff_p"), test.p_value);
         assert!(diff.value > 0.0, "the stronger variant ranks above the reference: {diff:?}");
+
+        // Holm's family is the three pairs of the three tables, whichever
+        // variant is the reference; its order is the variants'.
+        let p = |a: &OutOfFoldMatrix, b: &OutOfFoldMatrix| paired_auc_test(a, b, RESAMPLES, SEED).unwrap().p_value.unwrap();
+        let holm = holm_adjusted(&[p(&weak, &strong), p(&weak, &middle), p(&strong, &middle)]);
+        assert_eq!(metric(r, "classifier.cv_auc_diff_p_holm"), Some(holm[0]));
+        assert_eq!(metric(&results[3], "classifier.cv_auc_diff_p_holm"), Some(holm[1]));
+        assert!(holm[0] >= p(&weak, &strong), "a correction never lowers a p-value");
+        let mut against_middle = results.clone();
+        add_cv_auc(&mut against_middle, 3).unwrap();
+        assert_eq!(metric(&against_middle[1], "classifier.cv_auc_diff_p_holm"), Some(holm[2]));
+        assert_eq!(metric(&against_middle[0], "classifier.cv_auc_diff_p_holm"), Some(holm[1]), "the same pair, the same value");
+
         assert_eq!(metric(&results[0], "classifier.cv_auc_diff"), Some(0.0));
+        assert_eq!(metric(&results[0], "classifier.cv_auc_diff_p_holm"), None, "the reference is not a pair");
         assert_eq!(metric(&results[0], "classifier.val_auc"), Some(0.5), "the stage's own metrics stay");
         assert_eq!(results[2].metrics.len(), 1, "a variant without a table gets no columns");
 

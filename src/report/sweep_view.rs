@@ -1,7 +1,9 @@
 //! The sweep table as a terminal shows it: the variant, its swept values,
 //! its state and a few metrics, each folded with its interval's ends
 //! (`0.912 [0.85, 0.96]`; a difference as `+0.031 [-0.01, 0.07]`, with `*`
-//! when the interval excludes 0).
+//! when its Holm-corrected p-value is below [`ALPHA`]: the interval alone is
+//! not corrected for the number of pairs). The p-value columns themselves
+//! are shown only when picked.
 //!
 //! By default the cross-validated AUC columns are shown (see
 //! [`crate::report::sweep_ranking`]), then the other metrics in table order
@@ -11,7 +13,7 @@
 use anyhow::Result;
 use polars::prelude::{AnyValue, Column, DataFrame};
 
-use crate::report::sweep_ranking::{CV_AUC, CV_AUC_DIFF, HIGH, LOW};
+use crate::report::sweep_ranking::{ALPHA, CV_AUC, CV_AUC_DIFF, HIGH, LOW, P, P_HOLM};
 
 /// The widest row the default view prints.
 pub const WIDTH: usize = 120;
@@ -21,7 +23,7 @@ const GAP: &str = "  ";
 const NOT_METRICS: [&str; 3] = ["variant", "state", "error"];
 /// The compute-time column: shown only when picked.
 const SECONDS: &str = "seconds";
-/// What marks a difference whose interval excludes 0.
+/// What marks a difference whose Holm-corrected p-value is below [`ALPHA`].
 pub const MARK: &str = "*";
 
 /// What the view shows.
@@ -35,8 +37,8 @@ pub struct ViewOptions<'a> {
 }
 
 /// The lines of the narrow view of `df` (the sweep table, in its row order):
-/// a header, one row per variant, and a line saying what a difference is
-/// against when one is shown.
+/// a header, one row per variant, and two lines saying what a difference is
+/// against and what marks it when one is shown.
 pub fn narrow_view(df: &DataFrame, o: &ViewOptions<'_>) -> Result<Vec<String>> {
     let mut fixed = vec![plain(df, "variant")?];
     for p in o.swept.iter().filter(|p| df.column(p).is_ok()) {
@@ -47,7 +49,7 @@ pub fn narrow_view(df: &DataFrame, o: &ViewOptions<'_>) -> Result<Vec<String>> {
         .get_column_names()
         .into_iter()
         .map(|n| n.as_str())
-        .filter(|n| !NOT_METRICS.contains(n) && !o.swept.iter().any(|p| p == n) && !is_interval_end(df, n))
+        .filter(|n| !NOT_METRICS.contains(n) && !o.swept.iter().any(|p| p == n) && !is_annotation(df, n, o.prefixes))
         .collect();
     let ranking = |n: &str| n.ends_with(&format!(".{CV_AUC}")) || n.ends_with(&format!(".{CV_AUC_DIFF}"));
     let mut shown = fixed;
@@ -76,7 +78,8 @@ pub fn narrow_view(df: &DataFrame, o: &ViewOptions<'_>) -> Result<Vec<String>> {
         lines.push(line(shown.iter().map(|c| (c.cells[i].as_str(), c.width()))));
     }
     if differences {
-        lines.push(format!("{CV_AUC_DIFF}: minus {}, on the same patients; {MARK}: its 95 % interval excludes 0", o.reference));
+        lines.push(format!("{CV_AUC_DIFF}: minus {}, on the same patients, with its 95 % interval", o.reference));
+        lines.push(format!("{MARK}: p < {ALPHA} after Holm's correction over every pair of variants (the intervals are not corrected)"));
     }
     Ok(lines)
 }
@@ -116,12 +119,20 @@ fn metric(df: &DataFrame, name: &str, reference: &str) -> Result<Shown> {
         return plain(df, name);
     };
     let (value, variants) = (df.column(name)?, df.column("variant")?);
+    let corrected = df.column(&format!("{name}{P_HOLM}")).ok();
     let mut cells = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let is_reference = cell_text(variants, i)?.as_deref() == Some(reference);
         cells.push(match (number(value, i)?, number(low, i)?, number(high, i)?) {
             (Some(_), _, _) if is_reference && is_difference(name) => "reference".to_owned(),
-            (Some(v), Some(l), Some(h)) => with_interval(v, l, h, is_difference(name)),
+            (Some(v), Some(l), Some(h)) if is_difference(name) => {
+                let differs = match corrected {
+                    Some(c) => number(c, i)?.is_some_and(|p| p < ALPHA),
+                    None => false,
+                };
+                difference_with_interval(v, l, h, differs)
+            }
+            (Some(v), Some(l), Some(h)) => with_interval(v, l, h),
             (Some(v), _, _) => format!("{v:.3}"),
             _ => "-".to_owned(),
         });
@@ -129,18 +140,28 @@ fn metric(df: &DataFrame, name: &str, reference: &str) -> Result<Shown> {
     Ok(Shown { header: name.to_owned(), cells })
 }
 
-/// `0.912 [0.85, 0.96]`; a difference signed, and marked when its interval
-/// excludes 0: `+0.031 [0.01, 0.07] *`.
-pub fn with_interval(value: f64, low: f64, high: f64, difference: bool) -> String {
-    if !difference {
-        return format!("{value:.3} [{low:.2}, {high:.2}]");
-    }
-    let mark = if low > 0.0 || high < 0.0 { format!(" {MARK}") } else { String::new() };
+/// `0.912 [0.85, 0.96]`.
+pub fn with_interval(value: f64, low: f64, high: f64) -> String {
+    format!("{value:.3} [{low:.2}, {high:.2}]")
+}
+
+/// A difference, signed, and marked when it `differs` (its corrected
+/// p-value is below the level): `+0.031 [0.01, 0.07] *`.
+pub fn difference_with_interval(value: f64, low: f64, high: f64, differs: bool) -> String {
+    let mark = if differs { format!(" {MARK}") } else { String::new() };
     format!("{value:+.3} [{low:.2}, {high:.2}]{mark}")
 }
 
 fn is_difference(name: &str) -> bool {
     name.ends_with("_diff")
+}
+
+/// Whether `name` annotates another column: an end of its interval, or a
+/// p-value of a difference (unless `prefixes` pick p-values).
+fn is_annotation(df: &DataFrame, name: &str, prefixes: &[String]) -> bool {
+    let picked = !prefixes.is_empty() && prefixes.iter().any(|p| name.starts_with(p.as_str()) && (p.ends_with(P) || p.ends_with(P_HOLM)));
+    let p_of = name.strip_suffix(P_HOLM).or_else(|| name.strip_suffix(P)).is_some_and(|b| is_difference(b) && df.column(b).is_ok());
+    is_interval_end(df, name) || (p_of && !picked)
 }
 
 /// Whether `name` is the `_low` or `_high` end of another column's interval.
@@ -203,6 +224,8 @@ mod tests {
                 f("classifier.cv_auc_diff", &[Some(0.0), Some(0.0314), None]),
                 f("classifier.cv_auc_diff_low", &[Some(0.0), Some(0.012), None]),
                 f("classifier.cv_auc_diff_high", &[Some(0.0), Some(0.07), None]),
+                f("classifier.cv_auc_diff_p", &[None, Some(0.004), None]),
+                f("classifier.cv_auc_diff_p_holm", &[None, Some(0.012), None]),
                 f("seconds", &[Some(1.5), Some(2.5), None]),
                 Column::new("state".into(), ["done", "done", "failed"]),
                 Column::new("error".into(), [None, None, Some("gmcae@m=4: boom")]),
@@ -213,10 +236,10 @@ mod tests {
 
     #[test]
     fn intervals_fold_into_one_cell_and_a_difference_is_signed_and_marked() {
-        assert_eq!(with_interval(0.9124, 0.851, 0.96, false), "0.912 [0.85, 0.96]");
-        assert_eq!(with_interval(0.0314, -0.012, 0.07, true), "+0.031 [-0.01, 0.07]");
-        assert_eq!(with_interval(0.0314, 0.012, 0.07, true), "+0.031 [0.01, 0.07] *");
-        assert_eq!(with_interval(-0.1, -0.2, -0.01, true), "-0.100 [-0.20, -0.01] *");
+        assert_eq!(with_interval(0.9124, 0.851, 0.96), "0.912 [0.85, 0.96]");
+        assert_eq!(difference_with_interval(0.0314, -0.012, 0.07, false), "+0.031 [-0.01, 0.07]");
+        assert_eq!(difference_with_interval(0.0314, 0.012, 0.07, true), "+0.031 [0.01, 0.07] *");
+        assert_eq!(difference_with_interval(-0.1, -0.2, -0.01, true), "-0.100 [-0.20, -0.01] *");
         let swept = ["m".to_owned()];
         let lines = narrow_view(&table(""), &ViewOptions { swept: &swept, prefixes: &[], reference: "m=1" }).unwrap();
         assert_eq!(lines[0], "variant  m  state   classifier.cv_auc   classifier.cv_auc_diff  gmcae.nll");
@@ -224,6 +247,18 @@ mod tests {
         assert_eq!(lines[2], "m=2      2  done    0.800 [0.70, 0.90]  +0.031 [0.01, 0.07] *   2");
         assert_eq!(lines[3], "m=4      4  failed  -                   -                       -");
         assert!(lines[4].starts_with("cv_auc_diff: minus m=1, on the same patients"), "{lines:?}");
+        assert!(lines[5].starts_with("*: p < 0.05 after Holm's correction over every pair of variants"), "{lines:?}");
+
+        // The mark is the corrected p-value's, not the interval's: an
+        // interval that excludes 0 with a corrected p of 0.3 is not marked.
+        let mut df = table("");
+        df.replace("classifier.cv_auc_diff_p_holm", Column::new("classifier.cv_auc_diff_p_holm".into(), [None, Some(0.3), None])).unwrap();
+        let lines = narrow_view(&df, &ViewOptions { swept: &swept, prefixes: &[], reference: "m=1" }).unwrap();
+        assert_eq!(lines[2], "m=2      2  done    0.800 [0.70, 0.90]  +0.031 [0.01, 0.07]     2");
+        let picked =
+            narrow_view(&df, &ViewOptions { swept: &swept, prefixes: &["classifier.cv_auc_diff_p".into()], reference: "m=1" }).unwrap();
+        assert_eq!(picked[0], "variant  m  state   classifier.cv_auc_diff_p  classifier.cv_auc_diff_p_holm", "p-values when picked");
+        assert_eq!(picked[2], "m=2      2  done    4e-3                      0.3");
     }
 
     #[test]

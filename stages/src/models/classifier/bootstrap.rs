@@ -46,6 +46,22 @@ pub(crate) fn central_95(mut values: Vec<f64>) -> Option<Interval> {
     Some(Interval { low: quantile(&values, 0.025), high: quantile(&values, 0.975) })
 }
 
+/// The two-sided bootstrap p-value of "the statistic is 0" from its draws
+/// on resamples: twice the share of draws on the far side of 0 (at 0
+/// counts for both sides), with one added to count and total so that a
+/// finite number of draws never gives 0: `min(1, 2 (k + 1) / (B + 1))`,
+/// `k = min(#{d <= 0}, #{d >= 0})`. It is below 0.05 about when the
+/// central 95 % interval excludes 0. `None` for no draws.
+pub(crate) fn two_sided_p(draws: &[f64]) -> Option<f64> {
+    if draws.is_empty() {
+        return None;
+    }
+    let below = draws.iter().filter(|&&d| d <= 0.0).count();
+    let above = draws.iter().filter(|&&d| d >= 0.0).count();
+    let far = below.min(above) as f64;
+    Some((2.0 * (far + 1.0) / (draws.len() as f64 + 1.0)).min(1.0))
+}
+
 /// `resamples` draws of `n` row indices with replacement, seeded by `seed`
 /// (every bootstrap here draws its resamples this way).
 pub(crate) fn resample_indices(n: usize, resamples: usize, seed: u64) -> impl Iterator<Item = Vec<usize>> {
@@ -85,6 +101,16 @@ mod tests {
         assert_eq!(quantile(&v, 0.5), 3.0);
         assert!((quantile(&v, 0.975) - 4.9).abs() < 1e-12);
         assert!((quantile(&v, 0.025) - 1.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_p_value_counts_the_draws_beyond_zero_and_is_never_zero() {
+        assert_eq!(two_sided_p(&[]), None);
+        assert_eq!(two_sided_p(&[0.0; 9]), Some(1.0), "all draws at 0: no evidence");
+        assert_eq!(two_sided_p(&[0.1; 9]), Some(0.2), "2 (0 + 1) / 10");
+        let mixed = [-0.2, 0.0, 0.1, 0.3, 0.4, 0.2, 0.5, 0.1, 0.2];
+        assert_eq!(two_sided_p(&mixed), Some(0.6), "2 (2 + 1) / 10: the 0 counts on both sides");
+        assert_eq!(two_sided_p(&mixed.map(|d| -d)), Some(0.6), "symmetric in the sign");
     }
 
     #[test]

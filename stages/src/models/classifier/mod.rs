@@ -10,6 +10,7 @@ pub mod dropout;
 pub mod folds;
 pub mod lung_pool;
 pub mod model;
+pub mod multiplicity;
 pub mod normalise;
 pub mod paired;
 pub mod scores;

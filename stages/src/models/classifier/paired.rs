@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::bootstrap::{Interval, central_95, resample_indices};
+use super::bootstrap::{Interval, central_95, resample_indices, two_sided_p};
 use super::scores::auc;
 use crate::StageError;
 use crate::formats::classifier::OutOfFold;
@@ -74,12 +74,30 @@ impl OutOfFoldMatrix {
     }
 }
 
+/// A paired difference with its interval and the bootstrap p-value of "no
+/// difference".
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PairedTest {
+    /// The difference and its 95 % interval.
+    pub estimate: Estimate,
+    /// Two-sided, from the same resamples (see `bootstrap::two_sided_p`);
+    /// `None` when no resample held both classes.
+    pub p_value: Option<f64>,
+}
+
+/// A statistic of the patients on all of them, and its finite values over
+/// `resamples` bootstrap resamples.
+fn value_and_draws(n: usize, resamples: usize, seed: u64, stat: impl Fn(&[usize]) -> f64) -> (f64, Vec<f64>) {
+    let all: Vec<usize> = (0..n).collect();
+    let draws = resample_indices(n, resamples, seed).map(|pick| stat(&pick)).filter(|v| v.is_finite()).collect();
+    (stat(&all), draws)
+}
+
 /// A statistic of the patients on all of them and over `resamples`
 /// bootstrap resamples (those where it is NaN are left out).
 fn estimate(n: usize, resamples: usize, seed: u64, stat: impl Fn(&[usize]) -> f64) -> Estimate {
-    let all: Vec<usize> = (0..n).collect();
-    let draws: Vec<f64> = resample_indices(n, resamples, seed).map(|pick| stat(&pick)).filter(|v| v.is_finite()).collect();
-    Estimate { value: stat(&all), interval: central_95(draws) }
+    let (value, draws) = value_and_draws(n, resamples, seed, stat);
+    Estimate { value, interval: central_95(draws) }
 }
 
 /// One model's cross-validated AUC (pooled out-of-fold, mean over repeats)
@@ -93,6 +111,12 @@ pub fn cv_auc(m: &OutOfFoldMatrix, resamples: usize, seed: u64) -> Estimate {
 /// the patients (the same draw for both). The models must hold the same
 /// patients with the same labels; their repeats may differ in number.
 pub fn paired_auc_difference(a: &OutOfFoldMatrix, b: &OutOfFoldMatrix, resamples: usize, seed: u64) -> Result<Estimate, StageError> {
+    paired_auc_test(a, b, resamples, seed).map(|t| t.estimate)
+}
+
+/// [`paired_auc_difference`] with the bootstrap p-value of "the two models'
+/// cross-validated AUCs are equal", from the same resamples.
+pub fn paired_auc_test(a: &OutOfFoldMatrix, b: &OutOfFoldMatrix, resamples: usize, seed: u64) -> Result<PairedTest, StageError> {
     if a.ids != b.ids || a.labels != b.labels {
         let only = |x: &OutOfFoldMatrix, y: &OutOfFoldMatrix| x.ids.iter().filter(|i| !y.ids.contains(i)).count();
         return Err(StageError(format!(
@@ -102,7 +126,9 @@ pub fn paired_auc_difference(a: &OutOfFoldMatrix, b: &OutOfFoldMatrix, resamples
             if a.ids == b.ids { ", or the labels differ" } else { "" }
         )));
     }
-    Ok(estimate(a.ids.len(), resamples, seed, |pick| a.mean_auc(pick) - b.mean_auc(pick)))
+    let (value, draws) = value_and_draws(a.ids.len(), resamples, seed, |pick| a.mean_auc(pick) - b.mean_auc(pick));
+    let p_value = two_sided_p(&draws);
+    Ok(PairedTest { estimate: Estimate { value, interval: central_95(draws) }, p_value })
 }
 
 #[cfg(test)]
