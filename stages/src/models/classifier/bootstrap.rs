@@ -46,20 +46,24 @@ pub(crate) fn central_95(mut values: Vec<f64>) -> Option<Interval> {
     Some(Interval { low: quantile(&values, 0.025), high: quantile(&values, 0.975) })
 }
 
-/// The two-sided bootstrap p-value of "the statistic is 0" from its draws
-/// on resamples: twice the share of draws on the far side of 0 (at 0
-/// counts for both sides), with one added to count and total so that a
-/// finite number of draws never gives 0: `min(1, 2 (k + 1) / (B + 1))`,
-/// `k = min(#{d <= 0}, #{d >= 0})`. It is below 0.05 about when the
-/// central 95 % interval excludes 0. `None` for no draws.
-pub(crate) fn two_sided_p(draws: &[f64]) -> Option<f64> {
-    if draws.is_empty() {
+/// The two-sided p-value of "the statistic is 0" from its `value` on all
+/// rows and its `draws` on resamples, by the normal approximation to the
+/// bootstrap distribution: `z = value / sd(draws)`, `p = erfc(|z| / √2)`.
+/// Unlike counting the draws beyond 0, it has no floor of `2 / B`, so a
+/// correction over many pairs can still mark a clear difference. A
+/// statistic that never varies gives 1 at 0 and 0 elsewhere; `None` for
+/// fewer than two draws.
+pub(crate) fn normal_p(value: f64, draws: &[f64]) -> Option<f64> {
+    if draws.len() < 2 {
         return None;
     }
-    let below = draws.iter().filter(|&&d| d <= 0.0).count();
-    let above = draws.iter().filter(|&&d| d >= 0.0).count();
-    let far = below.min(above) as f64;
-    Some((2.0 * (far + 1.0) / (draws.len() as f64 + 1.0)).min(1.0))
+    let n = draws.len() as f64;
+    let mean = draws.iter().sum::<f64>() / n;
+    let sd = (draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    if sd == 0.0 {
+        return Some(if value == 0.0 { 1.0 } else { 0.0 });
+    }
+    Some(libm::erfc((value / sd).abs() / std::f64::consts::SQRT_2))
 }
 
 /// `resamples` draws of `n` row indices with replacement, seeded by `seed`
@@ -104,13 +108,16 @@ mod tests {
     }
 
     #[test]
-    fn the_p_value_counts_the_draws_beyond_zero_and_is_never_zero() {
-        assert_eq!(two_sided_p(&[]), None);
-        assert_eq!(two_sided_p(&[0.0; 9]), Some(1.0), "all draws at 0: no evidence");
-        assert_eq!(two_sided_p(&[0.1; 9]), Some(0.2), "2 (0 + 1) / 10");
-        let mixed = [-0.2, 0.0, 0.1, 0.3, 0.4, 0.2, 0.5, 0.1, 0.2];
-        assert_eq!(two_sided_p(&mixed), Some(0.6), "2 (2 + 1) / 10: the 0 counts on both sides");
-        assert_eq!(two_sided_p(&mixed.map(|d| -d)), Some(0.6), "symmetric in the sign");
+    fn the_p_value_is_the_normal_tail_at_the_bootstraps_standard_error() {
+        assert_eq!(normal_p(0.3, &[0.3]), None);
+        assert_eq!(normal_p(0.0, &[0.0; 9]), Some(1.0), "never varies, at 0: no evidence");
+        assert_eq!(normal_p(0.1, &[0.1; 9]), Some(0.0), "never varies, not at 0");
+        // Draws -1 and 1 have a standard deviation of sqrt(4/3) (n - 1).
+        let draws = [-1.0, 1.0, -1.0, 1.0];
+        let sd = (4.0f64 / 3.0).sqrt();
+        // 2 (1 - Phi(z)) at z = 1.96 sd is 0.0499958 (tables of the normal).
+        assert!((normal_p(1.96 * sd, &draws).unwrap() - 0.0499958).abs() < 1e-6);
+        assert!((normal_p(-sd, &draws).unwrap() - 0.3173105).abs() < 1e-6, "z = -1: symmetric");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::bootstrap::{Interval, central_95, resample_indices, two_sided_p};
+use super::bootstrap::{Interval, central_95, normal_p, resample_indices};
 use super::scores::auc;
 use crate::StageError;
 use crate::formats::classifier::OutOfFold;
@@ -80,8 +80,9 @@ impl OutOfFoldMatrix {
 pub struct PairedTest {
     /// The difference and its 95 % interval.
     pub estimate: Estimate,
-    /// Two-sided, from the same resamples (see `bootstrap::two_sided_p`);
-    /// `None` when no resample held both classes.
+    /// Two-sided, the normal approximation with the standard error of the
+    /// same resamples (see `bootstrap::normal_p`); `None` when fewer than
+    /// two resamples held both classes.
     pub p_value: Option<f64>,
 }
 
@@ -127,7 +128,7 @@ pub fn paired_auc_test(a: &OutOfFoldMatrix, b: &OutOfFoldMatrix, resamples: usiz
         )));
     }
     let (value, draws) = value_and_draws(a.ids.len(), resamples, seed, |pick| a.mean_auc(pick) - b.mean_auc(pick));
-    let p_value = two_sided_p(&draws);
+    let p_value = normal_p(value, &draws);
     Ok(PairedTest { estimate: Estimate { value, interval: central_95(draws) }, p_value })
 }
 
