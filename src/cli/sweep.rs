@@ -43,8 +43,9 @@ pub enum SweepVerb {
     },
     /// The sweep table (variant x swept parameters x final metrics, with each
     /// cross-validating stage's AUC and its paired difference to a reference
-    /// variant) and the validation curves of all variants as PNG. Prints a
-    /// narrow view unless --all.
+    /// variant, whose p-value is Holm-corrected over every pair of variants)
+    /// and the validation curves of all variants as PNG. Prints a narrow view
+    /// unless --all.
     Show {
         /// The pipeline, its overrides and sweep axes.
         #[command(flatten)]
