@@ -17,6 +17,7 @@
 //! this file only finds the tables, names the columns and fixes the draws.
 
 use anyhow::{Result, anyhow};
+use lungflow_stages::StageError;
 use lungflow_stages::formats::classifier::read_out_of_fold;
 use lungflow_stages::models::classifier::multiplicity::holm_adjusted;
 use lungflow_stages::models::classifier::paired::{Estimate, OutOfFoldMatrix, PairedTest, cv_auc, paired_auc_test};
@@ -69,13 +70,21 @@ pub fn add_cv_auc(results: &mut [VariantResult], reference: usize) -> Result<Vec
     let mut notes = Vec::new();
     for stage in &stages {
         let matrices = results.iter().map(|r| out_of_fold(r, stage)).collect::<Result<Vec<_>>>()?;
-        let corrected = holm_over_pairs(&matrices);
+        let tests = pair_tests(&matrices, reference);
+        // Holm's family: every pair tested with a p-value (NaN: not a test).
+        let raw: Vec<f64> = tests.iter().map(|(_, t)| t.as_ref().ok().and_then(|t| t.p_value).unwrap_or(f64::NAN)).collect();
+        let corrected = holm_adjusted(&raw);
         for (i, m) in matrices.iter().enumerate() {
             let Some(m) = m else { continue };
             let mut added = columns(stage, CV_AUC, cv_auc(m, RESAMPLES, SEED));
-            if let Some(reference_matrix) = &matrices[reference] {
-                match paired_auc_test(m, reference_matrix, RESAMPLES, SEED) {
-                    Ok(t) => added.extend(difference_columns(stage, t, (i != reference).then(|| corrected.get(i, reference)).flatten())),
+            if i == reference {
+                // Against itself: 0, an interval of [0, 0], and no pair to correct.
+                if let Ok(t) = paired_auc_test(m, m, RESAMPLES, SEED) {
+                    added.extend(difference_columns(stage, t, None));
+                }
+            } else if let Some(k) = tests.iter().position(|(pair, _)| *pair == (i, reference)) {
+                match &tests[k].1 {
+                    Ok(t) => added.extend(difference_columns(stage, *t, Some(corrected[k]).filter(|p| !p.is_nan()))),
                     Err(e) => notes.push(format!("{}: no {stage}.{CV_AUC_DIFF}: {e}", results[i].name)),
                 }
             }
@@ -88,35 +97,24 @@ pub fn add_cv_auc(results: &mut [VariantResult], reference: usize) -> Result<Vec
     Ok(notes)
 }
 
-/// The Holm-corrected p-values of every pair of variants (by index).
-struct PairwiseCorrected {
-    pairs: Vec<((usize, usize), f64)>,
-}
-
-impl PairwiseCorrected {
-    /// The corrected p-value of variants `a` and `b` (either order), if the
-    /// pair was tested.
-    fn get(&self, a: usize, b: usize) -> Option<f64> {
-        let key = (a.min(b), a.max(b));
-        self.pairs.iter().find(|(k, _)| *k == key).map(|(_, p)| *p)
-    }
-}
-
-/// Tests every pair of variants whose matrices share their patients and
-/// corrects the p-values together (Holm). A pair's p-value does not depend
-/// on its order: the draws of `b − a` are those of `a − b` negated.
-fn holm_over_pairs(matrices: &[Option<OutOfFoldMatrix>]) -> PairwiseCorrected {
-    let mut tested = Vec::new();
+/// Every pair of variants with out-of-fold tables, tested once: a pair with
+/// the reference as `(variant, reference)`, the difference its columns
+/// show; any other as `(a, b)` with a < b (a pair's p-value does not depend
+/// on its order: the draws of `b − a` are those of `a − b` negated).
+fn pair_tests(matrices: &[Option<OutOfFoldMatrix>], reference: usize) -> Vec<((usize, usize), Result<PairedTest, StageError>)> {
+    let mut tests = Vec::new();
     for (a, ma) in matrices.iter().enumerate() {
         for (b, mb) in matrices.iter().enumerate().skip(a + 1) {
             let (Some(ma), Some(mb)) = (ma, mb) else { continue };
-            if let Ok(PairedTest { p_value: Some(p), .. }) = paired_auc_test(ma, mb, RESAMPLES, SEED) {
-                tested.push(((a, b), p));
-            }
+            let test = if a == reference {
+                ((b, a), paired_auc_test(mb, ma, RESAMPLES, SEED))
+            } else {
+                ((a, b), paired_auc_test(ma, mb, RESAMPLES, SEED))
+            };
+            tests.push(test);
         }
     }
-    let raw: Vec<f64> = tested.iter().map(|(_, p)| *p).collect();
-    PairwiseCorrected { pairs: tested.iter().map(|(k, _)| *k).zip(holm_adjusted(&raw)).collect() }
+    tests
 }
 
 /// `STAGE.cv_auc_diff` with its interval, its p-value and, for a pair of

@@ -126,10 +126,7 @@ fn metric(df: &DataFrame, name: &str, reference: &str) -> Result<Shown> {
         cells.push(match (number(value, i)?, number(low, i)?, number(high, i)?) {
             (Some(_), _, _) if is_reference && is_difference(name) => "reference".to_owned(),
             (Some(v), Some(l), Some(h)) if is_difference(name) => {
-                let differs = match corrected {
-                    Some(c) => number(c, i)?.is_some_and(|p| p < ALPHA),
-                    None => false,
-                };
+                let differs = corrected.map(|c| number(c, i)).transpose()?.flatten().is_some_and(|p| p < ALPHA);
                 difference_with_interval(v, l, h, differs)
             }
             (Some(v), Some(l), Some(h)) => with_interval(v, l, h),
@@ -159,7 +156,7 @@ fn is_difference(name: &str) -> bool {
 /// Whether `name` annotates another column: an end of its interval, or a
 /// p-value of a difference (unless `prefixes` pick p-values).
 fn is_annotation(df: &DataFrame, name: &str, prefixes: &[String]) -> bool {
-    let picked = !prefixes.is_empty() && prefixes.iter().any(|p| name.starts_with(p.as_str()) && (p.ends_with(P) || p.ends_with(P_HOLM)));
+    let picked = prefixes.iter().any(|p| name.starts_with(p.as_str()) && (p.ends_with(P) || p.ends_with(P_HOLM)));
     let p_of = name.strip_suffix(P_HOLM).or_else(|| name.strip_suffix(P)).is_some_and(|b| is_difference(b) && df.column(b).is_ok());
     is_interval_end(df, name) || (p_of && !picked)
 }
