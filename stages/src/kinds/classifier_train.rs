@@ -196,9 +196,10 @@ impl StageKind for ClassifierTrain {
 
     /// 4: the recipe of issue 30 (lung pooling, normalisation, restarts,
     /// repeats, fold models kept); 5: the normalised features are clamped
-    /// (`input_clip`).
+    /// (`input_clip`); 6: the training scores are the running ones of
+    /// each epoch's steps (no second pass over the training patients).
     fn version(&self) -> u32 {
-        5
+        6
     }
 
     fn doc(&self) -> &'static str {

@@ -1,7 +1,8 @@
 //! Training the classifier: AdamW on binary cross-entropy with a linear
 //! warm-up of the learning rate, a random cube symmetry per patient per step
-//! (optional), global-norm clipping, per-epoch scores on training and
-//! validation patients, and early stopping on validation log loss once the
+//! (optional), global-norm clipping, per-epoch scores on training patients
+//! (running: each scored by its own step's forward pass, so no second pass)
+//! and on validation patients, and early stopping on validation log loss once the
 //! training log loss is a real margin below the class prior's. A run that
 //! never gets there within `restart_after` epochs starts again from the
 //! next prepared start (its own initial weights), saying so in the log.
@@ -66,7 +67,9 @@ pub struct TrainOptions {
 pub struct EpochScores {
     /// 1-based epoch.
     pub epoch: usize,
-    /// Scores on the training patients (no augmentation, no dropout).
+    /// Running scores on the training patients: each patient's probability
+    /// from the forward pass of its own step (the weights of that step, its
+    /// augmentation and dropout), as Keras and PyTorch loops report them.
     pub train: Scores,
     /// Scores on the validation patients.
     pub val: Scores,
@@ -255,9 +258,9 @@ fn train_start<B: KernelAutodiff>(
             model = model.with_head_norm(mean, scale, device);
         }
         order.shuffle(&mut rng);
-        model = epoch_steps(model, &mut optim, &train_set, &order, o, (epoch, &mut step), (&mut rng, &mut masks), device)?;
+        let train_p;
+        (model, train_p) = epoch_steps(model, &mut optim, &train_set, &order, o, (epoch, &mut step), (&mut rng, &mut masks), device)?;
         let inference = model.valid();
-        let train_p = predict(&inference, &train_set, device);
         let val_p = predict(&inference, &val_set, device);
         let scores = EpochScores {
             epoch,
@@ -298,7 +301,9 @@ fn train_start<B: KernelAutodiff>(
 }
 
 /// One pass over the training patients in `order`, in batches; `rng`
-/// picks the symmetries, `masks` hands out the dropout masks.
+/// picks the symmetries, `masks` hands out the dropout masks. Gives the
+/// trained model and each training patient's probability (by position in
+/// `train_set`) from the forward pass of its step.
 #[allow(clippy::too_many_arguments)]
 fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
     mut model: Classifier<B>,
@@ -309,8 +314,9 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
     (epoch, step): (usize, &mut usize),
     (rng, masks): (&mut ChaCha8Rng, &mut MaskStream),
     device: &B::Device,
-) -> Result<Classifier<B>, StageError> {
+) -> Result<(Classifier<B>, Vec<f64>), StageError> {
     let symmetries = Symmetry::all();
+    let mut probabilities = vec![f64::NAN; train_set.len()];
     let steps_per_epoch = order.len().div_ceil(o.batch_size);
     for (b, chunk) in order.chunks(o.batch_size).enumerate() {
         let mut logits = Vec::with_capacity(chunk.len());
@@ -322,7 +328,12 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
         }
         let y: Vec<f32> = chunk.iter().map(|&i| train_set[i].label as u8 as f32).collect();
         let targets = Tensor::<B, 2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
-        let loss = bce_with_logits(Tensor::cat(logits, 0), targets);
+        let logits = Tensor::cat(logits, 0);
+        let values: Vec<f32> = logits.clone().into_data().to_vec().expect("float logits");
+        for (&i, &logit) in chunk.iter().zip(&values) {
+            probabilities[i] = 1.0 / (1.0 + (-f64::from(logit)).exp());
+        }
+        let loss = bce_with_logits(logits, targets);
         let value = loss.clone().into_scalar().elem::<f64>();
         if !value.is_finite() {
             return Err(StageError(format!("loss became {value} at epoch {epoch}, batch {}; lower the learning rate", b + 1)));
@@ -334,5 +345,86 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
         model = optim.step(learning_rate(o, *step, steps_per_epoch), model, grads);
         *step += 1;
     }
-    Ok(model)
+    Ok((model, probabilities))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::classifier::model::ClassifierShape;
+    use crate::models::gmcae::features::FeatureMap;
+    use burn::backend::{Autodiff, Flex};
+
+    type AD = Autodiff<Flex>;
+
+    /// Eight patients of two channels on a 4³ grid, cancers brighter.
+    fn samples() -> Vec<Sample> {
+        (0..8)
+            .map(|i| {
+                let data = (0..128).map(|v| ((v * 7 + i * 13) % 11) as f32 / 10.0 + if i % 2 == 0 { 0.5 } else { 0.0 }).collect();
+                let features = FeatureMap { channels: 2, shape: [4, 4, 4], data };
+                Sample { id: format!("p{i}"), label: i % 2 == 0, features, blocks: 2, region: None }
+            })
+            .collect()
+    }
+
+    fn options(batch_size: usize) -> TrainOptions {
+        TrainOptions {
+            learning_rate: 0.05,
+            batch_size,
+            epochs: 1,
+            patience: 5,
+            clip_norm: 0.0,
+            seed: 3,
+            augment: false,
+            weight_decay: 0.0,
+            warmup_epochs: 0,
+            learn_margin: 0.05,
+            restart_after: 0,
+            head_norm: false,
+        }
+    }
+
+    fn start(s: &[Sample], o: &TrainOptions, device: &burn::tensor::Device<AD>) -> Start<AD> {
+        AD::seed(device, 11);
+        let shape = ClassifierShape {
+            in_channels: 2,
+            tail_widths: vec![],
+            widths: vec![3],
+            stride: 1,
+            levels: vec![1],
+            hidden: 0,
+            dropout: 0.0,
+            pool_lung: false,
+            pool_grow: 0,
+            input_mean: vec![],
+            input_scale: vec![],
+            input_clip: 0.0,
+        };
+        prepare(shape.init(device), &s[0], o, (6, 0.5), device)
+    }
+
+    #[test]
+    fn an_epoch_s_training_scores_are_those_of_its_own_steps_forward_passes() {
+        let device = Default::default();
+        let s = samples();
+        let (train_idx, val_idx) = ([0usize, 1, 2, 3, 4, 5], [6usize, 7]);
+        let train_set: Vec<&Sample> = train_idx.iter().map(|&i| &s[i]).collect();
+        let labels: Vec<bool> = train_set.iter().map(|s| s.label).collect();
+        // One step over all six: its forward pass sees the initial weights.
+        let whole = options(6);
+        let first = start(&s, &whole, &device);
+        let before = predict(&first.0.valid(), &train_set, &device);
+        let run = train(vec![first], &s, (&train_idx, &val_idx), &whole, &device, &mut |_| Ok(()), &mut |_| {}).unwrap();
+        let want = score(&before, &labels);
+        let got = &run.epochs[0].train;
+        assert!((got.log_loss - want.log_loss).abs() < 1e-6, "{got:?} against {want:?}");
+        assert_eq!((got.accuracy, got.auc), (want.accuracy, want.auc));
+        // Steps of two: later patients are scored by weights already moved,
+        // so the running log loss is not the initial model's.
+        let pairs = options(2);
+        let run =
+            train(vec![start(&s, &pairs, &device)], &s, (&train_idx, &val_idx), &pairs, &device, &mut |_| Ok(()), &mut |_| {}).unwrap();
+        assert!((run.epochs[0].train.log_loss - want.log_loss).abs() > 1e-4, "{:?}", run.epochs[0].train);
+    }
 }
