@@ -100,8 +100,36 @@ pub fn read_patient_features(dir: &Path, pooling: Option<i64>) -> Result<(Featur
 /// The feature map as `[1, c, z, y, x]` with `symmetry` applied to its three
 /// spatial axes.
 pub fn tensor<B: Backend>(f: &FeatureMap, symmetry: Symmetry, device: &B::Device) -> Tensor<B, 5> {
+    tensor_scaled(f, |_| ChannelMap::IDENTITY, symmetry, device)
+}
+
+/// How [`tensor_scaled`] maps one channel's values: `((v − mean)·scale)`
+/// clamped to ±`clip`.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelMap {
+    /// Subtracted first.
+    pub mean: f32,
+    /// Then multiplied.
+    pub scale: f32,
+    /// Then clamped to ±this (∞: no clamp).
+    pub clip: f32,
+}
+
+impl ChannelMap {
+    /// Leaves every value as it is (`(v − 0)·1` is `v`, and no finite value is clamped).
+    pub const IDENTITY: ChannelMap = ChannelMap { mean: 0.0, scale: 1.0, clip: f32::INFINITY };
+}
+
+/// [`tensor`] of the map whose channel `c`'s values go through `map(c)`,
+/// applied while they are reordered (one pass, no copy in between).
+pub fn tensor_scaled<B: Backend>(
+    f: &FeatureMap,
+    map: impl Fn(usize) -> ChannelMap,
+    symmetry: Symmetry,
+    device: &B::Device,
+) -> Tensor<B, 5> {
     let [z, y, x] = f.shape;
-    let t = Tensor::<B, 5>::from_data(TensorData::new(channels_first(f), [1, f.channels, z, y, x]), device);
+    let t = Tensor::<B, 5>::from_data(TensorData::new(channels_first(f, map), [1, f.channels, z, y, x]), device);
     if symmetry == Symmetry::IDENTITY {
         return t;
     }
@@ -115,17 +143,26 @@ pub fn tensor<B: Backend>(f: &FeatureMap, symmetry: Symmetry, device: &B::Device
     t
 }
 
-/// The values of `f` (stored `[z][c][y][x]`) reordered `[c][z][y][x]`, one
-/// `y·x` plane at a time (a strided tensor permutation would visit them
-/// value by value).
-fn channels_first(f: &FeatureMap) -> Vec<f32> {
+/// `v` clamped to ±`clip` as `f32::clamp` would (NaN stays NaN), written as
+/// two selects the compiler can vectorise.
+fn clamp(v: f32, clip: f32) -> f32 {
+    let v = if v < -clip { -clip } else { v };
+    if v > clip { clip } else { v }
+}
+
+/// The values of `f` (stored `[z][c][y][x]`) reordered `[c][z][y][x]` and
+/// mapped by `map(c)`, one `y·x` plane at a time (a strided tensor
+/// permutation would visit them value by value), written in order.
+fn channels_first(f: &FeatureMap, map: impl Fn(usize) -> ChannelMap) -> Vec<f32> {
     let [z, y, x] = f.shape;
     let plane = y * x;
-    let mut out = vec![0.0; f.data.len()];
-    for (i, src) in f.data.chunks_exact(plane).enumerate() {
-        let (zi, c) = (i / f.channels, i % f.channels);
-        let at = (c * z + zi) * plane;
-        out[at..at + plane].copy_from_slice(src);
+    let mut out = Vec::with_capacity(f.data.len());
+    for c in 0..f.channels {
+        let ChannelMap { mean, scale, clip } = map(c);
+        for zi in 0..z {
+            let at = (zi * f.channels + c) * plane;
+            out.extend(f.data[at..at + plane].iter().map(|&v| clamp((v - mean) * scale, clip)));
+        }
     }
     out
 }

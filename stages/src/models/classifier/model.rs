@@ -19,7 +19,7 @@ use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Paddin
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::data::tensor;
+use super::data::{ChannelMap, tensor, tensor_scaled};
 use super::dropout::{MaskStream, dropout};
 use super::lung_pool::strided_region;
 use super::spp::{pooled_len, spatial_pyramid_pool};
@@ -210,7 +210,7 @@ impl<B: KernelBackend> Classifier<B> {
         symmetry: Symmetry,
         device: &B::Device,
     ) -> (Tensor<B, 5>, Option<Tensor<B, 5>>) {
-        let x = tensor::<B>(&self.normalised(features), symmetry, device);
+        let x = self.normalised(features, symmetry, device);
         if !self.pool_lung {
             return (x, None);
         }
@@ -256,30 +256,31 @@ impl<B: KernelBackend> Classifier<B> {
     pub fn pooled(&self, x: Tensor<B, 5>, region: Option<Tensor<B, 5>>) -> Tensor<B, 2> {
         let x = self.activations(x);
         let x = match region {
-            Some(region) => x * region,
+            // The region repeated for every channel: a product of equal
+            // shapes, which burn-flex (and its gradient) runs as one
+            // contiguous loop rather than a broadcast walked index by index.
+            Some(region) => {
+                let channels = x.dims()[1];
+                x * region.repeat_dim(1, channels)
+            }
             None => x,
         };
         spatial_pyramid_pool(x, &self.levels)
     }
 
-    /// The features with `(x − mean)·scale` applied per channel, when the
-    /// shape gives them, clamped to ±`input_clip` when that is above 0 (on
-    /// the host: burn's broadcast arithmetic on a whole map cost more than
-    /// the convolutions here).
-    fn normalised<'a>(&self, f: &'a FeatureMap) -> std::borrow::Cow<'a, FeatureMap> {
+    /// The features as `[1, c, z, y, x]` with `(x − mean)·scale` applied per
+    /// channel, when the shape gives them, clamped to ±`input_clip` when
+    /// that is above 0 (on the host, while they are reordered: burn's
+    /// broadcast arithmetic on a whole map cost more than the convolutions
+    /// here).
+    fn normalised(&self, f: &FeatureMap, symmetry: Symmetry, device: &B::Device) -> Tensor<B, 5> {
         if self.input_scale.is_empty() {
-            return std::borrow::Cow::Borrowed(f);
+            return tensor::<B>(f, symmetry, device);
         }
-        let plane = f.shape[1] * f.shape[2];
-        let mut data = f.data.clone();
-        // Clamping to ±∞ changes no value: one loop for both.
+        // Clamping to ±∞ changes no finite value: one expression for both.
         let clip = if self.input_clip > 0.0 { self.input_clip } else { f32::INFINITY };
-        for (i, row) in data.chunks_exact_mut(plane).enumerate() {
-            let c = i % f.channels;
-            let (m, s) = (self.input_mean[c], self.input_scale[c]);
-            row.iter_mut().for_each(|v| *v = ((*v - m) * s).clamp(-clip, clip));
-        }
-        std::borrow::Cow::Owned(FeatureMap { channels: f.channels, shape: f.shape, data })
+        let map = |c: usize| ChannelMap { mean: self.input_mean[c], scale: self.input_scale[c], clip };
+        tensor_scaled::<B>(f, map, symmetry, device)
     }
 
     /// The logit, with dropout when `masks` are given.
@@ -364,7 +365,10 @@ mod tests {
         let n: usize = dims.iter().product();
         let data: Vec<f32> = (0..3 * n).map(|i| ((i * 31 % 17) as f32 / 8.0) - 1.0).collect();
         let f = FeatureMap { channels: 3, shape: dims, data };
-        let region: Vec<f32> = (0..n).map(|i| if (i / 9) % 6 < 2 && i % 9 > 4 { 1.0 } else { 0.0 }).collect();
+        // z < 2, y < 2, x > 4: on the stride-2 grid (4 x 3 x 5) it reaches
+        // z 0-1 only, so level 2's bins at z 2-3 hold none of it (0 there
+        // whatever the drawn weights).
+        let region: Vec<f32> = (0..n).map(|i| if i / 54 < 2 && (i / 9) % 6 < 2 && i % 9 > 4 { 1.0 } else { 0.0 }).collect();
         let (x, r) = model.input(&f, Some(&region), Symmetry::IDENTITY, &device);
         let r = r.unwrap();
         let act = model.activations(x.clone());
