@@ -37,12 +37,19 @@ pub fn table(results: &[VariantResult]) -> Result<DataFrame> {
     }
     for &m in &metrics {
         let value = |r: &VariantResult| r.metrics.iter().find(|(n, _)| n == m).map(|(_, v)| *v);
-        columns.push(Column::new(m.as_str().into(), results.iter().map(value).collect::<Vec<_>>()));
+        columns.push(Column::new(metric_column(m, &params).into(), results.iter().map(value).collect::<Vec<_>>()));
     }
     columns.push(Column::new("seconds".into(), results.iter().map(|r| r.seconds).collect::<Vec<_>>()));
     columns.push(Column::new("state".into(), results.iter().map(|r| r.state.as_str()).collect::<Vec<_>>()));
     columns.push(Column::new("error".into(), results.iter().map(|r| r.error.clone()).collect::<Vec<_>>()));
     DataFrame::new(results.len(), columns).context("cannot build the sweep table")
+}
+
+/// The column of metric `name` (`STAGE.METRIC`): its own name, or, when a
+/// swept parameter has that name (`classifier.epochs` is both the most
+/// epochs and, in `metrics.json`, the epochs run), `STAGE.METRIC (metric)`.
+pub fn metric_column(name: &str, params: &BTreeSet<&String>) -> String {
+    if params.iter().any(|p| p.as_str() == name) { format!("{name} (metric)") } else { name.to_owned() }
 }
 
 /// The table sorted by `column` (missing values last).
@@ -169,6 +176,16 @@ mod tests {
         assert_eq!(names(&sorted(&df, "gmcae.mixtures", false).unwrap()), ["b", "c", "a"]);
         let e = sorted(&df, "auc", false).unwrap_err().to_string();
         assert!(e.contains("no column \"auc\"") && e.contains("gmcae.mixtures"), "{e}");
+    }
+
+    #[test]
+    fn a_metric_named_like_a_swept_parameter_gets_a_column_of_its_own() {
+        let mut a = result("a", 4, Some(0.5), VariantState::Done);
+        a.metrics.push(("gmcae.mixtures".to_owned(), 3.0));
+        let df = table(&[a, result("b", 1, None, VariantState::Done)]).unwrap();
+        let rows = to_json(&df).unwrap();
+        assert_eq!((&rows[0]["gmcae.mixtures"], &rows[0]["gmcae.mixtures (metric)"]), (&serde_json::json!(4), &serde_json::json!(3.0)));
+        assert_eq!((&rows[1]["gmcae.mixtures"], &rows[1]["gmcae.mixtures (metric)"]), (&serde_json::json!(1), &Value::Null));
     }
 
     #[test]
