@@ -195,9 +195,8 @@ impl StageKind for ClassifierTrain {
     }
 
     /// 4: the recipe of issue 30 (lung pooling, normalisation, restarts,
-    /// repeats, fold models kept); 5: the normalised features are clamped
-    /// (`input_clip`); 6: the training scores are the running ones of
-    /// each epoch's steps (no second pass over the training patients).
+    /// repeats, fold models kept); 5: features clamped (`input_clip`); 6:
+    /// running training scores (no second pass over the training patients).
     fn version(&self) -> u32 {
         6
     }
