@@ -307,11 +307,12 @@ pub fn bce_with_logits<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 2>) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::backend::Flex;
 
-    fn shape() -> ClassifierShape {
+    /// A small whole-crop shape the classifier's tests start from.
+    pub(crate) fn shape() -> ClassifierShape {
         ClassifierShape {
             in_channels: 3,
             tail_widths: vec![],

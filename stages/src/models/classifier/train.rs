@@ -352,6 +352,7 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
 mod tests {
     use super::*;
     use crate::models::classifier::model::ClassifierShape;
+    use crate::models::classifier::model::tests as model_tests;
     use crate::models::gmcae::features::FeatureMap;
     use burn::backend::{Autodiff, Flex};
 
@@ -387,20 +388,7 @@ mod tests {
 
     fn start(s: &[Sample], o: &TrainOptions, device: &burn::tensor::Device<AD>) -> Start<AD> {
         AD::seed(device, 11);
-        let shape = ClassifierShape {
-            in_channels: 2,
-            tail_widths: vec![],
-            widths: vec![3],
-            stride: 1,
-            levels: vec![1],
-            hidden: 0,
-            dropout: 0.0,
-            pool_lung: false,
-            pool_grow: 0,
-            input_mean: vec![],
-            input_scale: vec![],
-            input_clip: 0.0,
-        };
+        let shape = ClassifierShape { in_channels: 2, widths: vec![3], stride: 1, levels: vec![1], hidden: 0, ..model_tests::shape() };
         prepare(shape.init(device), &s[0], o, (6, 0.5), device)
     }
 
