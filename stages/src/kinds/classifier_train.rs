@@ -31,7 +31,10 @@
 //! on the same folds, e.g. `baseline_cv`), the metrics add the paired
 //! difference of the cross-validated AUCs (`cv_auc_baseline_diff` with its 95 %
 //! interval over the same patient resamples) and `beats_baseline` (1 when
-//! the interval lies above 0).
+//! the interval lies above 0). With an input `nodules` (a cohort's
+//! `nodules.csv`), `cv_sensitivity_GROUP` and `cv_auc_GROUP` say how each
+//! kind of cancer is ranked out of fold (the groups of `evaluate`; see
+//! [`cv_summary`](crate::models::classifier::cv_summary)).
 //!
 //! The recipe (all parameters): the features are centred and scaled per
 //! channel on each fit's training patients and clamped to ±`input_clip`;
@@ -58,16 +61,18 @@ use crate::formats::classifier::{
     fold_model_dir, read_out_of_fold, write_cv_folds, write_cv_predictions, write_epochs, write_validation,
 };
 use crate::formats::labels::read_labels;
+use crate::formats::nodules::read_nodules;
 use crate::formats::training::{load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split, write_timings};
 use crate::logs::line_log;
-use crate::models::classifier::calibration::{brier, expected_calibration_error};
-use crate::models::classifier::cross_validation::{CrossValidation, FoldPlan, cross_validate, mean_sd, plan_folds};
+use crate::models::classifier::cross_validation::{CrossValidation, FoldPlan, cross_validate, plan_folds};
+use crate::models::classifier::cv_summary::cv_metrics;
 use crate::models::classifier::data::{Sample, read_patient_features, stratified_split};
 use crate::models::classifier::folds::repeat_seed;
 use crate::models::classifier::model::{Classifier, ClassifierShape};
 use crate::models::classifier::normalise::ChannelStats;
-use crate::models::classifier::paired::{OutOfFoldMatrix, cv_auc, paired_auc_difference};
+use crate::models::classifier::paired::OutOfFoldMatrix;
 use crate::models::classifier::scores::{Scores, positive_rate};
+use crate::models::classifier::sensitivity::by_patient;
 use crate::models::classifier::side_by_side::{buffered, joined};
 use crate::models::classifier::train::{EpochScores, Start, TrainOptions, TrainResult, prepare, train};
 use crate::models::gmcae::model::GmcaeShape;
@@ -202,7 +207,7 @@ impl StageKind for ClassifierTrain {
     }
 
     fn doc(&self) -> &'static str {
-        "trains the 3-D CNN + spatial pyramid pooling classifier on gathered encoder features (inputs `features`, `labels`, optional `encoder` and `baseline`)"
+        "trains the 3-D CNN + spatial pyramid pooling classifier on gathered encoder features (inputs `features`, `labels`, optional `encoder`, `baseline` and `nodules`)"
     }
 
     fn wants_all_cores(&self) -> bool {
@@ -250,9 +255,11 @@ impl StageKind for ClassifierTrain {
             (true, Some(_)) => Some(read_baseline(input_path(ctx, "baseline")?)?),
             _ => None,
         };
+        // Read before training, so that a bad file costs no training time.
+        let nodules = ctx.inputs.get("nodules").map(|input| read_nodules(&input.path).map(|n| by_patient(&n))).transpose()?;
         let mut log = line_log(ctx.log_path)?;
-        if has_baseline && folds.is_none() {
-            log("folds = 0: no cross-validation, so the model is not compared with its baseline");
+        if (has_baseline || nodules.is_some()) && folds.is_none() {
+            log("folds = 0: no cross-validation, so no comparison with the baseline and no scores by nodule group");
         }
         let stats = ChannelStats::of(&samples);
         let fit = Fit {
@@ -271,7 +278,7 @@ impl StageKind for ClassifierTrain {
         if let Some(cv) = &cv {
             write_cv_tables(ctx.out_dir, cv)?;
         }
-        let summary = cv.as_ref().map(|cv| cv_metrics(cv, baseline.as_ref(), p.seed as u64, &mut log)).transpose()?;
+        let summary = cv.as_ref().map(|cv| cv_metrics(cv, baseline.as_ref(), nodules.as_ref(), p.seed as u64, &mut log)).transpose()?;
         write_outputs(ctx.out_dir, &fit.shape_for(&split.0), &samples, &split, &result, summary)
     }
 }
@@ -419,66 +426,6 @@ fn read_baseline(dir: &Path) -> Result<OutOfFoldMatrix, StageError> {
     let path = dir.join(CV_PREDICTIONS_TABLE);
     OutOfFoldMatrix::from_rows(&read_out_of_fold(&path)?, &path.display().to_string())
 }
-
-/// Patient resamples of the cross-validation's bootstrap intervals.
-const CV_RESAMPLES: usize = 2000;
-
-/// The cross-validation's metrics (see the module docs), with the paired
-/// difference to `baseline` when given.
-fn cv_metrics(
-    cv: &CrossValidation,
-    baseline: Option<&OutOfFoldMatrix>,
-    seed: u64,
-    log: &mut dyn FnMut(&str),
-) -> Result<serde_json::Map<String, serde_json::Value>, StageError> {
-    let mut m = serde_json::Map::new();
-    let aucs: Vec<f64> = cv.folds.iter().map(|s| s.scores.auc).collect();
-    let (auc_mean, auc_sd) = mean_sd(&aucs);
-    let (loss_mean, loss_sd) = cv.spread(|s| s.log_loss);
-    let pooled = cv.pooled();
-    let model = OutOfFoldMatrix::from_rows(&cv.predictions, "the cross-validation")?;
-    let estimate = cv_auc(&model, CV_RESAMPLES, seed);
-    let p: Vec<f64> = cv.predictions.iter().map(|r| r.probability).collect();
-    let y: Vec<bool> = cv.predictions.iter().map(|r| r.cancer).collect();
-    let mut put = |name: &str, value: serde_json::Value| m.insert(name.to_owned(), value);
-    put("cv_auc", json!(estimate.value));
-    put("cv_auc_low", json!(estimate.interval.map(|i| i.low)));
-    put("cv_auc_high", json!(estimate.interval.map(|i| i.high)));
-    put("cv_auc_mean", json!(auc_mean));
-    put("cv_auc_sd", json!(auc_sd));
-    put("cv_auc_min", json!(aucs.iter().copied().fold(f64::INFINITY, f64::min)));
-    put("cv_log_loss_mean", json!(loss_mean));
-    put("cv_log_loss_sd", json!(loss_sd));
-    put("cv_pooled_auc", json!(pooled.auc));
-    put("cv_pooled_log_loss", json!(pooled.log_loss));
-    put("cv_brier", json!(brier(&p, &y)));
-    put("cv_ece", json!(expected_calibration_error(&p, &y, CALIBRATION_BINS)));
-    put("cv_folds", json!(cv.folds.iter().map(|f| f.fold).max().unwrap_or(0)));
-    put("cv_repeats", json!(cv.folds.iter().map(|f| f.repeat).max().unwrap_or(0)));
-    put("cv_restarts", json!(cv.folds.iter().map(|f| f.restarts).sum::<usize>()));
-    if let Some(baseline) = baseline {
-        let diff = paired_auc_difference(&model, baseline, CV_RESAMPLES, seed)?;
-        let base = cv_auc(baseline, 1, seed).value;
-        let beats = diff.interval.is_some_and(|i| i.low > 0.0);
-        log(&format!(
-            "against the baseline: cross-validated AUC {:.3} vs {base:.3}, paired difference {:+.3} [{:+.3}, {:+.3}]{}",
-            estimate.value,
-            diff.value,
-            diff.interval.map_or(f64::NAN, |i| i.low),
-            diff.interval.map_or(f64::NAN, |i| i.high),
-            if beats { "" } else { ": the model does NOT beat its baseline" }
-        ));
-        m.insert("baseline_cv_auc".into(), json!(base));
-        m.insert("cv_auc_baseline_diff".into(), json!(diff.value));
-        m.insert("cv_auc_baseline_diff_low".into(), json!(diff.interval.map(|i| i.low)));
-        m.insert("cv_auc_baseline_diff_high".into(), json!(diff.interval.map(|i| i.high)));
-        m.insert("beats_baseline".into(), json!(u8::from(beats)));
-    }
-    Ok(m)
-}
-
-/// Equal-width probability bins of the expected calibration error.
-const CALIBRATION_BINS: usize = 10;
 
 fn write_outputs(
     out: &Path,

@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod calibration;
 pub mod cross_validation;
+pub mod cv_summary;
 pub mod data;
 pub mod dropout;
 pub mod folds;

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use super::scores::auc;
 pub use crate::formats::evaluation::GroupSensitivity;
 use crate::formats::nodules::Nodule;
 
@@ -61,17 +62,41 @@ pub fn group_names() -> Vec<String> {
     names
 }
 
+/// The groups a cancer patient counts in, `all` first.
+fn groups_of(nodules: Option<PatientNodules>) -> Vec<String> {
+    let mut names = vec!["all".to_owned()];
+    match nodules {
+        Some(n) => names.extend([size_group(n.largest_mm), (if n.pleural { "pleural" } else { "inner" }).to_owned()]),
+        None => names.push("unlisted".to_owned()),
+    }
+    names
+}
+
+/// For every group (in [`group_names`] order), the ROC AUC of its cancer
+/// patients' probabilities against every healthy patient's: how well that
+/// kind of cancer is ranked (NaN for a group without patients, or when no
+/// one is healthy).
+pub fn auc_by_group(healthy: &[f64], cancers: &[(f64, Option<PatientNodules>)]) -> Vec<(String, f64)> {
+    group_names()
+        .into_iter()
+        .map(|group| {
+            let mut scores: Vec<f64> = cancers.iter().filter(|(_, n)| groups_of(*n).contains(&group)).map(|(p, _)| *p).collect();
+            let mut labels = vec![true; scores.len()];
+            scores.extend_from_slice(healthy);
+            labels.resize(scores.len(), false);
+            (group, auc(&scores, &labels))
+        })
+        .collect()
+}
+
 /// The sensitivity of every group over the cancer patients given, each as
 /// its probability and what the nodules say of it (`None`: none listed).
 pub fn sensitivity_by_group(cancers: &[(f64, Option<PatientNodules>)]) -> Vec<GroupSensitivity> {
     let mut groups: Vec<GroupSensitivity> =
         group_names().into_iter().map(|group| GroupSensitivity { group, patients: 0, detected: 0, sensitivity: f64::NAN }).collect();
     for &(probability, nodules) in cancers {
-        let names = match nodules {
-            Some(n) => vec![size_group(n.largest_mm), (if n.pleural { "pleural" } else { "inner" }).to_owned()],
-            None => vec!["unlisted".to_owned()],
-        };
-        for g in groups.iter_mut().filter(|g| g.group == "all" || names.contains(&g.group)) {
+        let names = groups_of(nodules);
+        for g in groups.iter_mut().filter(|g| names.contains(&g.group)) {
             g.patients += 1;
             g.detected += usize::from(probability >= THRESHOLD);
         }
@@ -123,5 +148,23 @@ mod tests {
         let groups = sensitivity_by_group(&cancers);
         assert_eq!((groups[0].sensitivity, groups[6].sensitivity), (0.5, 0.5));
         assert!(groups[1].sensitivity.is_nan(), "an empty group has no sensitivity");
+    }
+
+    #[test]
+    fn a_group_s_auc_ranks_its_cancers_against_every_healthy_patient() {
+        let summary = by_patient(&[nodule("a", 12.0, true), nodule("b", 12.0, false), nodule("c", 25.0, false)]);
+        let cancers = [(0.3, Some(summary["a"])), (0.6, Some(summary["b"])), (0.9, Some(summary["c"])), (0.1, None)];
+        let healthy = [0.2, 0.5, 0.6];
+        let got: BTreeMap<String, f64> = auc_by_group(&healthy, &cancers).into_iter().collect();
+        // By hand, pairs (cancer above healthy = 1, tie = ½) over 3 healthy:
+        // a 0.3: 1 of 3; b 0.6: 2 + ½; c 0.9: 3; unlisted 0.1: 0.
+        assert_eq!(got["pleural"], 1.0 / 3.0);
+        assert_eq!(got["10_to_15mm"], (1.0 + 2.5) / 6.0);
+        assert_eq!(got["inner"], (2.5 + 3.0) / 6.0);
+        assert_eq!(got["20mm_and_over"], 1.0);
+        assert_eq!(got["unlisted"], 0.0);
+        assert_eq!(got["all"], (1.0 + 2.5 + 3.0 + 0.0) / 12.0);
+        assert!(got["under_10mm"].is_nan() && got["15_to_20mm"].is_nan(), "empty groups");
+        assert!(auc_by_group(&[], &cancers).iter().all(|(_, a)| a.is_nan()), "no healthy patient");
     }
 }
