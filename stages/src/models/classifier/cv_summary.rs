@@ -12,7 +12,6 @@ use super::cross_validation::{CrossValidation, mean_sd};
 use super::paired::{OutOfFoldMatrix, cv_auc, paired_auc_difference};
 use super::sensitivity::{PatientNodules, auc_by_group, sensitivity_by_group};
 use crate::StageError;
-use crate::formats::classifier::OutOfFold;
 
 /// Patient resamples of the cross-validation's bootstrap intervals.
 const CV_RESAMPLES: usize = 2000;
@@ -52,7 +51,7 @@ pub fn cv_metrics(
     put("cv_repeats", json!(cv.folds.iter().map(|f| f.repeat).max().unwrap_or(0)));
     put("cv_restarts", json!(cv.folds.iter().map(|f| f.restarts).sum::<usize>()));
     if let Some(nodules) = nodules {
-        m.extend(by_nodule_group(&cv.predictions, nodules));
+        m.extend(by_nodule_group(&model, nodules));
     }
     if let Some(baseline) = baseline {
         let diff = paired_auc_difference(&model, baseline, CV_RESAMPLES, seed)?;
@@ -83,15 +82,10 @@ const CALIBRATION_BINS: usize = 10;
 /// [`sensitivity`](super::sensitivity), over each patient's out-of-fold
 /// probability averaged over the repeats. A cancer whose id `nodules` does
 /// not list counts as `unlisted`.
-fn by_nodule_group(rows: &[OutOfFold], nodules: &BTreeMap<String, PatientNodules>) -> serde_json::Map<String, serde_json::Value> {
-    let mut patients: BTreeMap<&str, (f64, usize, bool)> = BTreeMap::new();
-    for r in rows {
-        let p = patients.entry(&r.id).or_insert((0.0, 0, r.cancer));
-        (p.0, p.1) = (p.0 + r.probability, p.1 + 1);
-    }
+fn by_nodule_group(oof: &OutOfFoldMatrix, nodules: &BTreeMap<String, PatientNodules>) -> serde_json::Map<String, serde_json::Value> {
     let (mut healthy, mut cancers) = (Vec::new(), Vec::new());
-    for (id, (sum, n, cancer)) in patients {
-        let mean = sum / n as f64;
+    for (i, (id, &cancer)) in oof.ids.iter().zip(&oof.labels).enumerate() {
+        let mean = oof.repeats.iter().map(|r| r[i]).sum::<f64>() / oof.repeats.len() as f64;
         if cancer {
             cancers.push((mean, nodules.get(id).copied()));
         } else {
@@ -111,6 +105,7 @@ fn by_nodule_group(rows: &[OutOfFold], nodules: &BTreeMap<String, PatientNodules
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::classifier::OutOfFold;
 
     fn row(id: &str, cancer: bool, repeat: usize, probability: f64) -> OutOfFold {
         OutOfFold { id: id.into(), cancer, repeat, fold: 1, probability }
@@ -136,7 +131,7 @@ mod tests {
             ("a".to_owned(), PatientNodules { largest_mm: 12.0, pleural: true }),
             ("b".to_owned(), PatientNodules { largest_mm: 25.0, pleural: false }),
         ]);
-        let m = by_nodule_group(&rows, &nodules);
+        let m = by_nodule_group(&OutOfFoldMatrix::from_rows(&rows, "the test").unwrap(), &nodules);
         let get = |k: &str| m[k].as_f64();
         assert_eq!(get("cv_sensitivity_all"), Some(2.0 / 3.0));
         assert_eq!(get("cv_sensitivity_pleural"), Some(0.0));

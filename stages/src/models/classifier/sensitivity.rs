@@ -77,10 +77,12 @@ fn groups_of(nodules: Option<PatientNodules>) -> Vec<String> {
 /// kind of cancer is ranked (NaN for a group without patients, or when no
 /// one is healthy).
 pub fn auc_by_group(healthy: &[f64], cancers: &[(f64, Option<PatientNodules>)]) -> Vec<(String, f64)> {
+    let memberships: Vec<Vec<String>> = cancers.iter().map(|&(_, n)| groups_of(n)).collect();
     group_names()
         .into_iter()
         .map(|group| {
-            let mut scores: Vec<f64> = cancers.iter().filter(|(_, n)| groups_of(*n).contains(&group)).map(|(p, _)| *p).collect();
+            let mut scores: Vec<f64> =
+                cancers.iter().zip(&memberships).filter(|(_, groups)| groups.contains(&group)).map(|((p, _), _)| *p).collect();
             let mut labels = vec![true; scores.len()];
             scores.extend_from_slice(healthy);
             labels.resize(scores.len(), false);
