@@ -35,6 +35,18 @@ fn a_synthetic_cohort_goes_from_dicom_to_a_submission_and_reruns_only_what_chang
     foreach: patients
     inputs: {{model: "@tuned", features: "@encode_two"}}
     params: {{symmetries: 4}}
+  detector:
+    kind: nodule_score
+    foreach: patients
+    inputs: {{lungs: "@lungs"}}
+  scored:
+    kind: classifier_train
+    inputs: {{features: "@encode", labels: "@cohort/stage1_labels.csv", scores: "@detector"}}
+    params: {{widths: 4, epochs: 2, val_fraction: 0.3, pool_grow: 0}}
+  scored_predict:
+    kind: predict
+    foreach: patients
+    inputs: {{model: "@scored", features: "@encode", score: "@detector"}}
 "#,
         cohort_pipeline("patients: 12, seed: 5, matrix: 96, pixel_mm: 3.2, slices: 28, slice_mm: 3.0, test_fraction: 0.25"),
         chain("patients", "@cohort/dicom/{item}", "@cohort/stage1_labels.csv", "@cohort/stage1_sample_submission.csv")
@@ -96,6 +108,16 @@ fn a_synthetic_cohort_goes_from_dicom_to_a_submission_and_reruns_only_what_chang
     let tta: Value = serde_json::from_str(&p.read(&format!("cache/results/pipe/tuned_predict/{}/prediction.json", ids[0]))).unwrap();
     assert_eq!(tta["symmetries"], 4);
 
+    // The detector's score beside the features: one more input to the logit,
+    // which predict then reads too (and refuses to go without).
+    let scored: Value = serde_json::from_str(&p.read("cache/results/pipe/scored/model.json")).unwrap();
+    assert_eq!(scored["extra_inputs"], 1, "{scored}");
+    let plain: Value = serde_json::from_str(&p.read("cache/results/pipe/classifier/model.json")).unwrap();
+    assert!(plain.get("extra_inputs").is_none(), "{plain}");
+    let with_score: Value =
+        serde_json::from_str(&p.read(&format!("cache/results/pipe/scored_predict/{}/prediction.json", ids[0]))).unwrap();
+    assert!((0.0..=1.0).contains(&with_score["probability"].as_f64().unwrap()), "{with_score}");
+
     // Nothing to do the second time; a classifier parameter reruns exactly
     // the classifier and what follows it.
     let (_, second) = p.json(&["run", "pipe.yaml"]);
@@ -104,6 +126,32 @@ fn a_synthetic_cohort_goes_from_dicom_to_a_submission_and_reruns_only_what_chang
     assert_eq!(code, 0, "{third}");
     assert_eq!(executed_stages(&third), ["classifier", "evaluate", "predict", "submission"]);
     assert_eq!(instances(&third, "executed").len(), 3 + 12);
+
+    // A scored classifier without the score, a plain one with a score, and
+    // scores that miss a labelled patient: each refused, naming what to fix.
+    p.write("partial/nobody/score.json", r#"{"score": 3.0, "candidates_tested": 1}"#);
+    let wrong = format!(
+        r#"{pipeline}  unscored_predict:
+    kind: predict
+    foreach: patients
+    inputs: {{model: "@scored", features: "@encode"}}
+  stray_score:
+    kind: predict
+    foreach: patients
+    inputs: {{model: "@classifier", features: "@encode", score: "@detector"}}
+  partial_scores:
+    kind: classifier_train
+    inputs: {{features: "@encode", labels: "@cohort/stage1_labels.csv", scores: "partial"}}
+    params: {{widths: 4, epochs: 1, val_fraction: 0.3, pool_grow: 0}}
+"#
+    );
+    p.write("wrong.yaml", &wrong);
+    let out = p.run(&["run", "wrong.yaml", "--keep-going"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was trained with 1 score(s) beside the features (classifier_train's input `scores`)"), "{stderr}");
+    assert!(stderr.contains("reads 0 score(s) beside the features, but predict was given one"), "{stderr}");
+    assert!(stderr.contains("partial: no score for labelled patient"), "{stderr}");
 }
 
 #[test]

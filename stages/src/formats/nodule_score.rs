@@ -6,6 +6,7 @@
 //! the sphere around it is lung air); null without a nodule. Also
 //! `candidates_tested`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,21 @@ pub fn read_score(path: &Path) -> Result<PatientScore, StageError> {
         return Err(StageError(format!("{}: the score {} is not a finite number", path.display(), s.score)));
     }
     Ok(s)
+}
+
+/// Every patient's score from a gathered input: one folder per patient
+/// (named by its id), each with a `score.json`.
+pub fn read_scores(dir: &Path) -> Result<BTreeMap<String, f64>, StageError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| StageError(format!("{}: {e}", dir.display())))?;
+    let mut scores = BTreeMap::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StageError(format!("{}: {e}", dir.display())))?;
+        if entry.path().is_dir() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            scores.insert(id, read_score(&entry.path().join(SCORE_FILE))?.score);
+        }
+    }
+    Ok(scores)
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use serde_json::json;
 use crate::formats::baseline::{FoldFit, Scored, write_fold_fits, write_scored};
 use crate::formats::classifier::{OutOfFold, SetScores, write_cv_predictions};
 use crate::formats::labels::read_labels;
-use crate::formats::nodule_score::{SCORE_FILE, read_score};
+use crate::formats::nodule_score::{SCORE_FILE, read_scores};
 use crate::formats::training::write_metrics;
 use crate::models::classifier::cross_validation::mean_sd;
 use crate::models::classifier::folds::repeated_folds;
@@ -117,21 +117,6 @@ impl StageKind for BaselineCv {
         });
         write_metrics(ctx.out_dir, &metrics)
     }
-}
-
-/// Every patient's score from a gathered input: one folder per patient,
-/// each with a `score.json`.
-fn read_scores(dir: &Path) -> Result<BTreeMap<String, f64>, StageError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| StageError(format!("{}: {e}", dir.display())))?;
-    let mut scores = BTreeMap::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| StageError(format!("{}: {e}", dir.display())))?;
-        if entry.path().is_dir() {
-            let id = entry.file_name().to_string_lossy().into_owned();
-            scores.insert(id, read_score(&entry.path().join(SCORE_FILE))?.score);
-        }
-    }
-    Ok(scores)
 }
 
 /// The labelled patients as `(id, score, label)`, sorted by id; every one

@@ -36,6 +36,12 @@
 //! kind of cancer is ranked out of fold (the groups of `evaluate`; see
 //! [`cv_summary`](crate::models::classifier::cv_summary)).
 //!
+//! With an input `scores` (gathered `score.json` folders, e.g. the
+//! `nodule_score` detector's), each patient's score joins the network's head
+//! beside the pooled features: centred and scaled on each fit's training
+//! patients, it reaches the logit directly (past the hidden layer and
+//! dropout), and `predict` then needs the patient's score too.
+//!
 //! The recipe (all parameters): the features are centred and scaled per
 //! channel on each fit's training patients and clamped to ±`input_clip`;
 //! pooling reads the dilated lung
@@ -61,6 +67,7 @@ use crate::formats::classifier::{
     fold_model_dir, read_out_of_fold, write_cv_folds, write_cv_predictions, write_epochs, write_validation,
 };
 use crate::formats::labels::read_labels;
+use crate::formats::nodule_score::read_scores;
 use crate::formats::nodules::read_nodules;
 use crate::formats::training::{load_model, read_model_json, save_weights, write_metrics, write_model_json, write_split, write_timings};
 use crate::logs::line_log;
@@ -130,6 +137,9 @@ training_params! {
         /// further starts (fresh initial weights) tried when one does not learn
         #[range(0..=16)]
         restarts: i64 = 4,
+        /// spread of the input `scores` after centring, in units per standard deviation (their weight starts at 0)
+        #[range(0.0..=1000.0)]
+        score_gain: f64 = 10.0,
     }
     training {
         /// patients per step
@@ -169,6 +179,7 @@ impl Params {
             input_mean: Vec::new(),
             input_scale: Vec::new(),
             input_clip: self.input_clip as f32,
+            extra_inputs: first.extra.len(),
         })
     }
 
@@ -187,6 +198,7 @@ impl Params {
             learn_margin: self.learn_margin,
             restart_after: self.restart_after as usize,
             head_norm: self.head_norm,
+            extra_gain: self.score_gain,
         })
     }
 }
@@ -207,7 +219,7 @@ impl StageKind for ClassifierTrain {
     }
 
     fn doc(&self) -> &'static str {
-        "trains the 3-D CNN + spatial pyramid pooling classifier on gathered encoder features (inputs `features`, `labels`, optional `encoder`, `baseline` and `nodules`)"
+        "trains the 3-D CNN + spatial pyramid pooling classifier on gathered encoder features (inputs `features`, `labels`, optional `encoder`, `baseline`, `nodules` and `scores`)"
     }
 
     fn wants_all_cores(&self) -> bool {
@@ -231,7 +243,8 @@ impl StageKind for ClassifierTrain {
         let p = Params::parse(ctx.params)?;
         let labels_path = input_path(ctx, "labels")?;
         let pooling = p.pool_lung.then_some(p.pool_grow);
-        let samples = load_labelled(input_path(ctx, "features")?, &read_labels(labels_path)?, labels_path, pooling)?;
+        let scores = ctx.inputs.get("scores").map(|input| read_scores(&input.path).map(|s| (input.path.as_path(), s))).transpose()?;
+        let samples = load_labelled(input_path(ctx, "features")?, &read_labels(labels_path)?, labels_path, pooling, scores.as_ref())?;
         // The whole architecture is checked before any data-dependent step.
         let encoder = if p.fine_tune > 0 {
             Some(input_path(ctx, "encoder").map_err(|e| StageError(format!("fine_tune > 0 needs the GMCAE: {e}")))?)
@@ -287,8 +300,15 @@ impl StageKind for ClassifierTrain {
 /// input (one folder per patient), with their pooling region (dilated by
 /// `pooling` code voxels) when given. Patients without a label are skipped
 /// (they are the test patients); a label without features is an error, and
-/// so is a labels file that labels no one.
-fn load_labelled(dir: &Path, labels: &BTreeMap<String, bool>, labels_path: &Path, pooling: Option<i64>) -> Result<Vec<Sample>, StageError> {
+/// so is a labels file that labels no one. With `scores` (their folder and
+/// the scores by patient), each patient's score is its extra number.
+fn load_labelled(
+    dir: &Path,
+    labels: &BTreeMap<String, bool>,
+    labels_path: &Path,
+    pooling: Option<i64>,
+    scores: Option<&(&Path, BTreeMap<String, f64>)>,
+) -> Result<Vec<Sample>, StageError> {
     if labels.is_empty() {
         return Err(StageError(format!("{}: the file labels no patient, so there is nothing to train on", labels_path.display())));
     }
@@ -301,7 +321,13 @@ fn load_labelled(dir: &Path, labels: &BTreeMap<String, bool>, labels_path: &Path
             )));
         }
         let (meta, features, region) = read_patient_features(&dir.join(id), pooling)?;
-        samples.push(Sample { id: id.clone(), label, features, blocks: meta.blocks, region });
+        let extra = match scores {
+            None => Vec::new(),
+            Some((folder, scores)) => vec![*scores.get(id).ok_or_else(|| {
+                StageError(format!("{}: no score for labelled patient {id} (no folder {id} holding a score.json)", folder.display()))
+            })? as f32],
+        };
+        samples.push(Sample { id: id.clone(), label, features, blocks: meta.blocks, region, extra });
     }
     let first = &samples[0];
     if let Some(s) = samples.iter().find(|s| s.features.channels != first.features.channels || s.blocks != first.blocks) {
@@ -525,7 +551,7 @@ mod tests {
         let labels_path = dir.join(crate::formats::labels::TRAIN_LABELS_FILE);
         std::fs::write(&labels_path, "id,cancer\n").unwrap();
         let labels = read_labels(&labels_path).unwrap();
-        let err = load_labelled(&dir, &labels, &labels_path, None).unwrap_err();
+        let err = load_labelled(&dir, &labels, &labels_path, None, None).unwrap_err();
         assert!(err.0.starts_with(&format!("{}: the file labels no patient", labels_path.display())), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }
@@ -534,7 +560,7 @@ mod tests {
     fn a_labelled_patient_without_features_is_an_error_naming_the_labels_file() {
         let dir = temp("no-features");
         let labels = BTreeMap::from([("p1".to_owned(), true)]);
-        let err = load_labelled(&dir, &labels, Path::new("labels.csv"), None).unwrap_err();
+        let err = load_labelled(&dir, &labels, Path::new("labels.csv"), None, None).unwrap_err();
         assert!(err.0.contains("labels.csv labels patient p1, but no features"), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }

@@ -7,10 +7,15 @@
 //! kept model and every cross-validation fold's model the classifier saved
 //! under `folds/`, so that every labelled patient contributes; each model's
 //! own probability is written beside it.
+//!
+//! A classifier trained with a score beside the features (`classifier_train`'s
+//! input `scores`) needs the patient's score here too: input `score`, the
+//! patient's `score.json` folder.
 
 use std::path::Path;
 
 use crate::formats::classifier::{FOLD_MODELS_DIR, fold_model_dir};
+use crate::formats::nodule_score::{SCORE_FILE, read_score};
 use crate::formats::prediction::{ModelScore, PREDICTION_FILE, Prediction, write_prediction};
 use crate::formats::training::{load_model, read_model_json};
 use crate::models::classifier::data::read_patient_features;
@@ -48,7 +53,7 @@ impl StageKind for Predict {
     }
 
     fn doc(&self) -> &'static str {
-        "one patient's probability of cancer from the classifier (input `model`) and its features (input `features`): prediction.json"
+        "one patient's probability of cancer from the classifier (input `model`) and its features (input `features`; and its score, input `score`, when the classifier reads one): prediction.json"
     }
 
     fn params(&self) -> Vec<ParamSpec> {
@@ -67,7 +72,8 @@ impl StageKind for Predict {
         // Every model of one classifier pools alike: the kept one says how.
         let kept: ClassifierShape = read_model_json(model_dir)?;
         let (meta, features, region) = read_patient_features(features_dir, kept.pool_lung.then_some(kept.pool_grow))?;
-        let patient = Patient { features: &features, region: region.as_deref() };
+        let extra = patient_score(ctx, &kept, model_dir)?;
+        let patient = Patient { features: &features, region: region.as_deref(), extra: &extra };
         let scores = on_device!(p.device.as_str(), probabilities(model_dir, &models, &patient, n))?;
         let probability = scores.iter().map(|s| s.probability).sum::<f64>() / scores.len() as f64;
         let prediction = Prediction { id: ctx.item.unwrap_or(&meta.patient_id).to_owned(), probability, symmetries: n, models: scores };
@@ -80,6 +86,28 @@ struct Patient<'a> {
     features: &'a FeatureMap,
     /// The pooling region, when the classifier pools over the lungs.
     region: Option<&'a [f32]>,
+    /// The numbers beside the features (the patient's score), when the
+    /// classifier reads any.
+    extra: &'a [f32],
+}
+
+/// The patient's score from the input `score` as the classifier's extra
+/// numbers: required when the classifier was trained with scores, refused
+/// when it was not.
+fn patient_score(ctx: &RunContext<'_>, shape: &ClassifierShape, model_dir: &Path) -> Result<Vec<f32>, StageError> {
+    match (ctx.inputs.get("score"), shape.extra_inputs) {
+        (None, 0) => Ok(Vec::new()),
+        (Some(input), 1) => Ok(vec![read_score(&input.path.join(SCORE_FILE))?.score as f32]),
+        (None, n) => Err(StageError(format!(
+            "the classifier in {} was trained with {n} score(s) beside the features (classifier_train's input `scores`): give predict the patient's score as input `score` (e.g. \"@detector\")",
+            model_dir.display()
+        ))),
+        (Some(input), n) => Err(StageError(format!(
+            "the classifier in {} reads {n} score(s) beside the features, but predict was given one (input `score`, {}): give classifier_train the input `scores`, or drop `score`",
+            model_dir.display(),
+            input.path.display()
+        ))),
+    }
 }
 
 /// The models to average, as folders relative to the classifier's output:
@@ -124,7 +152,11 @@ fn probabilities<B: KernelBackend>(
                 patient.features.channels
             )));
         }
-        let total: f64 = Symmetry::all().into_iter().take(n).map(|s| model.probability(patient.features, patient.region, s, device)).sum();
+        let total: f64 = Symmetry::all()
+            .into_iter()
+            .take(n)
+            .map(|s| model.probability(patient.features, patient.region, patient.extra, s, device))
+            .sum();
         out.push(ModelScore { model: name.clone(), probability: total / n as f64 });
     }
     Ok(out)

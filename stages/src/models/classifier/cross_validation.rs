@@ -203,7 +203,9 @@ mod tests {
 
     fn samples(n: usize, every: usize) -> Vec<Sample> {
         let f = FeatureMap { channels: 1, shape: [1, 1, 1], data: vec![0.0] };
-        (0..n).map(|i| Sample { id: format!("p{i:02}"), label: i % every == 0, features: f.clone(), blocks: 2, region: None }).collect()
+        (0..n)
+            .map(|i| Sample { id: format!("p{i:02}"), label: i % every == 0, features: f.clone(), blocks: 2, region: None, extra: vec![] })
+            .collect()
     }
 
     #[test]

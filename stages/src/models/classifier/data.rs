@@ -28,6 +28,9 @@ pub struct Sample {
     /// The pooling region on the feature grid (see
     /// [`lung_pool`](super::lung_pool)), when the classifier pools over the lungs.
     pub region: Option<Vec<f32>>,
+    /// Numbers beside the features that reach the logit directly (such as
+    /// a detector's score); empty for none.
+    pub extra: Vec<f32>,
 }
 
 /// Indices of training and validation samples, split by patient and
@@ -211,8 +214,9 @@ mod tests {
     #[test]
     fn the_split_is_stratified_and_by_patient() {
         let f = FeatureMap { channels: 1, shape: [1, 1, 1], data: vec![0.0] };
-        let samples: Vec<Sample> =
-            (0..20).map(|i| Sample { id: format!("p{i}"), label: i % 4 == 0, features: f.clone(), blocks: 3, region: None }).collect();
+        let samples: Vec<Sample> = (0..20)
+            .map(|i| Sample { id: format!("p{i}"), label: i % 4 == 0, features: f.clone(), blocks: 3, region: None, extra: vec![] })
+            .collect();
         let (train, val) = stratified_split(&samples, 0.25, 1).unwrap();
         assert_eq!(train.len() + val.len(), 20);
         assert!(train.iter().all(|i| !val.contains(i)));

@@ -10,6 +10,11 @@
 //! layers draw Glorot-uniform weights and start with zero biases, the
 //! output's at logit(prior) once training sets it: the first steps then
 //! start from the class prior with every unit partly on.
+//!
+//! A model may also read numbers per patient beside the features
+//! (`extra_inputs`, such as a detector's score): appended to the pooled
+//! vector, centred and scaled with it, they skip the hidden layer and
+//! dropout and reach the logit through weights that start at 0.
 
 use burn::module::Module;
 use burn::module::Param;
@@ -65,6 +70,16 @@ pub struct ClassifierShape {
     /// its rare spikes would otherwise come out at a hundred or more.
     #[serde(default)]
     pub input_clip: f32,
+    /// Numbers per patient beside the features (such as a detector's
+    /// score) that reach the logit directly, centred and scaled on the
+    /// training patients (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extra_inputs: usize,
+}
+
+/// Whether a count is 0 (such a field is left out of `model.json`).
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ClassifierShape {
@@ -110,22 +125,39 @@ impl ClassifierShape {
         let strides =
             self.tail_widths.iter().flat_map(|_| [1, 2]).chain((0..self.widths.len()).map(|i| if i == 0 { self.stride } else { 1 }));
         let (mean, scale) = (&self.input_mean, &self.input_scale);
+        let head = pooled + self.extra_inputs;
         Classifier {
             tail,
             convs,
             hidden: (self.hidden > 0).then(|| linear(pooled, self.hidden)),
-            out: linear(if self.hidden > 0 { self.hidden } else { pooled }, 1),
+            out: with_silent_extras(linear(if self.hidden > 0 { self.hidden } else { pooled } + self.extra_inputs, 1), self.extra_inputs),
             dropout: DropoutConfig::new(self.dropout).init(),
             levels: self.levels.clone(),
             strides: strides.collect(),
-            head_mean: constant(Tensor::zeros([pooled], device)),
-            head_scale: constant(Tensor::ones([pooled], device)),
+            head_mean: constant(Tensor::zeros([head], device)),
+            head_scale: constant(Tensor::ones([head], device)),
             pool_lung: self.pool_lung,
             input_mean: mean.clone(),
             input_scale: scale.clone(),
             input_clip: self.input_clip,
         }
     }
+}
+
+/// `out` with the weights that read the last `extra` inputs set to 0: a
+/// score starts with no say and earns it by gradient, rather than from a
+/// weight drawn for one of many inputs.
+fn with_silent_extras<B: Backend>(out: Linear<B>, extra: usize) -> Linear<B> {
+    if extra == 0 {
+        return out;
+    }
+    // Rebuilt from host values, so that it is a leaf (a tracked tensor).
+    let w = out.weight.val();
+    let ([inputs, outputs], device) = (w.dims(), w.device());
+    let mut values: Vec<f32> = w.into_data().to_vec().expect("float weights");
+    values[(inputs - extra) * outputs..].fill(0.0);
+    let w = Tensor::from_data(TensorData::new(values, [inputs, outputs]), &device);
+    Linear { weight: Param::from_tensor(w), ..out }
 }
 
 /// A parameter that training does not change by gradient.
@@ -136,6 +168,27 @@ fn constant<B: Backend>(t: Tensor<B, 1>) -> Param<Tensor<B, 1>> {
 /// A zero bias of `b`'s length.
 fn zeros<B: Backend>(b: &Param<Tensor<B, 1>>, device: &B::Device) -> Param<Tensor<B, 1>> {
     Param::from_tensor(Tensor::zeros(b.dims(), device))
+}
+
+/// One patient's (or a batch's) tensors as the network reads them: see
+/// [`Classifier::input`].
+#[derive(Clone, Debug)]
+pub struct Input<B: Backend> {
+    /// The feature map `[n, c, z, y, x]`.
+    pub x: Tensor<B, 5>,
+    /// The pooling region on the last convolution's grid `[n, 1, z', y', x']`,
+    /// when the model pools over the lungs.
+    pub region: Option<Tensor<B, 5>>,
+    /// The numbers beside the features `[n, extra_inputs]`, when the model
+    /// has any.
+    pub extra: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Input<B> {
+    /// A feature map alone (no region, no extra numbers).
+    pub fn map(x: Tensor<B, 5>) -> Self {
+        Input { x, region: None, extra: None }
+    }
 }
 
 /// The classifier network.
@@ -169,12 +222,18 @@ impl<B: Backend> Classifier<B> {
         self
     }
 
-    /// Sets the centring and scaling of the pooled vector (from the
-    /// training patients' pooled vectors).
+    /// Sets the centring and scaling of the head's input: the pooled vector
+    /// (from the training patients' pooled vectors), then the extra numbers.
     pub fn with_head_norm(mut self, mean: Vec<f32>, scale: Vec<f32>, device: &B::Device) -> Self {
         self.head_mean = constant(Tensor::from_data(TensorData::new(mean.clone(), [mean.len()]), device));
         self.head_scale = constant(Tensor::from_data(TensorData::new(scale.clone(), [scale.len()]), device));
         self
+    }
+
+    /// The length of the head's input: the pooled vector, then the extra
+    /// numbers.
+    pub fn head_len(&self) -> usize {
+        self.head_mean.dims()[0]
     }
 
     /// Sets the output's bias (the logit before any evidence), e.g. to
@@ -186,33 +245,28 @@ impl<B: Backend> Classifier<B> {
 }
 
 impl<B: KernelBackend> Classifier<B> {
-    /// The probability of cancer for one patient's feature map (and its
-    /// pooling region, when the model pools over the lungs) seen through
-    /// `symmetry`.
-    pub fn probability(&self, features: &FeatureMap, region: Option<&[f32]>, symmetry: Symmetry, device: &B::Device) -> f64 {
-        let (x, region) = self.input(features, region, symmetry, device);
-        let logit = self.forward(x, region).into_scalar().elem::<f64>();
+    /// The probability of cancer for one patient's feature map (with its
+    /// pooling region, when the model pools over the lungs, and its extra
+    /// numbers) seen through `symmetry`.
+    pub fn probability(&self, features: &FeatureMap, region: Option<&[f32]>, extra: &[f32], symmetry: Symmetry, device: &B::Device) -> f64 {
+        let logit = self.forward(self.input(features, region, extra, symmetry, device)).into_scalar().elem::<f64>();
         1.0 / (1.0 + (-logit).exp())
     }
 
-    /// One patient's input tensors: the feature map `[1, c, z, y, x]` and,
-    /// when the model pools over the lungs, the pooling region `region`
-    /// (on the feature grid) carried onto the last convolution's grid,
-    /// `[1, 1, z', y', x']`; both seen through `symmetry`.
+    /// One patient's input tensors: the feature map `[1, c, z, y, x]`; when
+    /// the model pools over the lungs, the pooling region `region` (on the
+    /// feature grid) carried onto the last convolution's grid,
+    /// `[1, 1, z', y', x']`, both seen through `symmetry`; and the extra
+    /// numbers `[1, n]` when `extra` is not empty.
     ///
     /// # Panics
     /// When the model pools over the lungs and `region` is `None` (the
     /// callers load it whenever the shape says so).
-    pub fn input(
-        &self,
-        features: &FeatureMap,
-        region: Option<&[f32]>,
-        symmetry: Symmetry,
-        device: &B::Device,
-    ) -> (Tensor<B, 5>, Option<Tensor<B, 5>>) {
+    pub fn input(&self, features: &FeatureMap, region: Option<&[f32]>, extra: &[f32], symmetry: Symmetry, device: &B::Device) -> Input<B> {
         let x = self.normalised(features, symmetry, device);
+        let extra = (!extra.is_empty()).then(|| Tensor::from_data(TensorData::new(extra.to_vec(), [1, extra.len()]), device));
         if !self.pool_lung {
-            return (x, None);
+            return Input { x, region: None, extra };
         }
         let region = region.expect("a model that pools over the lungs needs the lung region");
         let grid = FeatureMap { channels: 1, shape: features.shape, data: region.to_vec() };
@@ -223,20 +277,20 @@ impl<B: KernelBackend> Classifier<B> {
             (values, shape) = strided_region(&values, shape, stride);
         }
         let [z, y, x_len] = shape;
-        (x, Some(Tensor::from_data(TensorData::new(values, [1, 1, z, y, x_len]), device)))
+        Input { x, region: Some(Tensor::from_data(TensorData::new(values, [1, 1, z, y, x_len]), device)), extra }
     }
 
     /// The logit of one feature map or a batch of equal-sized ones:
-    /// `[n, c, z, y, x]` to `[n, 1]`, without dropout; `region` as
+    /// `[n, c, z, y, x]` to `[n, 1]`, without dropout; the input as
     /// [`Classifier::input`] makes it.
-    pub fn forward(&self, x: Tensor<B, 5>, region: Option<Tensor<B, 5>>) -> Tensor<B, 2> {
-        self.forward_with(x, region, None)
+    pub fn forward(&self, input: Input<B>) -> Tensor<B, 2> {
+        self.forward_with(input, None)
     }
 
     /// [`Classifier::forward`] while training: dropout before each dense
-    /// layer, its masks taken from `masks`.
-    pub fn forward_train(&self, x: Tensor<B, 5>, region: Option<Tensor<B, 5>>, masks: &mut MaskStream) -> Tensor<B, 2> {
-        self.forward_with(x, region, Some(masks))
+    /// layer (not on the extra numbers), its masks taken from `masks`.
+    pub fn forward_train(&self, input: Input<B>, masks: &mut MaskStream) -> Tensor<B, 2> {
+        self.forward_with(input, Some(masks))
     }
 
     /// The dropout probability.
@@ -283,19 +337,32 @@ impl<B: KernelBackend> Classifier<B> {
         tensor_scaled::<B>(f, map, symmetry, device)
     }
 
-    /// The logit, with dropout when `masks` are given.
-    fn forward_with(&self, x: Tensor<B, 5>, region: Option<Tensor<B, 5>>, mut masks: Option<&mut MaskStream>) -> Tensor<B, 2> {
+    /// The logit, with dropout when `masks` are given. The head's input
+    /// (the pooled vector, then the extra numbers) is centred and scaled as
+    /// one; the extra numbers then skip the hidden layer and dropout.
+    fn forward_with(&self, input: Input<B>, mut masks: Option<&mut MaskStream>) -> Tensor<B, 2> {
         let mut drop = |t: Tensor<B, 2>| match masks.as_deref_mut() {
             Some(masks) => dropout(t, self.dropout.prob, masks),
             None => t,
         };
-        let pooled = self.pooled(x, region);
-        let [_, len] = pooled.dims();
-        let pooled = drop((pooled - self.head_mean.val().reshape([1, len])) * self.head_scale.val().reshape([1, len]));
-        match &self.hidden {
-            Some(hidden) => self.out.forward(drop(relu(hidden.forward(pooled)))),
-            None => self.out.forward(pooled),
-        }
+        let pooled = self.pooled(input.x, input.region);
+        let [n, len] = pooled.dims();
+        let Some(extra) = input.extra else {
+            let pooled = drop((pooled - self.head_mean.val().reshape([1, len])) * self.head_scale.val().reshape([1, len]));
+            return match &self.hidden {
+                Some(hidden) => self.out.forward(drop(relu(hidden.forward(pooled)))),
+                None => self.out.forward(pooled),
+            };
+        };
+        let width = len + extra.dims()[1];
+        let head =
+            (Tensor::cat(vec![pooled, extra], 1) - self.head_mean.val().reshape([1, width])) * self.head_scale.val().reshape([1, width]);
+        let (pooled, extra) = (drop(head.clone().slice([0..n, 0..len])), head.slice([0..n, len..width]));
+        let body = match &self.hidden {
+            Some(hidden) => drop(relu(hidden.forward(pooled))),
+            None => pooled,
+        };
+        self.out.forward(Tensor::cat(vec![body, extra], 1))
     }
 }
 
@@ -326,6 +393,7 @@ pub(crate) mod tests {
             input_mean: vec![],
             input_scale: vec![],
             input_clip: 0.0,
+            extra_inputs: 0,
         }
     }
 
@@ -341,7 +409,7 @@ pub(crate) mod tests {
         for clip in [0.0f32, 3.0] {
             let shape = ClassifierShape { input_mean: mean.clone(), input_scale: scale.clone(), input_clip: clip, ..shape() };
             let model: Classifier<Flex> = shape.init(&device);
-            let (x, _) = model.input(&f, None, Symmetry::IDENTITY, &device);
+            let x = model.input(&f, None, &[], Symmetry::IDENTITY, &device).x;
             let got: Vec<f32> = x.into_data().to_vec().unwrap(); // [1][c][z][y][x]
             let plane = dims[1] * dims[2];
             for c in 0..3 {
@@ -370,7 +438,7 @@ pub(crate) mod tests {
         // z 0-1 only, so level 2's bins at z 2-3 hold none of it (0 there
         // whatever the drawn weights).
         let region: Vec<f32> = (0..n).map(|i| if i / 54 < 2 && (i / 9) % 6 < 2 && i % 9 > 4 { 1.0 } else { 0.0 }).collect();
-        let (x, r) = model.input(&f, Some(&region), Symmetry::IDENTITY, &device);
+        let Input { x, region: r, .. } = model.input(&f, Some(&region), &[], Symmetry::IDENTITY, &device);
         let r = r.unwrap();
         let act = model.activations(x.clone());
         let [_, c, z, y, w] = act.dims();
@@ -407,11 +475,47 @@ pub(crate) mod tests {
         let device = Default::default();
         let model: Classifier<Flex> = shape().init(&device);
         for dims in [[1, 3, 3, 5, 7], [2, 3, 9, 4, 4], [1, 3, 1, 1, 1]] {
-            let out = model.forward(Tensor::ones(dims, &device), None);
+            let out = model.forward(Input::map(Tensor::ones(dims, &device)));
             assert_eq!(out.dims(), [dims[0], 1]);
         }
         let tuned = ClassifierShape { tail_widths: vec![6], ..shape() }.init::<Flex>(&device);
-        assert_eq!(tuned.forward(Tensor::ones([1, 3, 6, 6, 6], &device), None).dims(), [1, 1]);
+        assert_eq!(tuned.forward(Input::map(Tensor::ones([1, 3, 6, 6, 6], &device))).dims(), [1, 1]);
+    }
+
+    #[test]
+    fn an_extra_number_starts_silent_and_reaches_the_logit_past_the_hidden_layer_centred_and_scaled() {
+        let device = Default::default();
+        // hidden 5 with dropout: the extra number skips both.
+        let model: Classifier<Flex> = ClassifierShape { extra_inputs: 1, dropout: 0.5, ..shape() }.init(&device);
+        let w: Vec<f32> = model.out.weight.val().into_data().to_vec().unwrap();
+        assert_eq!(w.len(), 5 + 1, "the output layer reads the hidden units, then the extra number");
+        assert_eq!(w[5], 0.0, "the extra number starts with no say");
+        assert!(w[..5].iter().all(|&v| v != 0.0), "the hidden units' weights are drawn: {w:?}");
+        let pooled = model.head_len() - 1;
+        let (mut mean, mut scale) = (vec![0.0; pooled], vec![1.0; pooled]);
+        mean.push(10.0);
+        scale.push(0.25);
+        let mut model = model.with_head_norm(mean, scale, &device);
+        let mut weights = w.clone();
+        weights[5] = 1.5;
+        model.out.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weights, [6, 1]), &device));
+        let f = FeatureMap { channels: 3, shape: [4, 5, 6], data: (0..360).map(|i| (i % 7) as f32 / 7.0).collect() };
+        let logit = |e: f32| model.forward(model.input(&f, None, &[e], Symmetry::IDENTITY, &device)).into_scalar().elem::<f64>();
+        for (a, b) in [(10.0f32, 14.0f32), (0.0, 30.0), (12.5, -3.0)] {
+            let want = 1.5 * 0.25 * f64::from(b - a);
+            let got = logit(b) - logit(a);
+            assert!((got - want).abs() < 1e-5, "{a} -> {b}: {got} against {want}");
+        }
+    }
+
+    #[test]
+    fn model_json_names_the_extra_inputs_only_when_there_are_some() {
+        let plain = serde_json::to_value(shape()).unwrap();
+        assert!(plain.get("extra_inputs").is_none(), "{plain}: the bytes of a model without them stay as they were");
+        let scored = serde_json::to_value(ClassifierShape { extra_inputs: 1, ..shape() }).unwrap();
+        assert_eq!(scored["extra_inputs"], 1);
+        let read: ClassifierShape = serde_json::from_value(plain).unwrap();
+        assert_eq!(read.extra_inputs, 0);
     }
 
     #[test]

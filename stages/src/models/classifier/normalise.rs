@@ -75,6 +75,7 @@ mod tests {
             features: FeatureMap { channels: 2, shape: [2, 1, 2], data },
             blocks: 1,
             region,
+            extra: vec![],
         };
         let a = sample(vec![1.0, 3.0, 5.0, 5.0, 2.0, 4.0, 5.0, 5.0], Some(vec![1.0, 1.0, 0.0, 1.0]));
         let b = sample(vec![10.0, 0.0, 5.0, 5.0, 0.0, 0.0, 5.0, 5.0], None);

@@ -60,6 +60,11 @@ pub struct TrainOptions {
     /// Centre and scale the pooled vector on the training patients at the
     /// start of every epoch.
     pub head_norm: bool,
+    /// The extra numbers' spread after centring (1: one standard deviation
+    /// per unit). Adam moves each weight by about the learning rate a step,
+    /// so a score that needs a weight of several units gets there within
+    /// the epochs only when its inputs are this much wider.
+    pub extra_gain: f64,
 }
 
 /// One epoch's numbers.
@@ -118,7 +123,7 @@ pub struct TrainResult {
 /// differ), several at once: a pass has no random part, so the values do
 /// not depend on how the passes share the threads.
 pub fn predict<B: KernelBackend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
-    samples.par_iter().map(|s| model.probability(&s.features, s.region.as_deref(), Symmetry::IDENTITY, device)).collect()
+    samples.par_iter().map(|s| model.probability(&s.features, s.region.as_deref(), &s.extra, Symmetry::IDENTITY, device)).collect()
 }
 
 /// The per-component mean and 1/sd (0 for a component that does not vary)
@@ -127,18 +132,42 @@ pub fn head_norm<B: KernelBackend>(model: &Classifier<B>, set: &[&Sample], devic
     let pooled: Vec<Vec<f32>> = set
         .par_iter()
         .map(|s| {
-            let (x, region) = model.input(&s.features, s.region.as_deref(), Symmetry::IDENTITY, device);
-            model.pooled(x, region).into_data().to_vec().expect("float pooled vector")
+            let input = model.input(&s.features, s.region.as_deref(), &[], Symmetry::IDENTITY, device);
+            model.pooled(input.x, input.region).into_data().to_vec().expect("float pooled vector")
         })
         .collect();
-    let n = pooled.len() as f64;
-    (0..pooled.first().map_or(0, Vec::len))
+    mean_and_scale(&pooled)
+}
+
+/// The per-component mean and 1/sd (0 for a component that does not vary)
+/// of `vectors`, all of one length.
+fn mean_and_scale(vectors: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
+    let n = vectors.len() as f64;
+    (0..vectors.first().map_or(0, Vec::len))
         .map(|j| {
-            let mean = pooled.iter().map(|p| f64::from(p[j])).sum::<f64>() / n;
-            let var = pooled.iter().map(|p| (f64::from(p[j]) - mean).powi(2)).sum::<f64>() / n;
+            let mean = vectors.iter().map(|p| f64::from(p[j])).sum::<f64>() / n;
+            let var = vectors.iter().map(|p| (f64::from(p[j]) - mean).powi(2)).sum::<f64>() / n;
             (mean as f32, inverse_sd(var.sqrt()))
         })
         .unzip()
+}
+
+/// The centring and scaling of the head's input from the training
+/// patients `set`: the pooled vector's from `model` with `o.head_norm`
+/// (else none: mean 0, scale 1), then the extra numbers' (always, as
+/// [`head_norm`] computes them).
+fn head_input_norm<B: KernelBackend>(model: &Classifier<B>, set: &[&Sample], o: &TrainOptions, device: &B::Device) -> (Vec<f32>, Vec<f32>) {
+    let (mut mean, mut scale) = if o.head_norm {
+        head_norm(model, set, device)
+    } else {
+        let len = model.head_len() - set.first().map_or(0, |s| s.extra.len());
+        (vec![0.0; len], vec![1.0; len])
+    };
+    let extra: Vec<Vec<f32>> = set.iter().map(|s| s.extra.clone()).collect();
+    let (extra_mean, extra_scale) = mean_and_scale(&extra);
+    mean.extend(extra_mean);
+    scale.extend(extra_scale.iter().map(|&s| s * o.extra_gain as f32));
+    (mean, scale)
 }
 
 /// A freshly built `model` made ready to train on `train_len` patients for
@@ -156,8 +185,8 @@ pub fn prepare<B: KernelAutodiff>(
     device: &B::Device,
 ) -> Start<B> {
     let mut masks = MaskStream::new(model.dropout_prob());
-    let (x, region) = model.input(&example.features, example.region.as_deref(), Symmetry::IDENTITY, device);
-    let _ = model.forward_train(x, region, &mut masks);
+    let _ = model
+        .forward_train(model.input(&example.features, example.region.as_deref(), &example.extra, Symmetry::IDENTITY, device), &mut masks);
     // Every pass takes masks of the same sizes (one patient; the pyramid's
     // length does not depend on the volume), and an epoch passes each
     // training patient once.
@@ -253,8 +282,11 @@ fn train_start<B: KernelAutodiff>(
     let mut step = 0;
     for epoch in 1..=o.epochs {
         let clock = Instant::now();
-        if o.head_norm {
-            let (mean, scale) = head_norm(&model.valid(), &train_set, device);
+        // The extra numbers' centring does not change with the weights:
+        // set once; the pooled vector's, at every epoch's start.
+        let with_extra = train_set.first().is_some_and(|s| !s.extra.is_empty());
+        if o.head_norm || (with_extra && epoch == 1) {
+            let (mean, scale) = head_input_norm(&model.valid(), &train_set, o, device);
             model = model.with_head_norm(mean, scale, device);
         }
         order.shuffle(&mut rng);
@@ -323,8 +355,7 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
         for &i in chunk {
             let symmetry = if o.augment { *symmetries.choose(rng).expect("48 symmetries") } else { Symmetry::IDENTITY };
             let s = train_set[i];
-            let (x, region) = model.input(&s.features, s.region.as_deref(), symmetry, device);
-            logits.push(model.forward_train(x, region, masks));
+            logits.push(model.forward_train(model.input(&s.features, s.region.as_deref(), &s.extra, symmetry, device), masks));
         }
         let y: Vec<f32> = chunk.iter().map(|&i| train_set[i].label as u8 as f32).collect();
         let targets = Tensor::<B, 2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
@@ -364,7 +395,7 @@ mod tests {
             .map(|i| {
                 let data = (0..128).map(|v| ((v * 7 + i * 13) % 11) as f32 / 10.0 + if i % 2 == 0 { 0.5 } else { 0.0 }).collect();
                 let features = FeatureMap { channels: 2, shape: [4, 4, 4], data };
-                Sample { id: format!("p{i}"), label: i % 2 == 0, features, blocks: 2, region: None }
+                Sample { id: format!("p{i}"), label: i % 2 == 0, features, blocks: 2, region: None, extra: vec![] }
             })
             .collect()
     }
@@ -383,6 +414,7 @@ mod tests {
             learn_margin: 0.05,
             restart_after: 0,
             head_norm: false,
+            extra_gain: 1.0,
         }
     }
 
@@ -414,5 +446,39 @@ mod tests {
         let run =
             train(vec![start(&s, &pairs, &device)], &s, (&train_idx, &val_idx), &pairs, &device, &mut |_| Ok(()), &mut |_| {}).unwrap();
         assert!((run.epochs[0].train.log_loss - want.log_loss).abs() > 1e-4, "{:?}", run.epochs[0].train);
+    }
+
+    #[test]
+    fn the_extra_numbers_are_centred_on_the_training_patients_beside_the_pooled_vector_s_norm() {
+        let device = Default::default();
+        let mut s = samples();
+        for (i, sample) in s.iter_mut().enumerate() {
+            sample.extra = vec![(i * i) as f32];
+        }
+        let set: Vec<&Sample> = s[..6].iter().collect();
+        let shape = ClassifierShape {
+            in_channels: 2,
+            widths: vec![3],
+            stride: 1,
+            levels: vec![1, 2],
+            hidden: 0,
+            extra_inputs: 1,
+            ..model_tests::shape()
+        };
+        let model: Classifier<Flex> = shape.init(&device);
+        // Extra numbers 0, 1, 4, 9, 16, 25 on the six training patients.
+        let values = [0.0f64, 1.0, 4.0, 9.0, 16.0, 25.0];
+        let m = values.iter().sum::<f64>() / 6.0;
+        let sd = (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / 6.0).sqrt();
+        let plain = TrainOptions { head_norm: false, ..options(2) };
+        let (mean, scale) = head_input_norm(&model, &set, &plain, &device);
+        assert_eq!(mean.len(), 3 * 9 + 1);
+        assert!(mean[..27].iter().all(|&v| v == 0.0) && scale[..27].iter().all(|&v| v == 1.0), "{mean:?} {scale:?}");
+        assert!((f64::from(mean[27]) - m).abs() < 1e-5 && (f64::from(scale[27]) - 1.0 / sd).abs() < 1e-6, "{mean:?} {scale:?}");
+        let normed = TrainOptions { head_norm: true, ..options(2) };
+        let (mean2, scale2) = head_input_norm(&model, &set, &normed, &device);
+        let (pooled_mean, pooled_scale) = head_norm(&model, &set, &device);
+        assert_eq!((&mean2[..27], &scale2[..27]), (&pooled_mean[..], &pooled_scale[..]));
+        assert_eq!((mean2[27], scale2[27]), (mean[27], scale[27]));
     }
 }
