@@ -71,8 +71,9 @@ impl StageKind for Predict {
         let models = model_dirs(model_dir, p.ensemble)?;
         // Every model of one classifier pools alike: the kept one says how.
         let kept: ClassifierShape = read_model_json(model_dir)?;
-        let (meta, features, region) = read_patient_features(features_dir, kept.pool_lung.then_some(kept.pool_grow))?;
+        // The small file first: a missing or unexpected score fails before the features are read.
         let extra = patient_score(ctx, &kept, model_dir)?;
+        let (meta, features, region) = read_patient_features(features_dir, kept.pool_lung.then_some(kept.pool_grow))?;
         let patient = Patient { features: &features, region: region.as_deref(), extra: &extra };
         let scores = on_device!(p.device.as_str(), probabilities(model_dir, &models, &patient, n))?;
         let probability = scores.iter().map(|s| s.probability).sum::<f64>() / scores.len() as f64;

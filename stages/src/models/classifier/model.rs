@@ -184,6 +184,7 @@ pub struct Input<B: Backend> {
     pub extra: Option<Tensor<B, 2>>,
 }
 
+#[cfg(test)]
 impl<B: Backend> Input<B> {
     /// A feature map alone (no region, no extra numbers).
     pub fn map(x: Tensor<B, 5>) -> Self {
@@ -347,22 +348,23 @@ impl<B: KernelBackend> Classifier<B> {
         };
         let pooled = self.pooled(input.x, input.region);
         let [n, len] = pooled.dims();
-        let Some(extra) = input.extra else {
-            let pooled = drop((pooled - self.head_mean.val().reshape([1, len])) * self.head_scale.val().reshape([1, len]));
-            return match &self.hidden {
-                Some(hidden) => self.out.forward(drop(relu(hidden.forward(pooled)))),
-                None => self.out.forward(pooled),
-            };
+        let head = match input.extra {
+            Some(extra) => Tensor::cat(vec![pooled, extra], 1),
+            None => pooled,
         };
-        let width = len + extra.dims()[1];
-        let head =
-            (Tensor::cat(vec![pooled, extra], 1) - self.head_mean.val().reshape([1, width])) * self.head_scale.val().reshape([1, width]);
-        let (pooled, extra) = (drop(head.clone().slice([0..n, 0..len])), head.slice([0..n, len..width]));
+        let width = head.dims()[1];
+        let head = (head - self.head_mean.val().reshape([1, width])) * self.head_scale.val().reshape([1, width]);
+        let (pooled, extra) =
+            if width > len { (head.clone().slice([0..n, 0..len]), Some(head.slice([0..n, len..width]))) } else { (head, None) };
+        let pooled = drop(pooled);
         let body = match &self.hidden {
             Some(hidden) => drop(relu(hidden.forward(pooled))),
             None => pooled,
         };
-        self.out.forward(Tensor::cat(vec![body, extra], 1))
+        match extra {
+            Some(extra) => self.out.forward(Tensor::cat(vec![body, extra], 1)),
+            None => self.out.forward(body),
+        }
     }
 }
 

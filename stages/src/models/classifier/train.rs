@@ -280,11 +280,11 @@ fn train_start<B: KernelAutodiff>(
     let mut learned = false;
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     let mut step = 0;
+    // The extra numbers' centring does not change with the weights: set
+    // once; the pooled vector's, at every epoch's start.
+    let with_extra = train_set.first().is_some_and(|s| !s.extra.is_empty());
     for epoch in 1..=o.epochs {
         let clock = Instant::now();
-        // The extra numbers' centring does not change with the weights:
-        // set once; the pooled vector's, at every epoch's start.
-        let with_extra = train_set.first().is_some_and(|s| !s.extra.is_empty());
         if o.head_norm || (with_extra && epoch == 1) {
             let (mean, scale) = head_input_norm(&model.valid(), &train_set, o, device);
             model = model.with_head_norm(mean, scale, device);
