@@ -28,8 +28,8 @@ fn a_synthetic_cohort_goes_from_dicom_to_a_submission_and_reruns_only_what_chang
     params: {{blocks: 1}}
   tuned:
     kind: classifier_train
-    inputs: {{features: "@encode_two", labels: "@cohort/stage1_labels.csv", encoder: "@gmcae"}}
-    params: {{fine_tune: 1, widths: 4, hidden: 8, epochs: 2, val_fraction: 0.3}}
+    inputs: {{features: "@encode_two", labels: "@cohort/labels.csv", encoder: "@gmcae"}}
+    params: {{fine_tune: 1, widths: 4, hidden: 8, epochs: 2, val_fraction: 0.3, folds: 2}}
   tuned_predict:
     kind: predict
     foreach: patients
@@ -105,6 +105,13 @@ fn a_synthetic_cohort_goes_from_dicom_to_a_submission_and_reruns_only_what_chang
     let tuned: Value = serde_json::from_str(&p.read("cache/results/pipe/tuned/model.json")).unwrap();
     assert_eq!(tuned["tail_widths"], serde_json::json!([8]));
     assert_eq!(tuned["in_channels"], 4);
+    // Fine-tuning trains the kept model and both folds side by side, each
+    // with its own copy of the encoder's block (on all 12 patients' labels,
+    // so that each fold has cancers enough to train on).
+    for fold in ["r1f1", "r1f2"] {
+        let fold_json: Value = serde_json::from_str(&p.read(&format!("cache/results/pipe/tuned/folds/{fold}/model.json"))).unwrap();
+        assert_eq!(fold_json["tail_widths"], serde_json::json!([8]), "{fold}");
+    }
     let tta: Value = serde_json::from_str(&p.read(&format!("cache/results/pipe/tuned_predict/{}/prediction.json", ids[0]))).unwrap();
     assert_eq!(tta["symmetries"], 4);
 

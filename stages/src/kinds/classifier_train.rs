@@ -58,6 +58,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
 use burn::prelude::*;
 use serde_json::json;
 
@@ -397,12 +398,15 @@ fn fit_on<B: crate::models::kernels::KernelBackend>(
     f: &Fit<'_>,
     log: &mut dyn FnMut(&str),
 ) -> Result<(TrainResult, Option<CrossValidation>), StageError> {
-    // The fine-tuned encoder blocks are read once; each model gets a copy.
+    // The fine-tuned encoder blocks are read once, without autodiff; each
+    // model gets its own autodiff copy (fresh leaf nodes, same values). A
+    // plain clone would share the leaves, so the trainings running side by
+    // side would join one autodiff graph and wait on each other's lock.
     let tail = match f.encoder.filter(|_| !f.shape.tail_widths.is_empty()) {
         None => None,
         Some(dir) => {
             let (_, gmcae) = load_model::<Autodiff<B>, GmcaeShape, _>(dir, device, |s, d| s.init::<Autodiff<B>>(d))?;
-            Some(gmcae.encoder_tail(f.samples[0].blocks))
+            Some(gmcae.encoder_tail(f.samples[0].blocks).valid())
         }
     };
     let starts = |train: &[usize], seed: u64| -> Vec<Start<Autodiff<B>>> {
@@ -414,7 +418,7 @@ fn fit_on<B: crate::models::kernels::KernelBackend>(
                 Autodiff::<B>::seed(device, repeat_seed(seed, a));
                 let model: Classifier<Autodiff<B>> = shape.init(device);
                 let model = match &tail {
-                    Some(tail) => model.with_tail(tail.clone()),
+                    Some(tail) => model.with_tail(AutodiffModule::from_inner(tail.clone())),
                     None => model,
                 };
                 prepare(model, &f.samples[0], f.o, (train.len(), prior), device)
