@@ -260,6 +260,15 @@ struct StartResult {
     learned: bool,
 }
 
+/// The log's line for one epoch's scores.
+fn epoch_line(scores: &EpochScores, prior_val_log_loss: f64) -> String {
+    let (t, v) = (&scores.train, &scores.val);
+    format!(
+        "epoch {}: train log loss {:.4} acc {:.3} AUC {:.3} | validation log loss {:.4} acc {:.3} AUC {:.3} (prior {:.4})",
+        scores.epoch, t.log_loss, t.accuracy, t.auc, v.log_loss, v.accuracy, v.auc, prior_val_log_loss
+    )
+}
+
 /// One start's training; with `may_give_up`, it stops after
 /// `o.restart_after` epochs when it has not learned by then.
 #[allow(clippy::too_many_arguments)]
@@ -329,16 +338,7 @@ fn train_start<B: KernelAutodiff>(
             val: score(&val_p, &val_labels),
             seconds: clock.elapsed().as_secs_f64(),
         };
-        log(&format!(
-            "epoch {epoch}: train log loss {:.4} acc {:.3} AUC {:.3} | validation log loss {:.4} acc {:.3} AUC {:.3} (prior {:.4})",
-            scores.train.log_loss,
-            scores.train.accuracy,
-            scores.train.auc,
-            scores.val.log_loss,
-            scores.val.accuracy,
-            scores.val.auc,
-            result.prior_val_log_loss
-        ));
+        log(&epoch_line(&scores, result.prior_val_log_loss));
         let val_loss = scores.val.log_loss;
         learned |= scores.train.log_loss < learned_below;
         result.epochs.push(scores);
