@@ -250,8 +250,12 @@ impl<B: KernelBackend> Classifier<B> {
     /// pooling region, when the model pools over the lungs, and its extra
     /// numbers) seen through `symmetry`.
     pub fn probability(&self, features: &FeatureMap, region: Option<&[f32]>, extra: &[f32], symmetry: Symmetry, device: &B::Device) -> f64 {
-        let logit = self.forward(self.input(features, region, extra, symmetry, device)).into_scalar().elem::<f64>();
-        1.0 / (1.0 + (-logit).exp())
+        self.probability_of(self.input(features, region, extra, symmetry, device))
+    }
+
+    /// The probability of cancer for one patient's input tensors (see [`Self::input`]).
+    pub fn probability_of(&self, input: Input<B>) -> f64 {
+        sigmoid(self.forward(input).into_scalar().elem::<f64>())
     }
 
     /// One patient's input tensors: the feature map `[1, c, z, y, x]`; when
@@ -366,6 +370,11 @@ impl<B: KernelBackend> Classifier<B> {
             None => self.out.forward(body),
         }
     }
+}
+
+/// The probability of a logit.
+pub fn sigmoid(logit: f64) -> f64 {
+    1.0 / (1.0 + (-logit).exp())
 }
 
 /// Binary cross-entropy of logits `[n, 1]` against labels (0 or 1) `[n, 1]`,

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::data::Sample;
 use super::dropout::MaskStream;
-use super::model::{Classifier, Input, bce_with_logits};
+use super::model::{Classifier, Input, bce_with_logits, sigmoid};
 use super::normalise::inverse_sd;
 use super::scores::{Scores, positive_rate, prior_log_loss, score};
 use crate::StageError;
@@ -128,17 +128,12 @@ pub fn predict<B: KernelBackend>(model: &Classifier<B>, samples: &[&Sample], dev
 
 /// [`predict`] from inputs made ready by [`inputs_of`].
 fn predict_inputs<B: KernelBackend>(model: &Classifier<B>, inputs: &[Input<B>]) -> Vec<f64> {
-    inputs.par_iter().map(|input| sigmoid(model.forward(input.clone()).into_scalar().elem::<f64>())).collect()
+    inputs.par_iter().map(|input| model.probability_of(input.clone())).collect()
 }
 
 /// Each sample's input tensors as `model` reads them, seen as they are.
 fn inputs_of<B: KernelBackend>(model: &Classifier<B>, set: &[&Sample], device: &B::Device) -> Vec<Input<B>> {
     set.iter().map(|s| model.input(&s.features, s.region.as_deref(), &s.extra, Symmetry::IDENTITY, device)).collect()
-}
-
-/// The probability of a logit.
-fn sigmoid(logit: f64) -> f64 {
-    1.0 / (1.0 + (-logit).exp())
 }
 
 /// The per-component mean and 1/sd (0 for a component that does not vary)
@@ -395,7 +390,7 @@ fn epoch_steps<B: KernelAutodiff, O: Optimizer<Classifier<B>, B>>(
         let logits = Tensor::cat(logits, 0);
         let values: Vec<f32> = logits.clone().into_data().to_vec().expect("float logits");
         for (&i, &logit) in chunk.iter().zip(&values) {
-            probabilities[i] = 1.0 / (1.0 + (-f64::from(logit)).exp());
+            probabilities[i] = sigmoid(f64::from(logit));
         }
         let loss = bce_with_logits(logits, targets);
         let value = loss.clone().into_scalar().elem::<f64>();
